@@ -1,0 +1,57 @@
+// swift-tools-version:6.1
+import PackageDescription
+import class Foundation.ProcessInfo
+
+// The executables link jemalloc as the process allocator. `AIWRITER_MALLOC=glibc swift build`
+// builds them on glibc's malloc instead, which is how Benchmarks/compare/http.sh measures the choice.
+let useJemalloc = ProcessInfo.processInfo.environment["AIWRITER_MALLOC"] != "glibc"
+let allocatorDependencies: [Target.Dependency] = useJemalloc ? ["CJemalloc"] : []
+let allocatorSettings: [SwiftSetting] = useJemalloc ? [.define("AIWRITER_JEMALLOC")] : []
+
+let package = Package(
+    name: "aiwriter",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "aiwriter", targets: ["aiwriter"]),
+        .library(name: "Net", targets: ["Net"]),
+        .library(name: "Gateway", targets: ["Gateway"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // System-library shims: one per C library, nothing else lives in them.
+        .systemLibrary(name: "CUV", pkgConfig: "libuv"),
+        .systemLibrary(name: "CHTTPParser"),
+        .systemLibrary(name: "CJemalloc", pkgConfig: "jemalloc"),
+
+        // The event-loop core shared by the server and the load generator.
+        .target(
+            name: "Net",
+            dependencies: ["CUV", "CHTTPParser"]
+        ),
+        // The server: routing, errors, metrics, lifecycle, configuration.
+        .target(
+            name: "Gateway",
+            dependencies: [
+                "Net",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The command line.
+        .executableTarget(
+            name: "aiwriter",
+            dependencies: [
+                "Gateway",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ] + allocatorDependencies,
+            swiftSettings: allocatorSettings
+        ),
+
+        .testTarget(name: "NetTests", dependencies: ["Net"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Net"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,208 @@
+import Foundation
+import Net
+
+/// Builds a `GatewayConfiguration` from, in rising precedence: defaults, a JSON file,
+/// `AIWRITER_*` environment variables, and command-line flags. Each key has one name used by
+/// all three (`max-body-bytes`, `AIWRITER_MAX_BODY_BYTES`, `--max-body-bytes`). Unknown keys
+/// and unparsable values are errors naming the key and where it came from: a typo never
+/// silently falls back to a default.
+public enum ConfigurationLoader {
+    public enum Source: String, Sendable { case defaults = "default", file, environment, flag }
+
+    public struct Entry: Sendable {
+        public let key: String
+        public let value: String
+        public let source: Source
+        public let help: String
+    }
+
+    public struct ConfigurationError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    struct Key: Sendable {
+        let name: String
+        let help: String
+        let secret: Bool
+        let read: @Sendable (GatewayConfiguration) -> String
+        let apply: @Sendable (inout GatewayConfiguration, String) throws -> Void
+
+        init(_ name: String, _ help: String, secret: Bool = false,
+             read: @escaping @Sendable (GatewayConfiguration) -> String,
+             apply: @escaping @Sendable (inout GatewayConfiguration, String) throws -> Void) {
+            self.name = name
+            self.help = help
+            self.secret = secret
+            self.read = read
+            self.apply = apply
+        }
+    }
+
+    static let keys: [Key] = [
+        Key("host", "Address to listen on (IP literal or host name)",
+            read: { $0.http.host }, apply: { c, v in c.http.host = v }),
+        Key("port", "TCP port to listen on (0 picks a free one)",
+            read: { String($0.http.port) }, apply: { c, v in c.http.port = try integer(v, in: 0...65535) }),
+        Key("loops", "Event loops (threads); default: number of cores",
+            read: { String($0.loops) }, apply: { c, v in c.loops = try integer(v, in: 1...1024) }),
+        Key("max-header-bytes", "Request line + headers limit (431 above it)",
+            read: { String($0.http.limits.maxHeadBytes) }, apply: { c, v in c.http.limits.maxHeadBytes = try size(v, in: 256...(1 << 24)) }),
+        Key("max-body-bytes", "Request body limit (413 above it)",
+            read: { String($0.http.limits.maxBodyBytes) }, apply: { c, v in c.http.limits.maxBodyBytes = try size(v, in: 0...(1 << 34)) }),
+        Key("max-header-count", "Header field lines per request (431 above it)",
+            read: { String($0.http.limits.maxHeaderCount) }, apply: { c, v in c.http.limits.maxHeaderCount = try integer(v, in: 1...10_000) }),
+        Key("header-timeout", "Time to receive a request's line and headers (kills slowloris)",
+            read: { duration($0.http.headerTimeoutMs) }, apply: { c, v in c.http.headerTimeoutMs = try milliseconds(v) }),
+        Key("body-timeout", "Longest silence between two reads of a request body",
+            read: { duration($0.http.bodyTimeoutMs) }, apply: { c, v in c.http.bodyTimeoutMs = try milliseconds(v) }),
+        Key("idle-timeout", "Idle keep-alive connections are closed after this",
+            read: { duration($0.http.idleTimeoutMs) }, apply: { c, v in c.http.idleTimeoutMs = try milliseconds(v) }),
+        Key("send-timeout", "A client that reads none of its response for this long is dropped",
+            read: { duration($0.http.sendTimeoutMs) }, apply: { c, v in c.http.sendTimeoutMs = try milliseconds(v) }),
+        Key("drain-timeout", "On SIGTERM, how long in-flight requests may take before exit",
+            read: { duration($0.drainTimeoutMs) }, apply: { c, v in c.drainTimeoutMs = try milliseconds(v) }),
+        Key("max-pipelined", "Responses queued per connection before reading pauses",
+            read: { String($0.http.maxPipelinedResponses) }, apply: { c, v in c.http.maxPipelinedResponses = try integer(v, in: 1...100_000) }),
+        Key("max-connections-per-loop", "Open connections per loop; more are closed at accept",
+            read: { String($0.http.maxConnectionsPerLoop) }, apply: { c, v in c.http.maxConnectionsPerLoop = try integer(v, in: 1...10_000_000) }),
+        Key("access-log", "One JSON line per request on standard error",
+            read: { String($0.accessLog) }, apply: { c, v in c.accessLog = try boolean(v) }),
+        Key("log-level", "trace, debug, info, notice, warning, error or critical",
+            read: { $0.logLevel }, apply: { c, v in
+                guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(v) else {
+                    throw ConfigurationError(description: "must be one of trace, debug, info, notice, warning, error, critical")
+                }
+                c.logLevel = v
+            }),
+        Key("data-dir", "Where the embedded database and snapshots live",
+            read: { $0.dataDirectory }, apply: { c, v in c.dataDirectory = v }),
+    ]
+
+    public static var keyNames: [String] { keys.map(\.name) }
+
+    /// `max-body-bytes` → `AIWRITER_MAX_BODY_BYTES`.
+    public static func environmentName(_ key: String) -> String {
+        "AIWRITER_" + key.uppercased().replacingOccurrences(of: "-", with: "_")
+    }
+
+    /// Loads the configuration. `flags` maps key names to values given on the command line.
+    public static func load(file: String?, environment: [String: String], flags: [String: String]) throws -> (GatewayConfiguration, [Entry]) {
+        var configuration = GatewayConfiguration()
+        var sources: [String: Source] = [:]
+        let byName = Dictionary(uniqueKeysWithValues: keys.map { ($0.name, $0) })
+
+        func apply(_ name: String, _ value: String, _ source: Source, origin: String) throws {
+            guard let key = byName[name] else {
+                throw ConfigurationError(description: "unknown configuration key '\(name)' in \(origin); known keys: \(keyNames.joined(separator: ", "))")
+            }
+            do {
+                try key.apply(&configuration, value.trimmingCharacters(in: .whitespaces))
+            } catch let error as ConfigurationError {
+                throw ConfigurationError(description: "\(name) = '\(value)' from \(origin): \(error.description)")
+            }
+            sources[name] = source
+        }
+
+        let path = file ?? environment["AIWRITER_CONFIG"]
+        if let path {
+            for (name, value) in try readFile(path) { try apply(name, value, .file, origin: path) }
+        }
+        for key in keys {
+            if let value = environment[environmentName(key.name)] {
+                try apply(key.name, value, .environment, origin: environmentName(key.name))
+            }
+        }
+        for (name, value) in flags.sorted(by: { $0.key < $1.key }) {
+            try apply(name, value, .flag, origin: "--\(name)")
+        }
+        let entries = keys.map { key in
+            Entry(key: key.name, value: key.secret ? "********" : key.read(configuration), source: sources[key.name] ?? .defaults, help: key.help)
+        }
+        return (configuration, entries)
+    }
+
+    static func readFile(_ path: String) throws -> [(String, String)] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError(description: "cannot read configuration file \(path)")
+        }
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: data)
+        } catch {
+            throw ConfigurationError(description: "\(path) is not valid JSON: \(error.localizedDescription)")
+        }
+        guard let dictionary = object as? [String: Any] else {
+            throw ConfigurationError(description: "\(path) must hold a JSON object of key: value")
+        }
+        return try dictionary.keys.sorted().map { name in
+            let value = dictionary[name]!
+            switch value {
+            case let s as String: return (name, s)
+            case let n as NSNumber:
+                if String(cString: n.objCType) == "c" { return (name, n.boolValue ? "true" : "false") }
+                return (name, n.stringValue)
+            default:
+                throw ConfigurationError(description: "\(name) in \(path) must be a string, number or boolean")
+            }
+        }
+    }
+
+    // MARK: - Value parsers
+
+    static func integer(_ v: String, in range: ClosedRange<Int>) throws -> Int {
+        guard let n = Int(v), range.contains(n) else {
+            throw ConfigurationError(description: "expected a whole number in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return n
+    }
+
+    static func boolean(_ v: String) throws -> Bool {
+        switch v.lowercased() {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default: throw ConfigurationError(description: "expected true or false")
+        }
+    }
+
+    /// "16384", "16KiB", "16k", "8MiB", "8m", "1GiB".
+    static func size(_ v: String, in range: ClosedRange<Int>) throws -> Int {
+        let lower = v.lowercased()
+        let units: [(String, Int)] = [("kib", 1 << 10), ("mib", 1 << 20), ("gib", 1 << 30), ("kb", 1000), ("mb", 1_000_000), ("gb", 1_000_000_000), ("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("b", 1)]
+        var number = lower
+        var multiplier = 1
+        for (suffix, m) in units where lower.hasSuffix(suffix) {
+            number = String(lower.dropLast(suffix.count))
+            multiplier = m
+            break
+        }
+        guard let n = Int(number.trimmingCharacters(in: .whitespaces)), n >= 0 else {
+            throw ConfigurationError(description: "expected a size such as 16384, 16KiB or 8MiB")
+        }
+        let (bytes, overflow) = n.multipliedReportingOverflow(by: multiplier)
+        guard !overflow, range.contains(bytes) else {
+            throw ConfigurationError(description: "expected a size in \(range.lowerBound)...\(range.upperBound) bytes")
+        }
+        return bytes
+    }
+
+    /// "10s", "500ms", "2m", "1h", or a bare number of seconds.
+    static func milliseconds(_ v: String) throws -> UInt64 {
+        let lower = v.lowercased()
+        let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
+        var number = lower
+        var multiplier = 1000.0
+        for (suffix, m) in units where lower.hasSuffix(suffix) {
+            number = String(lower.dropLast(suffix.count))
+            multiplier = m
+            break
+        }
+        guard let n = Double(number), n.isFinite, n > 0, n * multiplier <= 86_400_000 * 365 else {
+            throw ConfigurationError(description: "expected a positive duration such as 10s, 500ms or 2m")
+        }
+        return UInt64((n * multiplier).rounded())
+    }
+
+    static func duration(_ ms: UInt64) -> String {
+        ms % 1000 == 0 ? "\(ms / 1000)s" : "\(ms)ms"
+    }
+}

@@ -1,0 +1,140 @@
+import Net
+
+/// Method + path routing with `:name` parameters, matched on the raw path bytes segment by
+/// segment: a static route costs no allocation, and an encoded slash (%2F) stays inside its
+/// segment. HEAD falls back to GET.
+public final class Router: Sendable {
+    public enum Match {
+        case found(Route, [(String, String)])
+        /// The path exists for other methods: answer 405 with this `Allow` value.
+        case methodNotAllowed(String)
+        /// No route has this path.
+        case notFound
+        /// A parameter segment is not valid percent-encoded UTF-8.
+        case badPath
+    }
+
+    final class Node: @unchecked Sendable {
+        // @unchecked: built by RouterBuilder before the server starts, read-only afterwards.
+        var statics: [(segment: [UInt8], node: Node)] = []
+        var parameter: (name: String, node: Node)?
+        var routes: [(method: HTTPMethod, route: Route)] = []
+    }
+
+    let root: Node
+    /// Every route, in registration order; a route's `index` is its position here.
+    public let routes: [Route]
+
+    init(root: Node, routes: [Route]) {
+        self.root = root
+        self.routes = routes
+    }
+
+    public func match(_ method: HTTPMethod, rawPath: UnsafeRawBufferPointer) -> Match {
+        var node = root
+        var parameters: [(String, String)] = []
+        guard rawPath.count > 0, rawPath[0] == 0x2F else { return .notFound }
+        var i = 1
+        let n = rawPath.count
+        // "/" alone is the root; otherwise walk one segment per "/".
+        if n > 1 {
+            while true {
+                var j = i
+                while j < n && rawPath[j] != 0x2F { j += 1 }
+                let segment = UnsafeRawBufferPointer(rebasing: rawPath[i..<j])
+                if let next = Router.staticChild(node, segment) {
+                    node = next
+                } else if let (name, next) = node.parameter, segment.count > 0 {
+                    guard let value = PercentDecoding.decode(segment) else { return .badPath }
+                    parameters.append((name, value))
+                    node = next
+                } else {
+                    return .notFound
+                }
+                if j >= n { break }
+                i = j + 1
+            }
+        }
+        if node.routes.isEmpty { return .notFound }
+        for (m, route) in node.routes where m == method { return .found(route, parameters) }
+        if method == .head {
+            for (m, route) in node.routes where m == .get { return .found(route, parameters) }
+        }
+        var allowed = node.routes.map { $0.method.description }
+        if allowed.contains("GET") { allowed.append("HEAD") }
+        return .methodNotAllowed(allowed.joined(separator: ", "))
+    }
+
+    @inline(__always)
+    static func staticChild(_ node: Node, _ segment: UnsafeRawBufferPointer) -> Node? {
+        for (s, child) in node.statics where s.count == segment.count {
+            if s.withUnsafeBytes({ memcmpEqual($0, segment) }) { return child }
+        }
+        return nil
+    }
+
+    @inline(__always)
+    static func memcmpEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        for k in 0..<a.count where a[k] != b[k] { return false }
+        return true
+    }
+}
+
+/// One registered route: its pattern (the metrics label) and its handler.
+public struct Route: Sendable {
+    public let index: Int
+    public let method: HTTPMethod
+    public let pattern: String
+    public let handler: RouteHandler
+}
+
+/// A route's handler: answers through `context`, now or later on the same loop.
+public typealias RouteHandler = @Sendable (RequestContext) -> Void
+
+/// Collects routes before the server starts.
+public final class RouterBuilder {
+    var routes: [Route] = []
+    let root = Router.Node()
+
+    public init() {}
+
+    /// Registers `handler` for `method` on `pattern` ("/v1/documents/:id").
+    public func add(_ method: HTTPMethod, _ pattern: String, _ handler: @escaping RouteHandler) {
+        precondition(pattern.hasPrefix("/"), "route patterns start with /")
+        var node = root
+        for segment in pattern.split(separator: "/", omittingEmptySubsequences: true) {
+            if segment.hasPrefix(":") {
+                let name = String(segment.dropFirst())
+                if let (existing, next) = node.parameter {
+                    precondition(existing == name, "conflicting parameter names at \(pattern)")
+                    node = next
+                } else {
+                    let next = Router.Node()
+                    node.parameter = (name, next)
+                    node = next
+                }
+            } else {
+                let bytes = Array(segment.utf8)
+                if let next = node.statics.first(where: { $0.segment == bytes })?.node {
+                    node = next
+                } else {
+                    let next = Router.Node()
+                    node.statics.append((bytes, next))
+                    node = next
+                }
+            }
+        }
+        precondition(!node.routes.contains { $0.method == method }, "duplicate route \(method) \(pattern)")
+        let route = Route(index: routes.count, method: method, pattern: pattern, handler: handler)
+        node.routes.append((method, route))
+        routes.append(route)
+    }
+
+    public func get(_ pattern: String, _ handler: @escaping RouteHandler) { add(.get, pattern, handler) }
+    public func post(_ pattern: String, _ handler: @escaping RouteHandler) { add(.post, pattern, handler) }
+    public func put(_ pattern: String, _ handler: @escaping RouteHandler) { add(.put, pattern, handler) }
+    public func patch(_ pattern: String, _ handler: @escaping RouteHandler) { add(.patch, pattern, handler) }
+    public func delete(_ pattern: String, _ handler: @escaping RouteHandler) { add(.delete, pattern, handler) }
+
+    public func build() -> Router { Router(root: root, routes: routes) }
+}

@@ -1,0 +1,50 @@
+import Net
+import Synchronization
+
+/// The gateway's HTTPHandler: routes each request, answers unmatched ones with the JSON error
+/// shape, and records every answer in the metrics and (when enabled) the access log.
+public final class GatewayHandler: HTTPHandler {
+    public let router: Router
+    let metrics: GatewayMetrics
+    let accessLog: AccessLog?
+    let draining = Atomic<Bool>(false)
+
+    init(router: Router, loopCount: Int, accessLog: AccessLog?) {
+        self.router = router
+        self.metrics = GatewayMetrics(loopCount: loopCount, routePatterns: router.routes.map { "\($0.method) \($0.pattern)" })
+        self.accessLog = accessLog
+    }
+
+    public func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        let match = request.withRawPath { router.match(request.method, rawPath: $0) }
+        switch match {
+        case .found(let route, let parameters):
+            route.handler(RequestContext(request: request, responder: responder, parameters: parameters, routeSlot: route.index + 1, gateway: self))
+        case .notFound:
+            context(request, responder).send(.notFound("no route for \(request.method) \(request.rawPath)"))
+        case .methodNotAllowed(let allow):
+            if request.method == .options {
+                context(request, responder).send(status: .noContent, headers: [("Allow", allow + ", OPTIONS")])
+            } else {
+                context(request, responder).send(.methodNotAllowed(allow: allow))
+            }
+        case .badPath:
+            context(request, responder).send(.badRequest("a path segment is not valid percent-encoded UTF-8"))
+        }
+    }
+
+    func context(_ request: HTTPRequest, _ responder: HTTPResponder) -> RequestContext {
+        RequestContext(request: request, responder: responder, parameters: [], routeSlot: GatewayMetrics.unmatchedRoute, gateway: self)
+    }
+
+    @inline(__always)
+    func finish(_ context: RequestContext, status: HTTPStatus) {
+        let elapsed = EventLoop.monotonicNanoseconds &- context.responder.requestStartNanoseconds
+        metrics.record(loop: context.responder.loop.index, routeSlot: context.routeSlot, status: status.rawValue, nanoseconds: elapsed)
+        if let accessLog { accessLog.log(context, status: status, nanoseconds: elapsed) }
+    }
+
+    public func protocolErrorBody(_ error: HTTPParseError) -> (contentType: StaticString, body: [UInt8]) {
+        ("application/json", GatewayError.body(type: GatewayError.protocolErrorType(error.status), message: error.description.split(separator: " ", maxSplits: 1).last.map(String.init) ?? "malformed request"))
+    }
+}

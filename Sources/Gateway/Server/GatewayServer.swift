@@ -1,0 +1,113 @@
+import Logging
+import Net
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The gateway process: its loops, its HTTP server, its routes, and its lifecycle.
+///
+/// SIGTERM or SIGINT starts a graceful drain (stop accepting, `/readyz` answers 503, idle
+/// connections close, in-flight requests finish) bounded by the drain timeout; a second signal
+/// exits at once.
+public final class GatewayServer: @unchecked Sendable {
+    // @unchecked: the signal handles are touched only on loop 0; `state` is a Mutex.
+
+    public let configuration: GatewayConfiguration
+    public let group: EventLoopGroup
+    public let handler: GatewayHandler
+    public let server: HTTPServer
+    let logger: Logger
+    let state = Mutex<(draining: Bool, signals: Int)>((false, 0))
+    var drainDeadline: ScheduledTask?
+    /// Set once start() has run; routes reach the server through it.
+    let reference = GatewayReference()
+
+    public init(configuration: GatewayConfiguration, logger: Logger, extraRoutes: (RouterBuilder) -> Void = { _ in }) throws {
+        self.configuration = configuration
+        self.logger = logger
+        group = try EventLoopGroup(loopCount: configuration.loops)
+        let builder = RouterBuilder()
+        let reference = self.reference
+        OperationsRoutes.register(on: builder) { reference.server }
+        extraRoutes(builder)
+        let accessLog = configuration.accessLog ? AccessLog(logger: Logger(label: "aiwriter.access")) : nil
+        handler = GatewayHandler(router: builder.build(), loopCount: configuration.loops, accessLog: accessLog)
+        server = HTTPServer(group: group, configuration: configuration.http, handler: handler)
+    }
+
+    public var port: Int { server.port }
+
+    public var isDraining: Bool { state.withLock { $0.draining } }
+
+    public func renderMetrics() -> String {
+        handler.metrics.render(server: server.stats(), draining: isDraining)
+    }
+
+    /// Binds, installs the signal handlers and starts the loop threads; returns at once.
+    public func start() throws {
+        try server.start()
+        reference.set(self)
+        let loop0 = group.loops[0]
+        for signalNumber in [SIGTERM, SIGINT] {
+            loop0.watchSignal(signalNumber) { [unowned(unsafe) self] in self.didReceive(signal: $0) }
+        }
+        group.start()
+        logger.info("listening", metadata: ["host": .string(configuration.http.host), "port": .stringConvertible(port), "loops": .stringConvertible(configuration.loops)])
+    }
+
+    /// Blocks until the loops have stopped.
+    public func wait() {
+        group.join()
+    }
+
+    /// Starts a graceful drain; callable from any thread.
+    public func beginDrain() {
+        group.loops[0].execute { [self] in self.drainOnLoop() }
+    }
+
+    func didReceive(signal: Int32) {
+        let count = state.withLock { s -> Int in
+            s.signals += 1
+            return s.signals
+        }
+        if count > 1 {
+            logger.warning("second signal: exiting at once", metadata: ["signal": .stringConvertible(signal)])
+            exit(1)
+        }
+        logger.info("draining", metadata: ["signal": .stringConvertible(signal), "timeout_ms": .stringConvertible(configuration.drainTimeoutMs)])
+        drainOnLoop()
+    }
+
+    /// Loop 0 only.
+    func drainOnLoop() {
+        let first = state.withLock { s -> Bool in
+            defer { s.draining = true }
+            return !s.draining
+        }
+        guard first else { return }
+        let group = self.group
+        let logger = self.logger
+        server.drain {
+            logger.info("drained: every connection closed")
+            group.stop()
+        }
+        let server = self.server
+        drainDeadline = group.loops[0].schedule(afterMilliseconds: configuration.drainTimeoutMs) {
+            logger.warning("drain timeout: closing the connections still open", metadata: ["open": .stringConvertible(server.stats().connectionsOpen)])
+            group.stop()
+        }
+    }
+
+    /// Stops at once (tests, embedding).
+    public func stop() {
+        group.stop()
+    }
+}
+
+/// Lets routes registered before the server exists reach it once it has started.
+final class GatewayReference: Sendable {
+    let value = Mutex<GatewayServer?>(nil)
+    var server: GatewayServer? { value.withLock { $0 } }
+    func set(_ server: GatewayServer) { value.withLock { $0 = server } }
+}

@@ -1,0 +1,488 @@
+import CUV
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One accepted TCP connection speaking HTTP/1.1, owned by one loop for its whole life.
+///
+/// Requests are answered strictly in order: the connection parses nothing further while a
+/// response is outstanding (bytes already received wait in `stash`), so pipelined responses
+/// can never overtake each other and a request's bytes stay valid until it is answered. All
+/// responses produced while handling one read go out in one write (`uv_try_write`, then
+/// `uv_write` for any remainder).
+@usableFromInline
+final class HTTPConnection {
+    enum Phase: UInt8 { case open, lingering, closed }
+
+    unowned(unsafe) let server: HTTPLoopServer
+    let tcp: UnsafeMutablePointer<uv_tcp_t>
+    let writeRequest: UnsafeMutablePointer<uv_write_t>
+    let shutdownRequest: UnsafeMutablePointer<uv_shutdown_t>
+    let codec: HTTPRequestParser
+
+    /// Responses not yet handed to the kernel.
+    var out = ByteBuffer(capacity: 0)
+    /// The bytes of the `uv_write` in flight; untouched until its callback.
+    var inFlight = ByteBuffer(capacity: 0)
+    /// Received bytes not parsed yet because a response is outstanding or the client is
+    /// not reading its responses.
+    var stash = ByteBuffer(capacity: 0)
+
+    var phase = Phase.open
+    var writing = false
+    var reading = false
+    var peerClosed = false
+    var inBatch = false
+    var awaitingResponse = false
+    var streaming = false
+    var closeAfterResponse = false
+    var continueSent = false
+    var queuedResponses = 0
+    var generation: UInt32 = 0
+    var requestID: UInt64 = 0
+    var requestStart: UInt64 = 0
+    var headStartMs: UInt64 = 0
+    var requestsServed = 0
+    /// Loop time (ms) at which the sweep closes this connection.
+    var deadline: UInt64 = 0
+    /// Position in the loop's connection list, for O(1) removal.
+    var listIndex = 0
+
+    init(server: HTTPLoopServer) {
+        self.server = server
+        tcp = .allocate(capacity: 1)
+        writeRequest = .allocate(capacity: 1)
+        shutdownRequest = .allocate(capacity: 1)
+        codec = HTTPRequestParser(limits: server.configuration.limits)
+    }
+
+    deinit {
+        tcp.deallocate()
+        writeRequest.deallocate()
+        shutdownRequest.deallocate()
+    }
+
+    @inline(__always) var stream: UnsafeMutablePointer<uv_stream_t> { cuv_stream(tcp) }
+
+    @inline(__always)
+    static func from(_ handle: UnsafeMutableRawPointer?) -> HTTPConnection {
+        Unmanaged<HTTPConnection>.fromOpaque(handle!).takeUnretainedValue()
+    }
+
+    // MARK: - Reading
+
+    func startReading() {
+        guard !reading, phase != .closed, !peerClosed else { return }
+        reading = true
+        uv_read_start(stream, { handle, _, buf in
+            let me = HTTPConnection.from(handle!.pointee.data)
+            buf!.pointee = uv_buf_init(me.server.readBuffer.assumingMemoryBound(to: CChar.self), UInt32(HTTPLoopServer.readBufferSize))
+        }, { stream, nread, buf in
+            HTTPConnection.from(stream!.pointee.data).didRead(nread, buf!.pointee.base)
+        })
+    }
+
+    func stopReading() {
+        guard reading else { return }
+        reading = false
+        uv_read_stop(stream)
+    }
+
+    func didRead(_ nread: Int, _ base: UnsafeMutablePointer<CChar>?) {
+        if nread > 0 {
+            server.stats.bytesIn.add(nread)
+            if phase == .lingering { return }
+            let bytes = UnsafeRawPointer(base!)
+            if !stash.isEmpty {
+                stash.writeBytes(bytes, count: nread)
+                return
+            }
+            let consumed = process(bytes, nread)
+            if consumed < nread && phase == .open && !closeAfterResponse {
+                stash.writeBytes(bytes + consumed, count: nread - consumed)
+                stopReading()
+            }
+            flush()
+        } else if nread < 0 {
+            // EOF or a read error. A response still owed is written before closing.
+            peerClosed = true
+            stopReading()
+            if phase == .lingering || nread != Int(UV_EOF.rawValue) {
+                close()
+            } else if awaitingResponse || writing || !out.isEmpty {
+                closeAfterResponse = true
+            } else {
+                close()
+            }
+        }
+    }
+
+    /// Parses and answers requests in `bytes` until they run out, a response is outstanding,
+    /// or too many responses are queued. Returns the bytes consumed.
+    func process(_ bytes: UnsafeRawPointer, _ count: Int) -> Int {
+        inBatch = true
+        defer { inBatch = false }
+        var offset = 0
+        let batchStart = EventLoop.monotonicNanoseconds
+        while offset < count && phase == .open && !awaitingResponse && !closeAfterResponse {
+            if codec.isIdle {
+                if queuedResponses >= server.configuration.maxPipelinedResponses {
+                    flush()
+                    if writing || !out.isEmpty { break }
+                }
+                requestStart = batchStart
+                headStartMs = server.loop.nowMilliseconds
+                continueSent = false
+            }
+            switch codec.parse(bytes + offset, count: count - offset) {
+            case .needMoreData:
+                offset = count
+                if codec.expectsContinue && !continueSent {
+                    continueSent = true
+                    out.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
+                }
+            case .request(let consumed):
+                offset += consumed
+                dispatch()
+            case .error(let error):
+                offset = count
+                respondToProtocolError(error)
+            }
+        }
+        updateDeadline()
+        return offset
+    }
+
+    func dispatch() {
+        requestsServed += 1
+        server.stats.requests.add(1)
+        generation &+= 1
+        requestID = server.nextRequestID()
+        awaitingResponse = true
+        if !codec.keepAlive || server.draining { closeAfterResponse = true }
+        server.handler.handle(HTTPRequest(codec: codec), HTTPResponder(connection: self, generation: generation))
+    }
+
+    func respondToProtocolError(_ error: HTTPParseError) {
+        server.stats.protocolErrors.add(1)
+        closeAfterResponse = true
+        let (contentType, body) = server.handler.protocolErrorBody(error)
+        awaitingResponse = true
+        generation &+= 1
+        requestID = server.nextRequestID()
+        writeHead(status: error.status, contentType: contentType, framing: .length(body.count), headers: [], includeRequestID: false)
+        out.writeBytes(body)
+        awaitingResponse = false
+        queuedResponses += 1
+    }
+
+    // MARK: - Writing responses
+
+    /// Writes a response head; the request's own X-Request-Id is echoed when it is sane, a
+    /// generated one is sent otherwise.
+    enum Framing { case length(Int), chunked, none }
+
+    func writeHead(status: HTTPStatus, contentType: StaticString?, framing: Framing, headers: [(String, String)], includeRequestID: Bool = true) {
+        if let line = status.statusLine {
+            out.writeStaticString(line)
+        } else {
+            out.writeStaticString("HTTP/1.1 ")
+            out.writeDecimal(min(max(status.rawValue, 100), 999))
+            out.writeStaticString(" Status\r\n")
+        }
+        out.writeBytes(server.loop.dateLine, count: 37)
+        if let contentType {
+            out.writeStaticString("Content-Type: ")
+            out.writeStaticString(contentType)
+            out.writeStaticString("\r\n")
+        }
+        switch framing {
+        case .length(let contentLength):
+            out.writeStaticString("Content-Length: ")
+            out.writeDecimal(contentLength)
+            out.writeStaticString("\r\n")
+        case .chunked:
+            if codec.versionMinor >= 1 {
+                out.writeStaticString("Transfer-Encoding: chunked\r\n")
+            } else {
+                // HTTP/1.0 has no chunked coding: the end of the body is the end of the connection.
+                closeAfterResponse = true
+            }
+        case .none:
+            break
+        }
+        out.writeStaticString("X-Request-Id: ")
+        if includeRequestID, let echoed = validClientRequestID() {
+            out.writeBytes(echoed)
+        } else {
+            out.writeHex(requestID, width: 16)
+        }
+        out.writeStaticString("\r\n")
+        for (name, value) in headers where HTTPConnection.isSafeHeader(name, value) {
+            out.writeString(name)
+            out.writeStaticString(": ")
+            out.writeString(value)
+            out.writeStaticString("\r\n")
+        }
+        if closeAfterResponse {
+            out.writeStaticString("Connection: close\r\n\r\n")
+        } else if codec.versionMinor == 0 {
+            out.writeStaticString("Connection: keep-alive\r\n\r\n")
+        } else {
+            out.writeStaticString("\r\n")
+        }
+    }
+
+    /// The client's X-Request-Id if it is 1–128 visible ASCII characters.
+    func validClientRequestID() -> UnsafeRawBufferPointer? {
+        let i = codec.requestIdSlot
+        guard i >= 0 else { return nil }
+        let s = codec.slots[i]
+        let n = Int(s.valueLength)
+        guard n > 0 && n <= 128 else { return nil }
+        let p = codec.head.readablePointer + Int(s.valueStart)
+        for j in 0..<n {
+            let c = p.load(fromByteOffset: j, as: UInt8.self)
+            if c < 0x21 || c > 0x7E { return nil }
+        }
+        return UnsafeRawBufferPointer(start: p, count: n)
+    }
+
+    /// Names must be tokens and values free of CR, LF and NUL: a handler can never split a
+    /// response, whatever it echoes.
+    static func isSafeHeader(_ name: String, _ value: String) -> Bool {
+        if name.isEmpty { return false }
+        for c in name.utf8 {
+            let ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
+                || c == 0x2D || c == 0x5F || c == 0x21 || c == 0x23 || c == 0x24 || c == 0x25 || c == 0x26
+                || c == 0x27 || c == 0x2A || c == 0x2B || c == 0x2E || c == 0x5E || c == 0x60 || c == 0x7C || c == 0x7E
+            if !ok { return false }
+        }
+        for c in value.utf8 where c == 0x0D || c == 0x0A || c == 0x00 { return false }
+        return true
+    }
+
+    func isCurrent(_ generation: UInt32) -> Bool {
+        phase != .closed && awaitingResponse && generation == self.generation
+    }
+
+    func send(generation: UInt32, status: HTTPStatus, contentType: StaticString?, headers: [(String, String)], body: HTTPBody) {
+        guard isCurrent(generation), !streaming else { return }
+        if !status.allowsBody {
+            writeHead(status: status, contentType: nil, framing: .none, headers: headers)
+            completeResponse()
+            return
+        }
+        let omitBody = codec.method == .head
+        switch body {
+        case .empty:
+            writeHead(status: status, contentType: contentType, framing: .length(0), headers: headers)
+        case .staticString(let s):
+            writeHead(status: status, contentType: contentType, framing: .length(s.utf8CodeUnitCount), headers: headers)
+            if !omitBody { out.writeStaticString(s) }
+        case .bytes(let b):
+            writeHead(status: status, contentType: contentType, framing: .length(b.count), headers: headers)
+            if !omitBody { out.writeBytes(b) }
+        case .string(let s):
+            var s = s
+            s.withUTF8 { utf8 in
+                writeHead(status: status, contentType: contentType, framing: .length(utf8.count), headers: headers)
+                if !omitBody { out.writeBytes(UnsafeRawBufferPointer(utf8)) }
+            }
+        }
+        completeResponse()
+    }
+
+    func startStream(generation: UInt32, status: HTTPStatus, contentType: StaticString?, headers: [(String, String)]) {
+        guard isCurrent(generation), !streaming else { return }
+        streaming = true
+        writeHead(status: status, contentType: contentType, framing: status.allowsBody ? .chunked : .none, headers: headers)
+        if !inBatch { flush() }
+    }
+
+    func writeChunk(generation: UInt32, _ bytes: UnsafeRawBufferPointer) {
+        guard isCurrent(generation), streaming, bytes.count > 0, codec.method != .head else { return }
+        if codec.versionMinor >= 1 {
+            var n = bytes.count
+            var digits = 0
+            repeat { digits += 1; n >>= 4 } while n > 0
+            out.writeHex(UInt64(bytes.count), width: digits)
+            out.writeStaticString("\r\n")
+            out.writeBytes(bytes)
+            out.writeStaticString("\r\n")
+        } else {
+            out.writeBytes(bytes)
+        }
+        if !inBatch { flush() }
+    }
+
+    func finishStream(generation: UInt32) {
+        guard isCurrent(generation), streaming else { return }
+        streaming = false
+        if codec.versionMinor >= 1 && codec.method != .head { out.writeStaticString("0\r\n\r\n") }
+        completeResponse()
+    }
+
+    /// The outstanding response is complete: out it goes (now, or at the end of the batch),
+    /// and parsing resumes.
+    func completeResponse() {
+        awaitingResponse = false
+        queuedResponses += 1
+        if !inBatch {
+            flush()
+            resume()
+        }
+    }
+
+    /// Continues with stashed input after an asynchronous response or after the client has
+    /// drained a backlog of responses.
+    func resume() {
+        guard phase == .open, !awaitingResponse, !inBatch else { return }
+        if closeAfterResponse {
+            if !writing && out.isEmpty { linger() }
+            return
+        }
+        if !stash.isEmpty {
+            let consumed = process(stash.readablePointer, stash.readableBytes)
+            if phase == .closed { return }
+            stash.moveReaderIndex(forwardBy: consumed)
+            flush()
+        }
+        if stash.isEmpty {
+            stash.shrinkIfEmpty(above: 64 * 1024)
+            startReading()
+        }
+        updateDeadline()
+    }
+
+    func flush() {
+        guard phase != .closed, !writing else { return }
+        if out.isEmpty {
+            afterDrain()
+            return
+        }
+        let count = out.readableBytes
+        var buf = uv_buf_init(UnsafeMutableRawPointer(mutating: out.readablePointer).assumingMemoryBound(to: CChar.self), UInt32(count))
+        let n = Int(uv_try_write(stream, &buf, 1))
+        if n == count {
+            server.stats.bytesOut.add(n)
+            out.clear()
+            out.shrinkIfEmpty(above: 256 * 1024, to: 4096)
+            afterDrain()
+            return
+        }
+        if n < 0 && n != Int(UV_EAGAIN.rawValue) {
+            close()
+            return
+        }
+        let written = max(n, 0)
+        server.stats.bytesOut.add(written)
+        out.moveReaderIndex(forwardBy: written)
+        swap(&out, &inFlight)
+        writing = true
+        buf = uv_buf_init(UnsafeMutableRawPointer(mutating: inFlight.readablePointer).assumingMemoryBound(to: CChar.self), UInt32(inFlight.readableBytes))
+        writeRequest.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        let rc = uv_write(writeRequest, stream, &buf, 1) { request, status in
+            HTTPConnection.from(request!.pointee.data).didWrite(status)
+        }
+        if rc != 0 {
+            writing = false
+            close()
+            return
+        }
+        deadline = server.loop.nowMilliseconds + server.configuration.sendTimeoutMs
+    }
+
+    func didWrite(_ status: Int32) {
+        writing = false
+        if phase == .closed { return }
+        if status < 0 {
+            close()
+            return
+        }
+        server.stats.bytesOut.add(inFlight.readableBytes)
+        inFlight.clear()
+        inFlight.shrinkIfEmpty(above: 256 * 1024, to: 4096)
+        flush()
+        if phase == .open && !writing && !awaitingResponse { resume() }
+    }
+
+    func afterDrain() {
+        queuedResponses = 0
+        if closeAfterResponse && !awaitingResponse && phase == .open && !inBatch { linger() }
+    }
+
+    // MARK: - Timeouts and closing
+
+    func updateDeadline() {
+        guard phase == .open else { return }
+        let now = server.loop.nowMilliseconds
+        let c = server.configuration
+        if writing {
+            deadline = now + c.sendTimeoutMs
+        } else if awaitingResponse {
+            deadline = UInt64.max
+        } else if codec.inBody {
+            deadline = now + c.bodyTimeoutMs
+        } else if !codec.isIdle {
+            deadline = headStartMs + c.headerTimeoutMs
+        } else {
+            deadline = now + (requestsServed == 0 ? c.headerTimeoutMs : c.idleTimeoutMs)
+        }
+    }
+
+    /// Called by the loop's once-a-second sweep.
+    func checkDeadline(_ now: UInt64) {
+        guard now >= deadline else { return }
+        switch phase {
+        case .closed: return
+        case .lingering: close()
+        case .open:
+            server.stats.timeouts.add(1)
+            if !codec.isIdle && !awaitingResponse && !writing {
+                // A request was started and not finished in time.
+                respondToProtocolError(HTTPParseError(.requestTimeout, "the request was not received in time"))
+                flush()
+                if phase == .open && !writing && out.isEmpty { linger() }
+            } else {
+                close()
+            }
+        }
+    }
+
+    /// The last response is out: half-close, then read and drop whatever the client still
+    /// sends until it closes or the linger time runs out.
+    func linger() {
+        guard phase == .open else { return }
+        if peerClosed {
+            close()
+            return
+        }
+        phase = .lingering
+        deadline = server.loop.nowMilliseconds + server.configuration.lingerTimeoutMs
+        shutdownRequest.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        if uv_shutdown(shutdownRequest, stream, { request, status in
+            let me = HTTPConnection.from(request!.pointee.data)
+            if status < 0 { me.close() }
+        }) != 0 {
+            close()
+            return
+        }
+        startReading()
+    }
+
+    /// Closes at once, whatever the state. The connection is released in the close callback.
+    func close() {
+        guard phase != .closed else { return }
+        phase = .closed
+        reading = false
+        server.remove(self)
+        uv_close(cuv_handle_tcp(tcp)) { handle in
+            Unmanaged<HTTPConnection>.fromOpaque(handle!.pointee.data).release()
+        }
+    }
+
+    var isIdle: Bool {
+        phase == .open && codec.isIdle && !awaitingResponse && !writing && out.isEmpty && stash.isEmpty
+    }
+}

@@ -1,0 +1,185 @@
+import CUV
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The part of an HTTP server that lives on one loop: its listening socket (one per loop, all
+/// on the same port through SO_REUSEPORT), its connections, its read buffer and its counters.
+@usableFromInline
+final class HTTPLoopServer {
+    static let readBufferSize = 64 * 1024
+
+    unowned(unsafe) let server: HTTPServer
+    let loop: EventLoop
+    let handler: any HTTPHandler
+    let configuration: HTTPServerConfiguration
+    let listener: UnsafeMutablePointer<uv_tcp_t>
+    /// One read buffer serves every connection of the loop: input is parsed (and copied where
+    /// it must outlive the callback) before the next read can happen.
+    let readBuffer: UnsafeMutableRawPointer
+    let stats = HTTPLoopStats()
+    var connections: [HTTPConnection] = []
+    var listening = false
+    var draining = false
+    var requestCounter: UInt64 = 0
+    let requestIDPrefix: UInt64
+
+    init(server: HTTPServer, loop: EventLoop, handler: any HTTPHandler, configuration: HTTPServerConfiguration, requestIDPrefix: UInt64) {
+        self.server = server
+        self.loop = loop
+        self.handler = handler
+        self.configuration = configuration
+        self.requestIDPrefix = requestIDPrefix
+        listener = .allocate(capacity: 1)
+        readBuffer = .allocate(byteCount: HTTPLoopServer.readBufferSize, alignment: 64)
+    }
+
+    /// Request ids: 24 random bits per process, 8 bits of loop index, 32 bits of counter.
+    @inline(__always)
+    func nextRequestID() -> UInt64 {
+        requestCounter &+= 1
+        return requestIDPrefix | (requestCounter & 0xFFFF_FFFF)
+    }
+
+    /// Binds and listens. Runs before the loop's thread starts, or on it.
+    func listen(address: UnsafePointer<sockaddr>) throws(NetError) {
+        let family = UInt32(address.pointee.sa_family)
+        var rc = uv_tcp_init_ex(loop.loop, listener, family)
+        guard rc == 0 else { throw .uv("uv_tcp_init_ex", rc) }
+        listener.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        rc = cuv_set_reuseport(listener)
+        guard rc == 0 else { throw .uv("setsockopt(SO_REUSEPORT)", rc) }
+        rc = uv_tcp_bind(listener, address, 0)
+        guard rc == 0 else { throw .uv("uv_tcp_bind", rc) }
+        rc = uv_listen(cuv_stream(listener), configuration.backlog) { listener, status in
+            let me = Unmanaged<HTTPLoopServer>.fromOpaque(listener!.pointee.data).takeUnretainedValue()
+            if status == 0 { me.accept() }
+        }
+        guard rc == 0 else { throw .uv("uv_listen", rc) }
+        listening = true
+        loop.onTick { [unowned(unsafe) self] in self.sweep() }
+        loop.onStop { [unowned(unsafe) self] in self.closeEverything() }
+    }
+
+    /// The port the listener is bound to.
+    func boundPort() -> Int {
+        var storage = sockaddr_storage()
+        var length = Int32(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_getsockname(listener, $0, &length) }
+        }
+        guard rc == 0 else { return -1 }
+        return withUnsafePointer(to: &storage) { p -> Int in
+            if p.pointee.ss_family == sa_family_t(AF_INET6) {
+                return p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) }
+            }
+            return p.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
+        }
+    }
+
+    func accept() {
+        let connection = HTTPConnection(server: self)
+        uv_tcp_init(loop.loop, connection.tcp)
+        let retained = Unmanaged.passRetained(connection).toOpaque()
+        connection.tcp.pointee.data = retained
+        guard uv_accept(cuv_stream(listener), connection.stream) == 0 else {
+            connection.phase = .closed
+            uv_close(cuv_handle_tcp(connection.tcp)) { handle in
+                Unmanaged<HTTPConnection>.fromOpaque(handle!.pointee.data).release()
+            }
+            return
+        }
+        if connections.count >= configuration.maxConnectionsPerLoop || draining {
+            stats.connectionsRejected.add(1)
+            connection.phase = .closed
+            uv_close(cuv_handle_tcp(connection.tcp)) { handle in
+                Unmanaged<HTTPConnection>.fromOpaque(handle!.pointee.data).release()
+            }
+            return
+        }
+        uv_tcp_nodelay(connection.tcp, 1)
+        connection.listIndex = connections.count
+        connections.append(connection)
+        stats.connectionsAccepted.add(1)
+        stats.connectionsOpen.add(1)
+        connection.updateDeadline()
+        connection.startReading()
+    }
+
+    func remove(_ connection: HTTPConnection) {
+        let i = connection.listIndex
+        guard i < connections.count, connections[i] === connection else { return }
+        let last = connections.removeLast()
+        if last !== connection {
+            connections[i] = last
+            last.listIndex = i
+        }
+        stats.connectionsOpen.add(-1)
+        if draining && connections.isEmpty { server.loopDrained() }
+    }
+
+    /// Once a second: close connections whose deadline has passed.
+    func sweep() {
+        let now = loop.nowMilliseconds
+        var i = 0
+        while i < connections.count {
+            let connection = connections[i]
+            connection.checkDeadline(now)
+            // A closed connection was swapped out of slot i; look at the same slot again.
+            if i < connections.count && connections[i] === connection { i += 1 }
+        }
+    }
+
+    func stopListening() {
+        guard listening else { return }
+        listening = false
+        uv_close(cuv_handle_tcp(listener)) { handle in
+            handle!.withMemoryRebound(to: uv_tcp_t.self, capacity: 1) { $0.deallocate() }
+        }
+    }
+
+    /// Graceful drain: no new connections, idle ones closed now, busy ones after their
+    /// current response (which carries `Connection: close`).
+    func drain() {
+        draining = true
+        stopListening()
+        for connection in connections {
+            if connection.isIdle {
+                connection.close()
+            } else {
+                connection.closeAfterResponse = true
+            }
+        }
+        // close() swaps entries out while iterating; sweep the rest again.
+        for connection in connections where connection.isIdle { connection.close() }
+        if connections.isEmpty { server.loopDrained() }
+    }
+
+    func closeEverything() {
+        stopListening()
+        while let connection = connections.last { connection.close() }
+    }
+
+    func remoteAddress(of connection: HTTPConnection) -> String {
+        var storage = sockaddr_storage()
+        var length = Int32(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_getpeername(connection.tcp, $0, &length) }
+        }
+        guard rc == 0 else { return "-" }
+        var name = [CChar](repeating: 0, count: 64)
+        return withUnsafePointer(to: &storage) { p -> String in
+            if p.pointee.ss_family == sa_family_t(AF_INET6) {
+                return p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
+                    uv_ip6_name($0, &name, 64)
+                    return "[\(String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))]:\(UInt16(bigEndian: $0.pointee.sin6_port))"
+                }
+            }
+            return p.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                uv_ip4_name($0, &name, 64)
+                return "\(String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)):\(UInt16(bigEndian: $0.pointee.sin_port))"
+            }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+import CUV
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An HTTP/1.1 server over every loop of a group: one listener per loop on the same port.
+///
+/// Lifecycle: `init`, `start` (binds; before or after the group's threads start), then
+/// `drain` (graceful) or `stop` (at once).
+public final class HTTPServer: @unchecked Sendable {
+    // @unchecked: each HTTPLoopServer is touched only on its own loop (reached through
+    // `execute`); `drainedLoops` and `onDrained` are guarded by a Mutex.
+
+    public let configuration: HTTPServerConfiguration
+    public let group: EventLoopGroup
+    var loopServers: [HTTPLoopServer] = []
+    let drainState = Mutex<(remaining: Int, callback: (@Sendable () -> Void)?)>((0, nil))
+    public private(set) var port: Int = 0
+
+    public init(group: EventLoopGroup, configuration: HTTPServerConfiguration, handler: any HTTPHandler) {
+        self.group = group
+        self.configuration = configuration
+        let random = UInt64(cuv_random_u64())
+        let processBits = (random & 0xFF_FFFF) << 40
+        for loop in group.loops {
+            let prefix = processBits | (UInt64(loop.index & 0xFF) << 32)
+            loopServers.append(HTTPLoopServer(server: self, loop: loop, handler: handler, configuration: configuration, requestIDPrefix: prefix))
+        }
+    }
+
+    /// Binds every loop's listener. Call before `group.start()`: libuv handles are set up
+    /// from this thread while no loop runs yet. Port 0 picks a free port, shared by all loops.
+    public func start() throws(NetError) {
+        _ = cuv_raise_nofile_limit()
+        signal(SIGPIPE, SIG_IGN)
+        var storage = try HTTPServer.resolve(host: configuration.host, port: configuration.port)
+        for (i, loopServer) in loopServers.enumerated() {
+            try withUnsafePointer(to: &storage) { p throws(NetError) in
+                try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { address throws(NetError) in
+                    try loopServer.listen(address: address)
+                }
+            }
+            if i == 0 {
+                port = loopServer.boundPort()
+                HTTPServer.setPort(&storage, port)
+            }
+        }
+    }
+
+    static func resolve(host: String, port: Int) throws(NetError) -> sockaddr_storage {
+        var storage = sockaddr_storage()
+        let name = host == "localhost" ? "127.0.0.1" : host
+        let ok = withUnsafeMutablePointer(to: &storage) { p -> Bool in
+            if p.withMemoryRebound(to: sockaddr_in.self, capacity: 1, { uv_ip4_addr(name, Int32(port), $0) }) == 0 { return true }
+            return p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1, { uv_ip6_addr(name, Int32(port), $0) }) == 0
+        }
+        if ok { return storage }
+        // A host name: resolve it once at start (blocking is fine here).
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &result) == 0, let first = result else {
+            throw .invalidAddress(host)
+        }
+        defer { freeaddrinfo(result) }
+        withUnsafeMutableBytes(of: &storage) { dst in
+            dst.copyMemory(from: UnsafeRawBufferPointer(start: first.pointee.ai_addr, count: Int(first.pointee.ai_addrlen)))
+        }
+        return storage
+    }
+
+    static func setPort(_ storage: inout sockaddr_storage, _ port: Int) {
+        withUnsafeMutablePointer(to: &storage) { p in
+            if p.pointee.ss_family == sa_family_t(AF_INET6) {
+                p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_port = UInt16(port).bigEndian }
+            } else {
+                p.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_port = UInt16(port).bigEndian }
+            }
+        }
+    }
+
+    /// Stops accepting, closes idle connections, lets in-flight requests finish; `onDrained`
+    /// runs (on some loop) once no connection is left.
+    public func drain(onDrained: @escaping @Sendable () -> Void) {
+        drainState.withLock { $0 = (loopServers.count, onDrained) }
+        for loopServer in loopServers {
+            let ls = UnsafeSendable(loopServer)
+            loopServer.loop.execute { ls.value.drain() }
+        }
+    }
+
+    func loopDrained() {
+        let callback = drainState.withLock { state -> (@Sendable () -> Void)? in
+            state.remaining -= 1
+            if state.remaining == 0 {
+                defer { state.callback = nil }
+                return state.callback
+            }
+            return nil
+        }
+        callback?()
+    }
+
+    /// Counters summed over every loop.
+    public func stats() -> HTTPServerStatsSnapshot {
+        var s = HTTPServerStatsSnapshot()
+        for ls in loopServers {
+            let l = ls.stats
+            s.connectionsOpen += l.connectionsOpen.value
+            s.connectionsAccepted += l.connectionsAccepted.value
+            s.connectionsRejected += l.connectionsRejected.value
+            s.requests += l.requests.value
+            s.bytesIn += l.bytesIn.value
+            s.bytesOut += l.bytesOut.value
+            s.protocolErrors += l.protocolErrors.value
+            s.timeouts += l.timeouts.value
+        }
+        return s
+    }
+}
+
+/// Carries a loop-confined object into a closure that `execute` runs on that same loop.
+struct UnsafeSendable<T>: @unchecked Sendable {
+    // @unchecked: the value is only used on the loop that owns it.
+    let value: T
+    init(_ value: T) { self.value = value }
+}

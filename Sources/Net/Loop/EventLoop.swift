@@ -1,0 +1,227 @@
+import CUV
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One libuv loop on its own thread: the unit of the threading model. Everything a connection
+/// touches lives on one loop, so the request path takes no lock.
+///
+/// Other threads talk to a loop only through `execute` (a locked queue plus `uv_async_send`).
+/// A one-second timer refreshes the cached `Date` header and runs per-loop housekeeping (the
+/// server's timeout sweep), so no connection needs a timer of its own.
+public final class EventLoop: @unchecked Sendable {
+    // @unchecked: the uv handles are touched only on this loop's thread; `pending` is a Mutex.
+
+    public let index: Int
+    @usableFromInline let loop: UnsafeMutablePointer<uv_loop_t>
+    let wakeup: UnsafeMutablePointer<uv_async_t>
+    let tick: UnsafeMutablePointer<uv_timer_t>
+    let pending = Mutex<[@Sendable () -> Void]>([])
+    /// "Date: <IMF-fixdate>\r\n", 37 bytes, refreshed every second.
+    @usableFromInline let dateLine: UnsafeMutablePointer<UInt8>
+    var tickHandlers: [() -> Void] = []
+    var closeHandlers: [() -> Void] = []
+    var thread: pthread_t?
+    public private(set) var isStopping = false
+
+    init(index: Int) throws(NetError) {
+        self.index = index
+        loop = .allocate(capacity: 1)
+        var rc = uv_loop_init(loop)
+        guard rc == 0 else { loop.deallocate(); throw NetError.uv("uv_loop_init", rc) }
+        wakeup = .allocate(capacity: 1)
+        tick = .allocate(capacity: 1)
+        dateLine = .allocate(capacity: 40)
+        let prefix: StaticString = "Date: "
+        dateLine.update(from: prefix.utf8Start, count: 6)
+        dateLine[35] = 0x0D
+        dateLine[36] = 0x0A
+        rc = uv_async_init(loop, wakeup) { handle in
+            EventLoop.from(handle!.pointee.loop).drainPending()
+        }
+        precondition(rc == 0, "uv_async_init failed")
+        uv_timer_init(loop, tick)
+        loop.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        refreshDate()
+        uv_timer_start(tick, { timer in
+            let me = EventLoop.from(timer!.pointee.loop)
+            me.refreshDate()
+            for handler in me.tickHandlers { handler() }
+        }, 1000, 1000)
+    }
+
+    deinit {
+        uv_loop_close(loop)
+        loop.deallocate()
+        wakeup.deallocate()
+        tick.deallocate()
+        dateLine.deallocate()
+    }
+
+    @inline(__always)
+    static func from(_ loop: UnsafeMutablePointer<uv_loop_t>?) -> EventLoop {
+        Unmanaged<EventLoop>.fromOpaque(loop!.pointee.data).takeUnretainedValue()
+    }
+
+    func refreshDate() {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        (dateLine + 6).withMemoryRebound(to: CChar.self, capacity: 29) { out in
+            _ = cuv_format_http_date(Int(now.tv_sec), out)
+        }
+    }
+
+    /// The loop's cached clock in milliseconds (updated once per loop iteration).
+    @inlinable public var nowMilliseconds: UInt64 { uv_now(loop) }
+
+    /// Monotonic nanoseconds, read from the clock.
+    @inlinable public static var monotonicNanoseconds: UInt64 { uv_hrtime() }
+
+    /// Runs `task` on this loop's thread. Callable from any thread.
+    public func execute(_ task: @escaping @Sendable () -> Void) {
+        pending.withLock { $0.append(task) }
+        uv_async_send(wakeup)
+    }
+
+    func drainPending() {
+        let tasks = pending.withLock { queue -> [@Sendable () -> Void] in
+            let t = queue
+            queue.removeAll(keepingCapacity: true)
+            return t
+        }
+        for task in tasks { task() }
+    }
+
+    /// Runs `handler` every second on this loop. Loop thread only.
+    public func onTick(_ handler: @escaping () -> Void) { tickHandlers.append(handler) }
+
+    /// Runs `handler` when the loop stops, before its handles are closed. Loop thread only.
+    public func onStop(_ handler: @escaping () -> Void) { closeHandlers.append(handler) }
+
+    /// Runs `task` once after `milliseconds` on this loop; the returned timer can cancel it.
+    /// A timer still pending when the loop stops is cancelled. Loop thread only.
+    @discardableResult
+    public func schedule(afterMilliseconds milliseconds: UInt64, _ task: @escaping () -> Void) -> ScheduledTask {
+        let scheduled = ScheduledTask(loop: self, task: task)
+        scheduled.start(milliseconds)
+        return scheduled
+    }
+
+    var scheduledByID: [ObjectIdentifier: ScheduledTask] = [:]
+
+    /// Calls `handler` on this loop whenever the process receives `signalNumber`; the watch
+    /// ends when the loop stops. Loop thread only (or before the loop's thread starts).
+    public func watchSignal(_ signalNumber: Int32, _ handler: @escaping (Int32) -> Void) {
+        let handle = UnsafeMutablePointer<uv_signal_t>.allocate(capacity: 1)
+        uv_signal_init(loop, handle)
+        handle.pointee.data = Unmanaged.passRetained(SignalBox(handler)).toOpaque()
+        uv_signal_start(handle, { handle, signalNumber in
+            Unmanaged<SignalBox>.fromOpaque(handle!.pointee.data).takeUnretainedValue().handler(signalNumber)
+        }, signalNumber)
+        onStop {
+            uv_close(cuv_handle_signal(handle)) { handle in
+                Unmanaged<SignalBox>.fromOpaque(handle!.pointee.data).release()
+                handle!.withMemoryRebound(to: uv_signal_t.self, capacity: 1) { $0.deallocate() }
+            }
+        }
+    }
+
+    /// Runs `work` on libuv's worker pool and `completion` with its result back on this loop:
+    /// the home for SQLite calls, index builds and anything else that would block a loop.
+    /// Loop thread only.
+    public func submit<T>(_ work: @escaping @Sendable () -> T, completion: @escaping (T) -> Void) {
+        let request = UnsafeMutablePointer<uv_work_t>.allocate(capacity: 1)
+        let box = WorkBox(work: work, completion: completion)
+        request.pointee.data = Unmanaged.passRetained(box).toOpaque()
+        let rc = uv_queue_work(loop, request, { request in
+            Unmanaged<WorkBoxBase>.fromOpaque(request!.pointee.data).takeUnretainedValue().runWork()
+        }, { request, _ in
+            let box = Unmanaged<WorkBoxBase>.fromOpaque(request!.pointee.data).takeRetainedValue()
+            request!.deallocate()
+            box.runCompletion()
+        })
+        precondition(rc == 0, "uv_queue_work failed")
+    }
+
+    func run() {
+        uv_run(loop, UV_RUN_DEFAULT)
+        // Close callbacks of handles closed during the last iteration.
+        uv_run(loop, UV_RUN_NOWAIT)
+    }
+
+    /// Stops the loop: runs the stop handlers, closes the loop's own handles, and lets uv_run
+    /// return once every other handle is closed. Loop thread only.
+    func stopOnLoop() {
+        guard !isStopping else { return }
+        isStopping = true
+        for handler in closeHandlers { handler() }
+        for task in scheduledByID.values { task.cancel() }
+        drainPending()
+        uv_close(cuv_handle_async(wakeup), nil)
+        uv_timer_stop(tick)
+        uv_close(cuv_handle_timer(tick), nil)
+    }
+}
+
+final class SignalBox {
+    let handler: (Int32) -> Void
+    init(_ handler: @escaping (Int32) -> Void) { self.handler = handler }
+}
+
+/// A one-shot timer on a loop (libuv's init/start/stop/close lifecycle behind one object).
+public final class ScheduledTask {
+    unowned(unsafe) let loop: EventLoop
+    let timer: UnsafeMutablePointer<uv_timer_t>
+    var task: (() -> Void)?
+
+    init(loop: EventLoop, task: @escaping () -> Void) {
+        self.loop = loop
+        self.task = task
+        timer = .allocate(capacity: 1)
+        uv_timer_init(loop.loop, timer)
+    }
+
+    func start(_ milliseconds: UInt64) {
+        // The timer holds a reference to this object until its handle is closed.
+        timer.pointee.data = Unmanaged.passRetained(self).toOpaque()
+        loop.scheduledByID[ObjectIdentifier(self)] = self
+        uv_timer_start(timer, { timer in
+            let me = Unmanaged<ScheduledTask>.fromOpaque(timer!.pointee.data).takeUnretainedValue()
+            let task = me.task
+            me.cancel()
+            task?()
+        }, milliseconds, 0)
+    }
+
+    /// Cancels the task if it has not run. Loop thread only.
+    public func cancel() {
+        guard task != nil else { return }
+        task = nil
+        loop.scheduledByID[ObjectIdentifier(self)] = nil
+        uv_timer_stop(timer)
+        uv_close(cuv_handle_timer(timer)) { handle in
+            let me = Unmanaged<ScheduledTask>.fromOpaque(handle!.pointee.data).takeRetainedValue()
+            me.timer.deallocate()
+        }
+    }
+}
+
+class WorkBoxBase {
+    func runWork() {}
+    func runCompletion() {}
+}
+
+final class WorkBox<T>: WorkBoxBase, @unchecked Sendable {
+    // @unchecked: `work` runs on a pool thread, `completion` and `result` on the owning loop,
+    // ordered by libuv (after_work_cb runs after work_cb has returned).
+    let work: @Sendable () -> T
+    let completion: (T) -> Void
+    var result: T?
+    init(work: @escaping @Sendable () -> T, completion: @escaping (T) -> Void) {
+        self.work = work
+        self.completion = completion
+    }
+    override func runWork() { result = work() }
+    override func runCompletion() { completion(result!) }
+}

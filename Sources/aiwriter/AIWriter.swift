@@ -1,0 +1,14 @@
+import ArgumentParser
+#if AIWRITER_JEMALLOC
+import CJemalloc // links jemalloc as the process allocator
+#endif
+
+@main
+struct AIWriter: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "aiwriter",
+        abstract: "The AI-Writer gateway: documents, embedding search and an AI proxy behind one HTTP front door.",
+        subcommands: [Serve.self, Config.self],
+        defaultSubcommand: Serve.self
+    )
+}

@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import Gateway
+
+/// The configuration flags shared by `serve` and `config print`. Each flag has the same name
+/// as its configuration-file key and its `AIWRITER_*` variable; a flag wins over both.
+struct ConfigurationOptions: ParsableArguments {
+    @Option(help: "A JSON configuration file (default: $AIWRITER_CONFIG).")
+    var config: String?
+
+    @Option(help: "Address to listen on.") var host: String?
+    @Option(help: "TCP port to listen on (0 picks a free one).") var port: String?
+    @Option(help: "Event loops (threads); default: number of cores.") var loops: String?
+    @Option(name: .customLong("max-header-bytes"), help: "Request line + headers limit, e.g. 16KiB.") var maxHeaderBytes: String?
+    @Option(name: .customLong("max-body-bytes"), help: "Request body limit, e.g. 8MiB.") var maxBodyBytes: String?
+    @Option(name: .customLong("max-header-count"), help: "Header lines per request.") var maxHeaderCount: String?
+    @Option(name: .customLong("header-timeout"), help: "Time to receive a request's headers, e.g. 10s.") var headerTimeout: String?
+    @Option(name: .customLong("body-timeout"), help: "Longest silence while reading a body, e.g. 30s.") var bodyTimeout: String?
+    @Option(name: .customLong("idle-timeout"), help: "Idle keep-alive timeout, e.g. 60s.") var idleTimeout: String?
+    @Option(name: .customLong("send-timeout"), help: "Drop a client that reads nothing for this long.") var sendTimeout: String?
+    @Option(name: .customLong("drain-timeout"), help: "Graceful-shutdown bound, e.g. 30s.") var drainTimeout: String?
+    @Option(name: .customLong("max-pipelined"), help: "Responses queued per connection before reading pauses.") var maxPipelined: String?
+    @Option(name: .customLong("max-connections-per-loop"), help: "Open connections per loop.") var maxConnectionsPerLoop: String?
+    @Option(name: .customLong("access-log"), help: "true to log one JSON line per request.") var accessLog: String?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel: String?
+    @Option(name: .customLong("data-dir"), help: "Directory for the embedded database.") var dataDir: String?
+
+    var flags: [String: String] {
+        let pairs: [(String, String?)] = [
+            ("host", host), ("port", port), ("loops", loops), ("max-header-bytes", maxHeaderBytes),
+            ("max-body-bytes", maxBodyBytes), ("max-header-count", maxHeaderCount),
+            ("header-timeout", headerTimeout), ("body-timeout", bodyTimeout), ("idle-timeout", idleTimeout),
+            ("send-timeout", sendTimeout), ("drain-timeout", drainTimeout), ("max-pipelined", maxPipelined),
+            ("max-connections-per-loop", maxConnectionsPerLoop), ("access-log", accessLog),
+            ("log-level", logLevel), ("data-dir", dataDir),
+        ]
+        var result: [String: String] = [:]
+        for (key, value) in pairs { if let value { result[key] = value } }
+        return result
+    }
+
+    func load() throws -> (GatewayConfiguration, [ConfigurationLoader.Entry]) {
+        do {
+            return try ConfigurationLoader.load(file: config, environment: ProcessInfo.processInfo.environment, flags: flags)
+        } catch let error as ConfigurationLoader.ConfigurationError {
+            throw ValidationError(error.description)
+        }
+    }
+}
