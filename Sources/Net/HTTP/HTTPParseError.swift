@@ -14,7 +14,6 @@ public struct HTTPParseError: Error, Sendable, CustomStringConvertible {
     static let headersTooLarge = HTTPParseError(.requestHeaderFieldsTooLarge, "the request line and headers exceed the server's limit")
     static let uriTooLong = HTTPParseError(.uriTooLong, "the request target exceeds the server's limit")
     static let bodyTooLarge = HTTPParseError(.payloadTooLarge, "the request body exceeds the server's limit")
-    static let obsFold = HTTPParseError(.badRequest, "obsolete line folding is not accepted in header fields")
     static let bothLengthAndEncoding = HTTPParseError(.badRequest, "a request may not carry both Content-Length and Transfer-Encoding")
     static let duplicateLength = HTTPParseError(.badRequest, "more than one Content-Length")
     static let invalidLength = HTTPParseError(.badRequest, "invalid Content-Length")

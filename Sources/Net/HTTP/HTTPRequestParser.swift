@@ -41,13 +41,9 @@ public final class HTTPRequestParser {
     var last = LastCallback.none
     var failure: HTTPParseError?
 
-    // Obsolete line folding detection: the header bytes of the current input not yet scanned.
-    var chunkStart: UnsafeRawPointer?
-    var chunkEnd: UnsafeRawPointer?
-    var scanFrom: UnsafeRawPointer?
-    var lastValueEnd: UnsafeRawPointer?
+    /// Strict re-check of the framing http_parser (built non-strict by Debian) accepted.
+    var validator = HTTPFramingValidator()
     var inHead = false
-    var pendingLF = false
 
     // What the head said, decided once at headers-complete.
     @usableFromInline var pathStart = 0, pathEnd = 0, queryStart = -1, queryEnd = -1
@@ -83,22 +79,14 @@ public final class HTTPRequestParser {
     public func parse(_ bytes: UnsafeRawPointer, count: Int) -> Result {
         if let failure { return .error(failure) }
         if count == 0 { return .needMoreData }
-        chunkStart = bytes
-        chunkEnd = bytes + count
-        lastValueEnd = nil
-        if inHead {
-            if pendingLF {
-                let first = bytes.load(as: UInt8.self)
-                if first == 0x20 || first == 0x09 { return fail(.obsFold) }
-            }
-            scanFrom = bytes
-        } else {
-            scanFrom = nil
-        }
         let consumed = bytes.withMemoryRebound(to: CChar.self, capacity: count) {
             http_parser_execute(parser, &Self.settings, $0, count)
         }
         let errno = chttp_errno(parser)
+        // Whatever http_parser consumed is checked strictly before anything is handed on.
+        if !validator.feed(bytes, consumed) {
+            return fail(HTTPParseError(.badRequest, validator.failure!))
+        }
         if errno == HPE_PAUSED {
             http_parser_pause(parser, 0)
             if let failure { return .error(failure) }
@@ -106,13 +94,6 @@ public final class HTTPRequestParser {
         }
         if let failure { return .error(failure) }
         if errno != HPE_OK { return fail(Self.mapError(errno)) }
-        if inHead {
-            // The head continues in the next input: scan what this one held of it.
-            if let from = scanFrom, from < bytes + count {
-                if Self.containsFold(from: from, to: bytes + count) { return fail(.obsFold) }
-                pendingLF = (bytes + count - 1).load(as: UInt8.self) == 0x0A
-            }
-        }
         if consumed != count { return fail(HTTPParseError(.badRequest, "malformed request")) }
         return .needMoreData
     }
@@ -138,21 +119,6 @@ public final class HTTPRequestParser {
         case HPE_INVALID_CONSTANT: return HTTPParseError(.badRequest, "malformed request line")
         default: return HTTPParseError(.badRequest, "malformed request")
         }
-    }
-
-    /// Whether a line feed in [from, to) is followed by a space or tab: an obs-fold.
-    static func containsFold(from: UnsafeRawPointer, to: UnsafeRawPointer) -> Bool {
-        var p = from
-        while p < to {
-            guard let lf = memchr(p, 0x0A, to - p) else { return false }
-            let next = UnsafeRawPointer(lf) + 1
-            if next < to {
-                let c = next.load(as: UInt8.self)
-                if c == 0x20 || c == 0x09 { return true }
-            }
-            p = next
-        }
-        return false
     }
 
     // MARK: - Callbacks
@@ -187,7 +153,6 @@ public final class HTTPRequestParser {
         last = .none
         inHead = true
         inBody = false
-        pendingLF = false
         requestIdSlot = -1
         expectsContinue = false
         hasBody = false
@@ -202,7 +167,6 @@ public final class HTTPRequestParser {
     }
 
     func onURL(_ at: UnsafeRawPointer, _ len: Int) -> Int32 {
-        if scanFrom == nil { scanFrom = at }
         targetLength += len
         guard account(len) else { fail(targetLength >= limits.maxHeadBytes ? .uriTooLong : .headersTooLarge); return 1 }
         head.writeBytes(at, count: len)
@@ -230,18 +194,11 @@ public final class HTTPRequestParser {
         guard account(len) else { fail(.headersTooLarge); return 1 }
         head.writeBytes(at, count: len)
         slots[slots.count - 1].valueLength += Int32(len)
-        lastValueEnd = at + len
         return 0
     }
 
     func onHeadersComplete() -> Int32 {
-        // The last header line of this input ends at lastValueEnd; after it only CRLFs follow.
-        if let from = scanFrom, let end = lastValueEnd, from < end {
-            if Self.containsFold(from: from, to: end) { fail(.obsFold); return -1 }
-        }
         inHead = false
-        scanFrom = nil
-        pendingLF = false
         let p = parser.pointee
         if p.http_major != 1 { fail(.versionNotSupported); return -1 }
         versionMinor = p.http_minor
@@ -258,6 +215,8 @@ public final class HTTPRequestParser {
         if hasBody && !chunked && contentLength > UInt64(limits.maxBodyBytes) { fail(.bodyTooLarge); return -1 }
         if !hasBody { expectsContinue = false }
         inBody = hasBody
+        validator.chunked = chunked
+        validator.contentLength = chunked ? 0 : contentLength
         return 0
     }
 

@@ -1,0 +1,113 @@
+import Foundation
+import Net
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An HTTP server on an ephemeral loopback port, running on its own loops for one test.
+public final class TestServer: @unchecked Sendable {
+    // @unchecked: immutable after init; the server itself is thread-safe to drive.
+    public let group: EventLoopGroup
+    public let server: HTTPServer
+    public var port: Int { server.port }
+
+    public init(loops: Int = 2, configure: (inout HTTPServerConfiguration) -> Void = { _ in }, handler: any HTTPHandler) throws {
+        var configuration = HTTPServerConfiguration()
+        configuration.host = "127.0.0.1"
+        configuration.port = 0
+        configure(&configuration)
+        group = try EventLoopGroup(loopCount: loops)
+        server = HTTPServer(group: group, configuration: configuration, handler: handler)
+        try server.start()
+        group.start()
+    }
+
+    public func shutdown() {
+        group.stop()
+        group.join()
+    }
+}
+
+/// Finds a built executable of this package next to the test bundle.
+public func builtExecutable(_ name: String) -> String? {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &buffer, 4095)
+    guard n > 0 else { return nil }
+    var dir = URL(fileURLWithPath: String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)).deletingLastPathComponent()
+    for _ in 0..<4 {
+        let candidate = dir.appendingPathComponent(name).path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        dir = dir.deletingLastPathComponent()
+    }
+    return nil
+}
+
+/// Runs a child process with captured standard error, so tests can drive the real binary.
+public final class ChildProcess: @unchecked Sendable {
+    // @unchecked: `stderrText` is guarded by `lock`.
+    public let process = Process()
+    let pipe = Pipe()
+    let lock = NSLock()
+    var stderrData = Data()
+
+    public init(executable: String, arguments: [String], environment: [String: String] = [:]) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        process.standardError = pipe
+        process.standardOutput = FileHandle.nullDevice
+        pipe.fileHandleForReading.readabilityHandler = { [lock] handle in
+            let data = handle.availableData
+            lock.lock()
+            self.stderrData.append(data)
+            lock.unlock()
+        }
+        try process.run()
+    }
+
+    public var stderrText: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return String(decoding: stderrData, as: UTF8.self)
+    }
+
+    /// Waits until standard error contains `text`.
+    public func waitFor(_ text: String, seconds: Double = 10) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if stderrText.contains(text) { return true }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    /// The port from the gateway's "listening" log line.
+    public func listeningPort(seconds: Double = 10) -> Int? {
+        guard waitFor("\"msg\":\"listening\"", seconds: seconds) else { return nil }
+        for line in stderrText.split(separator: "\n") where line.contains("\"msg\":\"listening\"") {
+            if let r = line.range(of: "\"port\":\"") {
+                let rest = line[r.upperBound...]
+                return Int(rest.prefix { $0.isNumber })
+            }
+        }
+        return nil
+    }
+
+    public func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
+    /// Waits for exit; nil if it has not exited in time.
+    public func waitForExit(seconds: Double) -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if !process.isRunning { return process.terminationStatus }
+            usleep(20_000)
+        }
+        return nil
+    }
+
+    deinit {
+        if process.isRunning { process.terminate() }
+    }
+}
