@@ -7,10 +7,11 @@ import Glibc
 /// raw responses, so the server is exercised over a real socket the way a hostile or sloppy
 /// client would.
 public final class RawClient {
-    public let fd: Int32
+    public private(set) var fd: Int32
 
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     public init(port: Int, host: String = "127.0.0.1", timeoutSeconds: Int = 5) throws {
@@ -26,6 +27,7 @@ public final class RawClient {
         guard rc == 0 else {
             let e = errno
             Glibc.close(fd)
+            fd = -1
             throw Failure(description: "connect: errno \(e)")
         }
         setTimeout(seconds: timeoutSeconds)
@@ -33,7 +35,7 @@ public final class RawClient {
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
 
-    deinit { Glibc.close(fd) }
+    deinit { if fd >= 0 { Glibc.close(fd) } }
 
     public func setTimeout(seconds: Int, microseconds: Int = 0) {
         var tv = timeval(tv_sec: seconds, tv_usec: microseconds)

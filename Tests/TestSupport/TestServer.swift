@@ -56,8 +56,10 @@ public final class ChildProcess: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         process.environment = env
+        // Both streams into one pipe: FileHandle.nullDevice here gets its descriptor closed
+        // late by Foundation, which then closes whatever socket the test opened on that number.
         process.standardError = pipe
-        process.standardOutput = FileHandle.nullDevice
+        process.standardOutput = pipe
         pipe.fileHandleForReading.readabilityHandler = { [lock] handle in
             let data = handle.availableData
             lock.lock()

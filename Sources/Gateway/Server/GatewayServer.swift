@@ -49,6 +49,12 @@ public final class GatewayServer: @unchecked Sendable {
         try server.start()
         reference.set(self)
         let loop0 = group.loops[0]
+        // A parent (a test runner, a supervisor) may have left these blocked; threads created
+        // after this inherit the unblocked mask.
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        for signalNumber in [SIGTERM, SIGINT] { sigaddset(&unblock, signalNumber) }
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         for signalNumber in [SIGTERM, SIGINT] {
             loop0.watchSignal(signalNumber) { [unowned(unsafe) self] in self.didReceive(signal: $0) }
         }

@@ -36,6 +36,8 @@ final class HTTPConnection {
     var awaitingResponse = false
     var streaming = false
     var closeAfterResponse = false
+    /// The codec rejected the input: nothing more is parsed on this connection.
+    var protocolFailed = false
     var continueSent = false
     var queuedResponses = 0
     var generation: UInt32 = 0
@@ -98,7 +100,7 @@ final class HTTPConnection {
                 return
             }
             let consumed = process(bytes, nread)
-            if consumed < nread && phase == .open && !closeAfterResponse {
+            if consumed < nread && phase == .open && !readyToClose {
                 stash.writeBytes(bytes + consumed, count: nread - consumed)
                 stopReading()
             }
@@ -124,8 +126,10 @@ final class HTTPConnection {
         defer { inBatch = false }
         var offset = 0
         let batchStart = EventLoop.monotonicNanoseconds
-        while offset < count && phase == .open && !awaitingResponse && !closeAfterResponse {
+        while offset < count && phase == .open && !awaitingResponse && !protocolFailed {
             if codec.isIdle {
+                // A closing connection finishes the request it is reading, and starts no other.
+                if closeAfterResponse { break }
                 if queuedResponses >= server.configuration.maxPipelinedResponses {
                     flush()
                     if writing || !out.isEmpty { break }
@@ -166,6 +170,7 @@ final class HTTPConnection {
     func respondToProtocolError(_ error: HTTPParseError) {
         server.stats.protocolErrors.add(1)
         closeAfterResponse = true
+        protocolFailed = true
         let (contentType, body) = server.handler.protocolErrorBody(error)
         awaitingResponse = true
         generation &+= 1
@@ -338,7 +343,7 @@ final class HTTPConnection {
     /// drained a backlog of responses.
     func resume() {
         guard phase == .open, !awaitingResponse, !inBatch else { return }
-        if closeAfterResponse {
+        if readyToClose {
             if !writing && out.isEmpty { linger() }
             return
         }
@@ -409,7 +414,12 @@ final class HTTPConnection {
 
     func afterDrain() {
         queuedResponses = 0
-        if closeAfterResponse && !awaitingResponse && phase == .open && !inBatch { linger() }
+        if readyToClose && phase == .open && !inBatch { linger() }
+    }
+
+    /// The last response is queued: no request is outstanding or partly received.
+    var readyToClose: Bool {
+        closeAfterResponse && !awaitingResponse && (codec.isIdle || protocolFailed)
     }
 
     // MARK: - Timeouts and closing

@@ -22,6 +22,7 @@ final class HTTPLoopServer {
     var connections: [HTTPConnection] = []
     var listening = false
     var draining = false
+    var reportedDrained = false
     var requestCounter: UInt64 = 0
     let requestIDPrefix: UInt64
 
@@ -116,7 +117,14 @@ final class HTTPLoopServer {
             last.listIndex = i
         }
         stats.connectionsOpen.add(-1)
-        if draining && connections.isEmpty { server.loopDrained() }
+        if draining && connections.isEmpty { reportDrained() }
+    }
+
+    /// Tells the server this loop has no connection left, once.
+    func reportDrained() {
+        guard !reportedDrained else { return }
+        reportedDrained = true
+        server.loopDrained()
     }
 
     /// Once a second: close connections whose deadline has passed.
@@ -153,7 +161,7 @@ final class HTTPLoopServer {
         }
         // close() swaps entries out while iterating; sweep the rest again.
         for connection in connections where connection.isIdle { connection.close() }
-        if connections.isEmpty { server.loopDrained() }
+        if connections.isEmpty { reportDrained() }
     }
 
     func closeEverything() {

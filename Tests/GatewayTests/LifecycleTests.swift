@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Graceful drain and the second-signal exit, on the real `aiwriter` binary.
+@Suite("Lifecycle of the aiwriter process", .serialized)
+struct LifecycleTests {
+    func startBinary(_ extra: [String] = []) throws -> (ChildProcess, Int) {
+        guard let binary = builtExecutable("aiwriter") else {
+            throw RawClient.Failure(description: "aiwriter binary not built next to the tests (run swift build first)")
+        }
+        let child = try ChildProcess(executable: binary, arguments: ["serve", "--port", "0", "--loops", "2"] + extra)
+        guard let port = child.listeningPort() else {
+            throw RawClient.Failure(description: "no listening line: \(child.stderrText)")
+        }
+        return (child, port)
+    }
+
+    @Test func sigtermDrainsInFlightRequestsAndRefusesNewConnections() throws {
+        let (child, port) = try startBinary(["--drain-timeout", "10s"])
+        // An idle keep-alive connection and one with a request half received.
+        let idle = try RawClient(port: port)
+        #expect(try idle.roundTrip("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n").status == 200)
+        let busy = try RawClient(port: port)
+        busy.send("GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n12345")
+        usleep(100_000)
+
+        child.signal(SIGTERM)
+        #expect(child.waitFor("\"msg\":\"draining\""))
+        usleep(200_000)
+        // New connections are refused once the listeners are closed.
+        #expect(throws: RawClient.Failure.self) { _ = try RawClient(port: port) }
+        // The idle connection is closed.
+        #expect(idle.waitForClose())
+        // The in-flight request completes, with Connection: close.
+        busy.send("67890")
+        let response = try busy.readResponse()
+        #expect(response.status == 200)
+        #expect(response.header("Connection") == "close")
+        #expect(child.waitForExit(seconds: 5) == 0)
+        #expect(child.stderrText.contains("drained"))
+    }
+
+    @Test func secondSignalExitsAtOnce() throws {
+        let (child, port) = try startBinary(["--drain-timeout", "60s"])
+        let busy = try RawClient(port: port)
+        busy.send("GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n1")
+        usleep(100_000)
+        child.signal(SIGTERM)
+        #expect(child.waitFor("\"msg\":\"draining\""))
+        #expect(child.waitForExit(seconds: 0.5) == nil, "must still be draining")
+        child.signal(SIGINT)
+        let status = child.waitForExit(seconds: 3)
+        #expect(status == 1)
+    }
+
+    @Test func drainTimeoutBoundsTheWait() throws {
+        let (child, port) = try startBinary(["--drain-timeout", "1s"])
+        let busy = try RawClient(port: port)
+        busy.send("GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n1")
+        usleep(100_000)
+        let start = Date()
+        child.signal(SIGTERM)
+        #expect(child.waitForExit(seconds: 5) == 0)
+        #expect(Date().timeIntervalSince(start) < 3)
+        #expect(child.stderrText.contains("drain timeout"))
+    }
+
+    @Test func badConfigurationExitsNonZeroWithAMessage() throws {
+        guard let binary = builtExecutable("aiwriter") else { Issue.record("no binary"); return }
+        let child = try ChildProcess(executable: binary, arguments: ["serve", "--port", "99999"])
+        #expect(child.waitForExit(seconds: 10).map { $0 != 0 } == true)
+    }
+}
