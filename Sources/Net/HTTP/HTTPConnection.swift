@@ -16,9 +16,27 @@ final class HTTPConnection {
 
     unowned(unsafe) let server: HTTPLoopServer
     let tcp: UnsafeMutablePointer<uv_tcp_t>
-    let writeRequest: UnsafeMutablePointer<uv_write_t>
-    let shutdownRequest: UnsafeMutablePointer<uv_shutdown_t>
-    let codec: HTTPRequestParser
+    /// Allocated on first use: most responses leave through uv_try_write and most connections
+    /// never linger, so an idle connection carries neither.
+    var writeRequestStorage: UnsafeMutablePointer<uv_write_t>?
+    var shutdownRequestStorage: UnsafeMutablePointer<uv_shutdown_t>?
+    /// Taken from the loop's pool when a request starts and given back as soon as the
+    /// connection is idle again, so 10,000 idle keep-alive connections hold no parser at all.
+    var codecStorage: HTTPRequestParser?
+
+    @inline(__always) var codec: HTTPRequestParser {
+        if let codec = codecStorage { return codec }
+        let codec = server.takeCodec()
+        codecStorage = codec
+        return codec
+    }
+
+    /// Gives the parser back once nothing of a request is pending.
+    @inline(__always) func returnCodecIfIdle() {
+        guard let codec = codecStorage, codec.isIdle, !awaitingResponse, stash.isEmpty, phase == .open else { return }
+        codecStorage = nil
+        server.returnCodec(codec)
+    }
 
     /// Responses not yet handed to the kernel.
     var out = ByteBuffer(capacity: 0)
@@ -53,15 +71,21 @@ final class HTTPConnection {
     init(server: HTTPLoopServer) {
         self.server = server
         tcp = .allocate(capacity: 1)
-        writeRequest = .allocate(capacity: 1)
-        shutdownRequest = .allocate(capacity: 1)
-        codec = HTTPRequestParser(limits: server.configuration.limits)
     }
 
     deinit {
         tcp.deallocate()
-        writeRequest.deallocate()
-        shutdownRequest.deallocate()
+        writeRequestStorage?.deallocate()
+        shutdownRequestStorage?.deallocate()
+    }
+
+    /// Called by the sweep: an idle connection gives back its parser and buffers.
+    func releaseIdleMemory() {
+        guard isIdle else { return }
+        returnCodecIfIdle()
+        if out.allocatedBytes > 0 { out = ByteBuffer(capacity: 0) }
+        if inFlight.allocatedBytes > 0 { inFlight = ByteBuffer(capacity: 0) }
+        if stash.allocatedBytes > 0 { stash = ByteBuffer(capacity: 0) }
     }
 
     @inline(__always) var stream: UnsafeMutablePointer<uv_stream_t> { cuv_stream(tcp) }
@@ -105,6 +129,7 @@ final class HTTPConnection {
                 stopReading()
             }
             flush()
+            returnCodecIfIdle()
         } else if nread < 0 {
             // EOF or a read error. A response still owed is written before closing.
             peerClosed = true
@@ -125,6 +150,7 @@ final class HTTPConnection {
         inBatch = true
         defer { inBatch = false }
         var offset = 0
+        let codec = self.codec
         let batchStart = EventLoop.monotonicNanoseconds
         while offset < count && phase == .open && !awaitingResponse && !protocolFailed {
             if codec.isIdle {
@@ -386,6 +412,8 @@ final class HTTPConnection {
         swap(&out, &inFlight)
         writing = true
         buf = uv_buf_init(UnsafeMutableRawPointer(mutating: inFlight.readablePointer).assumingMemoryBound(to: CChar.self), UInt32(inFlight.readableBytes))
+        let writeRequest = writeRequestStorage ?? .allocate(capacity: 1)
+        writeRequestStorage = writeRequest
         writeRequest.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         let rc = uv_write(writeRequest, stream, &buf, 1) { request, status in
             HTTPConnection.from(request!.pointee.data).didWrite(status)
@@ -419,7 +447,7 @@ final class HTTPConnection {
 
     /// The last response is queued: no request is outstanding or partly received.
     var readyToClose: Bool {
-        closeAfterResponse && !awaitingResponse && (codec.isIdle || protocolFailed)
+        closeAfterResponse && !awaitingResponse && ((codecStorage?.isIdle ?? true) || protocolFailed)
     }
 
     // MARK: - Timeouts and closing
@@ -432,9 +460,9 @@ final class HTTPConnection {
             deadline = now + c.sendTimeoutMs
         } else if awaitingResponse {
             deadline = UInt64.max
-        } else if codec.inBody {
+        } else if codecStorage?.inBody ?? false {
             deadline = now + c.bodyTimeoutMs
-        } else if !codec.isIdle {
+        } else if !(codecStorage?.isIdle ?? true) {
             deadline = headStartMs + c.headerTimeoutMs
         } else {
             deadline = now + (requestsServed == 0 ? c.headerTimeoutMs : c.idleTimeoutMs)
@@ -449,7 +477,7 @@ final class HTTPConnection {
         case .lingering: close()
         case .open:
             server.stats.timeouts.add(1)
-            if !codec.isIdle && !awaitingResponse && !writing {
+            if !(codecStorage?.isIdle ?? true) && !awaitingResponse && !writing {
                 // A request was started and not finished in time.
                 respondToProtocolError(HTTPParseError(.requestTimeout, "the request was not received in time"))
                 flush()
@@ -470,6 +498,8 @@ final class HTTPConnection {
         }
         phase = .lingering
         deadline = server.loop.nowMilliseconds + server.configuration.lingerTimeoutMs
+        let shutdownRequest = shutdownRequestStorage ?? .allocate(capacity: 1)
+        shutdownRequestStorage = shutdownRequest
         shutdownRequest.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         if uv_shutdown(shutdownRequest, stream, { request, status in
             let me = HTTPConnection.from(request!.pointee.data)
@@ -486,6 +516,7 @@ final class HTTPConnection {
         guard phase != .closed else { return }
         phase = .closed
         reading = false
+        codecStorage = nil
         server.remove(self)
         uv_close(cuv_handle_tcp(tcp)) { handle in
             Unmanaged<HTTPConnection>.fromOpaque(handle!.pointee.data).release()
@@ -493,6 +524,6 @@ final class HTTPConnection {
     }
 
     var isIdle: Bool {
-        phase == .open && codec.isIdle && !awaitingResponse && !writing && out.isEmpty && stash.isEmpty
+        phase == .open && (codecStorage?.isIdle ?? true) && !awaitingResponse && !writing && out.isEmpty && stash.isEmpty
     }
 }

@@ -24,6 +24,9 @@ final class HTTPLoopServer {
     var draining = false
     var reportedDrained = false
     var requestCounter: UInt64 = 0
+    /// Parsers not in use by any connection (see HTTPConnection.codec).
+    var codecPool: [HTTPRequestParser] = []
+    static let codecPoolLimit = 1024
     let requestIDPrefix: UInt64
 
     init(server: HTTPServer, loop: EventLoop, handler: any HTTPHandler, configuration: HTTPServerConfiguration, requestIDPrefix: UInt64) {
@@ -34,6 +37,18 @@ final class HTTPLoopServer {
         self.requestIDPrefix = requestIDPrefix
         listener = .allocate(capacity: 1)
         readBuffer = .allocate(byteCount: HTTPLoopServer.readBufferSize, alignment: 64)
+    }
+
+    @inline(__always)
+    func takeCodec() -> HTTPRequestParser {
+        codecPool.popLast() ?? HTTPRequestParser(limits: configuration.limits)
+    }
+
+    @inline(__always)
+    func returnCodec(_ codec: HTTPRequestParser) {
+        // A parser that held a large request gives its memory back before being pooled.
+        codec.releaseLargeBuffers()
+        if codecPool.count < HTTPLoopServer.codecPoolLimit { codecPool.append(codec) }
     }
 
     /// Request ids: 24 random bits per process, 8 bits of loop index, 32 bits of counter.
@@ -134,6 +149,7 @@ final class HTTPLoopServer {
         while i < connections.count {
             let connection = connections[i]
             connection.checkDeadline(now)
+            connection.releaseIdleMemory()
             // A closed connection was swapped out of slot i; look at the same slot again.
             if i < connections.count && connections[i] === connection { i += 1 }
         }

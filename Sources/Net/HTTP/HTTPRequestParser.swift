@@ -62,7 +62,6 @@ public final class HTTPRequestParser {
         parser = .allocate(capacity: 1)
         http_parser_init(parser, HTTP_REQUEST)
         parser.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        slots.reserveCapacity(16)
     }
 
     deinit {
@@ -142,11 +141,15 @@ public final class HTTPRequestParser {
         return s
     }()
 
+    /// Frees buffers grown past 64 KiB by a large request.
+    func releaseLargeBuffers() {
+        if body.allocatedBytes > 64 * 1024 { body.clear(); body.shrinkIfEmpty(above: 64 * 1024) }
+        if head.allocatedBytes > 64 * 1024 { head.clear(); head.shrinkIfEmpty(above: 64 * 1024) }
+    }
+
     func onMessageBegin() -> Int32 {
         head.clear()
         body.clear()
-        body.shrinkIfEmpty(above: 64 * 1024)
-        head.shrinkIfEmpty(above: 64 * 1024)
         slots.removeAll(keepingCapacity: true)
         targetLength = 0
         headAccounted = 0
