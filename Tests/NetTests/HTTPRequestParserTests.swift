@@ -107,6 +107,7 @@ let rejectionTable: [(String, String, Int)] = [
     ("leading space header", "GET / HTTP/1.1\r\n Host: a\r\n\r\n", 400),
     ("bare LF lines", "GET / HTTP/1.1\nHost: a\n\n", 0),
     ("HTTP/1.1 with extra digit", "GET / HTTP/1.11\r\nHost: a\r\n\r\n", 400),
+    ("fuzz: old version with fold gives one verdict", "GET / HTTP/0.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n", 400),
     ("empty request line", "\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 0),
 ]
 

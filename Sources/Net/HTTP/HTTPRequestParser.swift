@@ -82,9 +82,12 @@ public final class HTTPRequestParser {
             http_parser_execute(parser, &Self.settings, $0, count)
         }
         let errno = chttp_errno(parser)
-        // Whatever http_parser consumed is checked strictly before anything is handed on.
+        // Whatever http_parser consumed is checked strictly before anything is handed on. A
+        // violation here concerns bytes before any error a callback raised at the end of them,
+        // so it wins: the verdict must not depend on how TCP split the input.
         if !validator.feed(bytes, consumed) {
-            return fail(HTTPParseError(.badRequest, validator.failure!))
+            failure = HTTPParseError(.badRequest, validator.failure!)
+            return .error(failure!)
         }
         if errno == HPE_PAUSED {
             http_parser_pause(parser, 0)

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds the HTTP codec fuzzer (libFuzzer + AddressSanitizer) from the codec's own sources
+# and runs it for SECONDS (default 60) on a seed corpus of valid and hostile requests.
+# Usage: Fuzz/run.sh [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+mkdir -p Fuzz/bin Fuzz/corpus-http
+sources=(Sources/Net/Buffers/ByteBuffer.swift Sources/Net/HTTP/HTTPMethod.swift Sources/Net/HTTP/HTTPStatus.swift
+         Sources/Net/HTTP/HTTPParseError.swift Sources/Net/HTTP/HTTPServerLimits.swift Sources/Net/HTTP/PercentDecoding.swift
+         Sources/Net/HTTP/HTTPFramingValidator.swift Sources/Net/HTTP/HTTPRequestParser.swift Sources/Net/HTTP/HTTPRequest.swift)
+swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name Net -I Sources/CHTTPParser \
+  -Xlinker -lhttp_parser "${sources[@]}" Fuzz/HTTPCodecFuzzer.swift -o Fuzz/bin/http-codec 2> >(grep -v "Cannot export local symbol" >&2)
+seed() { printf '%b' "$2" > "Fuzz/corpus-http/$1"; }
+seed get '\x03GET /a?b=c HTTP/1.1\r\nHost: h\r\nX-Request-Id: x\r\n\r\n'
+seed pipelined '\x05GET / HTTP/1.1\r\nHost: h\r\n\r\nPOST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.0\r\n\r\n'
+seed chunked '\x01POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: v\r\n\r\n'
+seed smuggle '\x02POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'
+seed fold '\x04GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n'
+seed expect '\x07PUT /x HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok'
+seed absolute '\x06GET http://h:80/p%20q?x HTTP/1.1\r\nHost: h:80\r\n\r\n'
+rm -f Fuzz/bin/crash-* Fuzz/bin/leak-* Fuzz/bin/timeout-* Fuzz/bin/oom-*
+SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=1 Fuzz/bin/http-codec -max_total_time="$seconds" -max_len=4096 \
+  -artifact_prefix=Fuzz/bin/ \
+  -print_final_stats=1 Fuzz/corpus-http 2>&1 | grep -E "Done|stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY|Test unit written|crash|INFO: -max_total_time" || true
+# libFuzzer writes crash-*/leak-* files into Fuzz/bin/ when it finds something.
+if compgen -G "Fuzz/bin/crash-*" >/dev/null || compgen -G "Fuzz/bin/leak-*" >/dev/null || compgen -G "Fuzz/bin/timeout-*" >/dev/null; then
+  echo "fuzzer found a failing input:"; ls Fuzz/bin/crash-* Fuzz/bin/leak-* Fuzz/bin/timeout-* 2>/dev/null; exit 1
+fi
+echo "fuzz: no crash in ${seconds}s"
