@@ -2,9 +2,10 @@
 import PackageDescription
 import class Foundation.ProcessInfo
 
-// The executables link jemalloc as the process allocator. `AIWRITER_MALLOC=glibc swift build`
-// builds them on glibc's malloc instead, which is how Benchmarks/compare/http.sh measures the choice.
-let useJemalloc = ProcessInfo.processInfo.environment["AIWRITER_MALLOC"] != "glibc"
+// glibc's malloc by default: Benchmarks/RESULTS.md shows jemalloc no faster on the request path
+// (which barely allocates). `AIWRITER_MALLOC=jemalloc swift build` links jemalloc as the process
+// allocator, for workloads where the comparison comes out the other way.
+let useJemalloc = ProcessInfo.processInfo.environment["AIWRITER_MALLOC"] == "jemalloc"
 let allocatorDependencies: [Target.Dependency] = useJemalloc ? ["CJemalloc"] : []
 let allocatorSettings: [SwiftSetting] = useJemalloc ? [.define("AIWRITER_JEMALLOC")] : []
 

@@ -6,6 +6,8 @@
 # gateway/nginx per round, then the memory cost of 10,000 idle keep-alive connections.
 #
 # Usage: Benchmarks/compare/http.sh            (env: DURATION=10 ROUNDS=3 WRK_THREADS=1 IDLE=10000)
+#        GATEWAY_BIN=.build-glibc/release/aiwriter Benchmarks/compare/http.sh   (another build, e.g.
+#        `AIWRITER_MALLOC=jemalloc swift build -c release --scratch-path .build-jemalloc` for the allocator choice)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-10}
@@ -17,7 +19,11 @@ GW_PORT=${GW_PORT:-18080}
 NGINX_PORT=${NGINX_PORT:-18081}
 
 scripts/install-deps.sh --bench
-swift build -c release --product aiwriter >/dev/null
+GATEWAY_BIN=${GATEWAY_BIN:-}
+if [ -z "$GATEWAY_BIN" ]; then
+  swift build -c release --product aiwriter >/dev/null
+  GATEWAY_BIN=.build/release/aiwriter
+fi
 work=$(mktemp -d)
 trap 'kill $(cat "$work/gw.pid" 2>/dev/null) 2>/dev/null; nginx -c "$work/nginx.conf" -s stop 2>/dev/null; rm -rf "$work"' EXIT
 
@@ -38,7 +44,7 @@ http {
 }
 NGINX
 nginx -c "$work/nginx.conf"
-.build/release/aiwriter serve --host 127.0.0.1 --port "$GW_PORT" --loops 2 --log-level warning 2>"$work/gw.log" &
+"$GATEWAY_BIN" serve --host 127.0.0.1 --port "$GW_PORT" --loops 2 --log-level warning 2>"$work/gw.log" &
 echo $! > "$work/gw.pid"
 sleep 1
 curl -sf "http://127.0.0.1:$GW_PORT/healthz" >/dev/null

@@ -164,17 +164,18 @@ public enum ConfigurationLoader {
         }
     }
 
+    /// Splits "16KiB" into ("16", 1024) by the first matching suffix (longest ones listed first).
+    static func splitUnit<M>(_ v: String, _ units: [(String, M)], default: M) -> (String, M) {
+        let lower = v.lowercased()
+        for (suffix, multiplier) in units where lower.hasSuffix(suffix) {
+            return (String(lower.dropLast(suffix.count)), multiplier)
+        }
+        return (lower, `default`)
+    }
+
     /// "16384", "16KiB", "16k", "8MiB", "8m", "1GiB".
     static func size(_ v: String, in range: ClosedRange<Int>) throws -> Int {
-        let lower = v.lowercased()
-        let units: [(String, Int)] = [("kib", 1 << 10), ("mib", 1 << 20), ("gib", 1 << 30), ("kb", 1000), ("mb", 1_000_000), ("gb", 1_000_000_000), ("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("b", 1)]
-        var number = lower
-        var multiplier = 1
-        for (suffix, m) in units where lower.hasSuffix(suffix) {
-            number = String(lower.dropLast(suffix.count))
-            multiplier = m
-            break
-        }
+        let (number, multiplier) = splitUnit(v, [("kib", 1 << 10), ("mib", 1 << 20), ("gib", 1 << 30), ("kb", 1000), ("mb", 1_000_000), ("gb", 1_000_000_000), ("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("b", 1)], default: 1)
         guard let n = Int(number.trimmingCharacters(in: .whitespaces)), n >= 0 else {
             throw ConfigurationError(description: "expected a size such as 16384, 16KiB or 8MiB")
         }
@@ -187,15 +188,7 @@ public enum ConfigurationLoader {
 
     /// "10s", "500ms", "2m", "1h", or a bare number of seconds.
     static func milliseconds(_ v: String) throws -> UInt64 {
-        let lower = v.lowercased()
-        let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
-        var number = lower
-        var multiplier = 1000.0
-        for (suffix, m) in units where lower.hasSuffix(suffix) {
-            number = String(lower.dropLast(suffix.count))
-            multiplier = m
-            break
-        }
+        let (number, multiplier) = splitUnit(v, [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)], default: 1000.0)
         guard let n = Double(number), n.isFinite, n > 0, n * multiplier <= 86_400_000 * 365 else {
             throw ConfigurationError(description: "expected a positive duration such as 10s, 500ms or 2m")
         }
