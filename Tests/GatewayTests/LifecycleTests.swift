@@ -75,3 +75,37 @@ struct LifecycleTests {
         #expect(child.waitForExit(seconds: 10).map { $0 != 0 } == true)
     }
 }
+
+@Suite("Command line")
+struct CommandLineTests {
+    @Test func configPrintShowsValuesAndSources() throws {
+        guard let binary = builtExecutable("aiwriter") else { Issue.record("no binary"); return }
+        let child = try ChildProcess(executable: binary, arguments: ["config", "print", "--json", "--port", "9123"],
+                                     environment: ["AIWRITER_MAX_BODY_BYTES": "1MiB"])
+        #expect(child.waitForExit(seconds: 10) == 0)
+        usleep(100_000)
+        let object = try JSONSerialization.jsonObject(with: Data(child.stderrText.utf8)) as? [String: [String: String]]
+        #expect(object?["port"]?["value"] == "9123")
+        #expect(object?["port"]?["source"] == "flag")
+        #expect(object?["max-body-bytes"]?["value"] == "1048576")
+        #expect(object?["max-body-bytes"]?["source"] == "environment")
+        #expect(object?["host"]?["source"] == "default")
+    }
+
+    @Test func accessLogWritesOneJSONLinePerRequest() throws {
+        guard let binary = builtExecutable("aiwriter") else { Issue.record("no binary"); return }
+        let child = try ChildProcess(executable: binary, arguments: ["serve", "--port", "0", "--loops", "1", "--access-log", "true"])
+        guard let port = child.listeningPort() else { Issue.record("no port: \(child.stderrText)"); return }
+        let client = try RawClient(port: port)
+        #expect(try client.roundTrip("GET /healthz?x=1 HTTP/1.1\r\nHost: t\r\nX-Request-Id: trace-42\r\n\r\n").status == 200)
+        #expect(child.waitFor("trace-42"))
+        let line = child.stderrText.split(separator: "\n").first { $0.contains("trace-42") }.map(String.init) ?? ""
+        let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+        #expect(object?["msg"] as? String == "request")
+        #expect(object?["path"] as? String == "/healthz")
+        #expect(object?["status"] as? String == "200")
+        #expect(object?["method"] as? String == "GET")
+        child.signal(SIGTERM)
+        #expect(child.waitForExit(seconds: 5) == 0)
+    }
+}
