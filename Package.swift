@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "aiwriter", targets: ["aiwriter"]),
         .library(name: "Net", targets: ["Net"]),
         .library(name: "Gateway", targets: ["Gateway"]),
+        .library(name: "VectorIndex", targets: ["VectorIndex"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -35,6 +36,26 @@ let package = Package(
         .target(
             name: "Net",
             dependencies: ["CUV", "CHTTPParser"],
+            swiftSettings: hotPathSettings
+        ),
+        // Distance kernels for several instruction sets, chosen at run time, and the atomics
+        // and spin locks the graph needs on raw memory.
+        .target(
+            name: "VectorKernels",
+            path: "Sources/VectorKernels",
+            cSettings: [.unsafeFlags(["-O3"])]
+        ),
+        // HNSW vector search: no HTTP, no SQL, no I/O beyond its own snapshot files.
+        .target(
+            name: "VectorIndex",
+            dependencies: ["VectorKernels"],
+            swiftSettings: hotPathSettings
+        ),
+        // `ann-bench`: recall and QPS on texmex-format data sets (Benchmarks/compare/ann.sh).
+        .executableTarget(
+            name: "ann-bench",
+            dependencies: ["VectorIndex", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/ann-bench",
             swiftSettings: hotPathSettings
         ),
         // The server: routing, errors, metrics, lifecycle, configuration.
@@ -61,6 +82,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Net"], path: "Tests/TestSupport"),
         .testTarget(name: "NetTests", dependencies: ["Net", "TestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Net", "TestSupport"]),
+        .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "VectorKernels"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,125 @@
+import ArgumentParser
+import Foundation
+import VectorIndex
+
+/// Builds an HNSW index from a texmex `.fvecs` file and measures recall@k and single-thread
+/// QPS per ef against exact ground truth, printing one JSON object per line.
+@main
+struct ANNBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ann-bench", abstract: "Recall and QPS of the HNSW index on texmex data.")
+
+    @Option(help: "Base vectors (.fvecs).") var base: String
+    @Option(help: "Query vectors (.fvecs).") var queries: String
+    @Option(help: "Exact neighbours of each query (.ivecs).") var groundtruth: String
+    @Option(help: "cosine, ip or l2.") var metric: String = "cosine"
+    @Option(help: "Links per node (2M on level 0).") var m: Int = 16
+    @Option(name: .customLong("ef-construction"), help: "Beam width while building.") var efConstruction: Int = 200
+    @Option(help: "Comma-separated beam widths to measure.") var ef: String = "10,16,24,32,48,64,96,128,200,256"
+    @Option(help: "Neighbours per query.") var k: Int = 10
+    @Option(help: "Threads used to build (queries always run on one).") var threads: Int = 1
+    @Option(help: "float32 or float16 storage.") var precision: String = "float32"
+    @Option(help: "Use only the first N base vectors (ground truth must match).") var limit: Int?
+    @Option(help: "Repeat each ef's query pass this many times and keep the fastest.") var repeats: Int = 1
+
+    func run() throws {
+        guard let metric = DistanceMetric(name: metric) else { throw ValidationError("unknown metric \(metric)") }
+        let storage: VectorPrecision = precision == "float16" ? .float16 : .float32
+        var (baseVectors, dimension) = try readFvecs(base)
+        if let limit { baseVectors = Array(baseVectors.prefix(limit * dimension)) }
+        let (queryVectors, queryDimension) = try readFvecs(queries)
+        guard queryDimension == dimension else { throw ValidationError("queries have \(queryDimension) dimensions, base \(dimension)") }
+        let (truth, truthWidth) = try readIvecs(groundtruth)
+        let baseCount = baseVectors.count / dimension
+        let queryCount = queryVectors.count / dimension
+
+        let rssBefore = residentBytes()
+        var parameters = HNSWParameters(m: m, efConstruction: efConstruction, precision: storage)
+        parameters.initialCapacity = baseCount
+        let index = try HNSWIndex(dimension: dimension, metric: metric, parameters: parameters)
+        let ids = (0..<baseCount).map { UInt64($0) }
+        let start = now()
+        try index.add(ids: ids, vectors: baseVectors, threads: threads)
+        let buildSeconds = now() - start
+        baseVectors = []
+        let rssAfter = residentBytes()
+        emit(["phase": "build", "seconds": buildSeconds, "threads": threads, "index_bytes": index.memoryBytes,
+              "rss_delta_bytes": max(0, rssAfter - rssBefore), "count": baseCount, "dimension": dimension,
+              "precision": storage.description, "kernels": DistanceKernels.best.name])
+
+        for beam in ef.split(separator: ",").compactMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) {
+            var best = Double.infinity
+            var hits = 0
+            for round in 0..<max(1, repeats) {
+                var found = 0
+                let t0 = now()
+                try queryVectors.withUnsafeBufferPointer { all in
+                    for qi in 0..<queryCount {
+                        let q = UnsafeBufferPointer(rebasing: all[qi * dimension..<(qi + 1) * dimension])
+                        let results = try index.search(q, k: k, ef: beam)
+                        if round == 0 {
+                            let row = truth[(qi * truthWidth)..<(qi * truthWidth + k)]
+                            for r in results where row.contains(Int32(r.id)) { found += 1 }
+                        }
+                    }
+                }
+                best = min(best, now() - t0)
+                if round == 0 { hits = found }
+            }
+            emit(["ef": beam, "recall": Double(hits) / Double(queryCount * k), "qps": Double(queryCount) / best])
+        }
+    }
+
+    func emit(_ object: [String: Any]) {
+        let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+    }
+
+    func now() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+    }
+
+    func residentBytes() -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        return (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}
+
+/// Reads `.fvecs`: per row an int32 dimension then that many float32 values.
+func readFvecs(_ path: String) throws -> ([Float], Int) {
+    let data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+    guard data.count >= 4 else { throw ValidationError("\(path) is empty") }
+    let dimension = Int(data.withUnsafeBytes { $0.load(as: Int32.self) })
+    let rowBytes = 4 + dimension * 4
+    guard dimension > 0, data.count % rowBytes == 0 else { throw ValidationError("\(path) is not a .fvecs file of \(dimension)-d rows") }
+    let rows = data.count / rowBytes
+    var out = [Float](repeating: 0, count: rows * dimension)
+    data.withUnsafeBytes { raw in
+        out.withUnsafeMutableBytes { dst in
+            for r in 0..<rows {
+                dst.baseAddress!.advanced(by: r * dimension * 4).copyMemory(from: raw.baseAddress!.advanced(by: r * rowBytes + 4), byteCount: dimension * 4)
+            }
+        }
+    }
+    return (out, dimension)
+}
+
+/// Reads `.ivecs`: per row an int32 width then that many int32 values.
+func readIvecs(_ path: String) throws -> ([Int32], Int) {
+    let data = try Data(contentsOf: URL(fileURLWithPath: path))
+    let width = Int(data.withUnsafeBytes { $0.load(as: Int32.self) })
+    let rowBytes = 4 + width * 4
+    guard width > 0, data.count % rowBytes == 0 else { throw ValidationError("\(path) is not an .ivecs file") }
+    let rows = data.count / rowBytes
+    var out = [Int32](repeating: 0, count: rows * width)
+    data.withUnsafeBytes { raw in
+        out.withUnsafeMutableBytes { dst in
+            for r in 0..<rows {
+                dst.baseAddress!.advanced(by: r * width * 4).copyMemory(from: raw.baseAddress!.advanced(by: r * rowBytes + 4), byteCount: width * 4)
+            }
+        }
+    }
+    return (out, width)
+}
