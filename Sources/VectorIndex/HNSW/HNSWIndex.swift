@@ -25,7 +25,8 @@ public final class HNSWIndex: @unchecked Sendable {
     public let metric: DistanceMetric
     public let parameters: HNSWParameters
     let kernels = DistanceKernels.best
-    let precision: VectorPrecision
+    /// How vectors are stored (resolved from `parameters.precision`).
+    public let precision: VectorPrecision
     let m: Int
     let m0: Int
     let levelMultiplier: Double
@@ -61,18 +62,19 @@ public final class HNSWIndex: @unchecked Sendable {
 
     static let deletedFlag: UInt8 = 1
 
-    public init(dimension: Int, metric: DistanceMetric, parameters: HNSWParameters = HNSWParameters()) throws {
-        guard dimension > 0 && dimension <= 65_536 else { throw VectorIndexError.invalidParameters("dimension must be 1...65536") }
-        guard parameters.m >= 2 && parameters.m <= 128 else { throw VectorIndexError.invalidParameters("m must be 2...128") }
-        guard parameters.efConstruction >= 1 && parameters.defaultEf >= 1 else { throw VectorIndexError.invalidParameters("ef must be positive") }
+    public init(dimension: Int, metric: DistanceMetric, parameters: HNSWParameters = HNSWParameters()) throws(VectorIndexError) {
+        guard dimension > 0 && dimension <= 65_536 else { throw .invalidParameters("dimension must be 1...65536") }
+        guard parameters.m >= 2 && parameters.m <= 128 else { throw .invalidParameters("m must be 2...128") }
+        guard parameters.efConstruction >= 1 && parameters.defaultEf >= 1 else { throw .invalidParameters("ef must be positive") }
         self.dimension = dimension
         self.metric = metric
         self.parameters = parameters
-        precision = parameters.precision
+        let precision = parameters.precision ?? (metric == .cosine ? .float16 : .float32)
+        self.precision = precision
         m = parameters.m
         m0 = parameters.maxM0
         levelMultiplier = 1 / log(Double(parameters.m))
-        vectorStride = (dimension * parameters.precision.bytesPerComponent + 63) & ~63
+        vectorStride = (dimension * precision.bytesPerComponent + 63) & ~63
         links0Stride = 1 + m0
         upperStride = 1 + m
         capacity = max(16, parameters.initialCapacity)
@@ -188,10 +190,22 @@ public final class HNSWIndex: @unchecked Sendable {
         for i in 0..<dimension {
             let v = vector[i]
             guard v.isFinite else { throw .nonFiniteComponent(index: i) }
+            if precision == .float16 && metric != .cosine && abs(v) > 65504 { throw .outOfFloat16Range(index: i) }
             norm += v * v
         }
         if metric == .cosine {
-            guard norm > 0 && norm.isFinite else { throw .zeroVectorForCosine }
+            guard norm > 0 else { throw .zeroVectorForCosine }
+            if !norm.isFinite {
+                // Components near Float.greatestFiniteMagnitude overflow the sum of squares:
+                // scale down first, the direction is what counts.
+                var largest: Float = 0
+                for i in 0..<dimension { largest = max(largest, abs(vector[i])) }
+                var scaled: Float = 0
+                for i in 0..<dimension { let v = vector[i] / largest; scaled += v * v }
+                let root = scaled.squareRoot()
+                for i in 0..<dimension { out[i] = vector[i] / largest / root }
+                return
+            }
             let scale = 1 / norm.squareRoot()
             for i in 0..<dimension { out[i] = vector[i] * scale }
         } else {
@@ -225,7 +239,12 @@ public final class HNSWIndex: @unchecked Sendable {
         vectors.deallocate()
         vectors = newVectors
         links0 = move(links0, links0Stride, fill: nil)
-        upper = move(upper, 1, fill: nil)
+        // Slots above the old capacity have no upper levels yet (nil, not garbage).
+        let newUpper = UnsafeMutablePointer<UnsafeMutablePointer<UInt32>?>.allocate(capacity: newCapacity)
+        newUpper.moveInitialize(from: upper, count: capacity)
+        (newUpper + capacity).initialize(repeating: nil, count: newCapacity - capacity)
+        upper.deallocate()
+        upper = newUpper
         levels = move(levels, 1, fill: nil)
         labels = move(labels, 1, fill: nil)
         flags = move(flags, 1, fill: 0)

@@ -6,7 +6,10 @@ public struct HNSWParameters: Sendable, Equatable {
     public var efConstruction: Int = 200
     /// Beam width of a search when the caller gives none.
     public var defaultEf: Int = 64
-    public var precision: VectorPrecision = .float32
+    /// Storage precision; nil picks float16 for cosine (unit vectors: no overflow, recall
+    /// unchanged, half the memory and bytes per distance) and float32 for ip and l2, whose
+    /// magnitudes are unbounded.
+    public var precision: VectorPrecision? = nil
     /// After the heuristic has chosen a node's neighbours, fill the remaining slots with the
     /// closest pruned candidates (hnswlib's keepPrunedConnections).
     public var keepPrunedConnections = false
@@ -15,7 +18,7 @@ public struct HNSWParameters: Sendable, Equatable {
     /// Slots allocated up front; the index grows by doubling.
     public var initialCapacity: Int = 1024
 
-    public init(m: Int = 16, efConstruction: Int = 200, defaultEf: Int = 64, precision: VectorPrecision = .float32,
+    public init(m: Int = 16, efConstruction: Int = 200, defaultEf: Int = 64, precision: VectorPrecision? = nil,
                 keepPrunedConnections: Bool = false, seed: UInt64 = 0x5EED, initialCapacity: Int = 1024) {
         self.m = m
         self.efConstruction = efConstruction
