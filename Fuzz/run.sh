@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
-# Builds the HTTP codec fuzzer (libFuzzer + AddressSanitizer) from the codec's own sources
-# and runs it for SECONDS (default 60) on a seed corpus of valid and hostile requests.
-# Usage: Fuzz/run.sh [SECONDS]
+# Builds the libFuzzer + AddressSanitizer targets from the project's own sources and runs each
+# for SECONDS (default 60): `http` (the HTTP/1.1 request codec) and `snapshot` (the HNSW
+# snapshot loader).
+# Usage: Fuzz/run.sh [SECONDS] [http|snapshot|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
-mkdir -p Fuzz/bin Fuzz/corpus-http
+which=${2:-all}
+mkdir -p Fuzz/bin Fuzz/corpus-http Fuzz/corpus-snapshot
+failed=0
+check_artifacts() {
+  if compgen -G "Fuzz/bin/crash-*" >/dev/null || compgen -G "Fuzz/bin/leak-*" >/dev/null || compgen -G "Fuzz/bin/timeout-*" >/dev/null || compgen -G "Fuzz/bin/oom-*" >/dev/null; then
+    echo "fuzzer found a failing input:"; ls Fuzz/bin/crash-* Fuzz/bin/leak-* Fuzz/bin/timeout-* Fuzz/bin/oom-* 2>/dev/null; failed=1
+  else
+    echo "fuzz $1: no crash in ${seconds}s"
+  fi
+}
+run_http() {
 sources=(Sources/Net/Buffers/ByteBuffer.swift Sources/Net/HTTP/HTTPMethod.swift Sources/Net/HTTP/HTTPStatus.swift
          Sources/Net/HTTP/HTTPParseError.swift Sources/Net/HTTP/HTTPServerLimits.swift Sources/Net/HTTP/PercentDecoding.swift
          Sources/Net/HTTP/HTTPFramingValidator.swift Sources/Net/HTTP/HTTPRequestParser.swift Sources/Net/HTTP/HTTPRequest.swift)
@@ -24,7 +35,30 @@ SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=1 Fuzz/bin/http-codec -max_t
   -artifact_prefix=Fuzz/bin/ \
   -print_final_stats=1 Fuzz/corpus-http 2>&1 | grep -E "Done|stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY|Test unit written|crash|INFO: -max_total_time" || true
 # libFuzzer writes crash-*/leak-* files into Fuzz/bin/ when it finds something.
-if compgen -G "Fuzz/bin/crash-*" >/dev/null || compgen -G "Fuzz/bin/leak-*" >/dev/null || compgen -G "Fuzz/bin/timeout-*" >/dev/null; then
-  echo "fuzzer found a failing input:"; ls Fuzz/bin/crash-* Fuzz/bin/leak-* Fuzz/bin/timeout-* 2>/dev/null; exit 1
-fi
-echo "fuzz: no crash in ${seconds}s"
+check_artifacts http
+}
+
+run_snapshot() {
+kernels=$(mktemp -d)
+mkdir -p "$kernels/VectorKernels"
+cp Sources/VectorKernels/include/VectorKernels.h "$kernels/VectorKernels/"
+printf 'module VectorKernels {\n  header "VectorKernels.h"\n  export *\n}\n' > "$kernels/VectorKernels/module.modulemap"
+clang -O2 -fsanitize=fuzzer-no-link,address -c Sources/VectorKernels/kernels.c -I Sources/VectorKernels/include -o "$kernels/kernels.o"
+swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name VectorIndex -I "$kernels/VectorKernels" \
+  $(find Sources/VectorIndex -name '*.swift') Fuzz/SnapshotLoaderFuzzer.swift "$kernels/kernels.o" -o Fuzz/bin/snapshot-loader \
+  2> >(grep -v "Cannot export local symbol" >&2)
+rm -rf "$kernels"
+rm -f Fuzz/bin/crash-* Fuzz/bin/leak-* Fuzz/bin/timeout-* Fuzz/bin/oom-*
+SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 AIW_FUZZ_SEEDS=Fuzz/corpus-snapshot Fuzz/bin/snapshot-loader \
+  -max_total_time="$seconds" -max_len=65536 -artifact_prefix=Fuzz/bin/ -print_final_stats=1 Fuzz/corpus-snapshot 2>&1 \
+  | grep -E "Done|stat::number_of_executed_units|ERROR|SUMMARY|Test unit written" || true
+check_artifacts snapshot
+}
+
+case "$which" in
+  http) run_http ;;
+  snapshot) run_snapshot ;;
+  all) run_http; run_snapshot ;;
+  *) echo "usage: Fuzz/run.sh [SECONDS] [http|snapshot|all]"; exit 2 ;;
+esac
+exit $failed

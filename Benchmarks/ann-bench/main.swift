@@ -17,13 +17,22 @@ struct ANNBench: ParsableCommand {
     @Option(help: "Comma-separated beam widths to measure.") var ef: String = "10,16,24,32,48,64,96,128,200,256"
     @Option(help: "Neighbours per query.") var k: Int = 10
     @Option(help: "Threads used to build (queries always run on one).") var threads: Int = 1
-    @Option(help: "float32 or float16 storage.") var precision: String = "float32"
+    @Option(help: "auto (float16 for cosine, float32 otherwise), float32 or float16.") var precision: String = "auto"
     @Option(help: "Use only the first N base vectors (ground truth must match).") var limit: Int?
     @Option(help: "Repeat each ef's query pass this many times and keep the fastest.") var repeats: Int = 1
 
     func run() throws {
         guard let metric = DistanceMetric(name: metric) else { throw ValidationError("unknown metric \(metric)") }
-        let storage: VectorPrecision = precision == "float16" ? .float16 : .float32
+        let storage: VectorPrecision?
+        switch precision {
+        case "auto": storage = nil
+        case "float16": storage = .float16
+        case "float32": storage = .float32
+        default: throw ValidationError("precision must be auto, float32 or float16")
+        }
+        // Index memory is measured as resident memory after the input is freed, against
+        // resident memory before anything was read.
+        let rssBefore = residentBytes()
         var (baseVectors, dimension) = try readFvecs(base)
         if let limit { baseVectors = Array(baseVectors.prefix(limit * dimension)) }
         let (queryVectors, queryDimension) = try readFvecs(queries)
@@ -32,7 +41,6 @@ struct ANNBench: ParsableCommand {
         let baseCount = baseVectors.count / dimension
         let queryCount = queryVectors.count / dimension
 
-        let rssBefore = residentBytes()
         var parameters = HNSWParameters(m: m, efConstruction: efConstruction, precision: storage)
         parameters.initialCapacity = baseCount
         let index = try HNSWIndex(dimension: dimension, metric: metric, parameters: parameters)
@@ -43,10 +51,10 @@ struct ANNBench: ParsableCommand {
         baseVectors = []
         let rssAfter = residentBytes()
         emit(["phase": "build", "seconds": buildSeconds, "threads": threads, "index_bytes": index.memoryBytes,
-              "rss_delta_bytes": max(0, rssAfter - rssBefore), "count": baseCount, "dimension": dimension,
-              "precision": storage.description, "kernels": DistanceKernels.best.name])
+              "rss_delta_bytes": rssAfter - rssBefore, "count": baseCount, "dimension": dimension,
+              "precision": index.precision.description, "kernels": DistanceKernels.best.name])
 
-        for beam in ef.split(separator: ",").compactMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) {
+        for beam in ef.split(separator: ",", omittingEmptySubsequences: true).compactMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) {
             var best = Double.infinity
             var hits = 0
             for round in 0..<max(1, repeats) {

@@ -27,9 +27,9 @@ def main():
     ap.add_argument("--ef", default="10,16,24,32,48,64,96,128,200,256"); ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1); ap.add_argument("--repeats", type=int, default=1)
     a = ap.parse_args()
+    before = rss()  # index memory: resident after the input is freed, minus resident before reading it
     base, queries, truth = read_fvecs(a.base), read_fvecs(a.queries), read_ivecs(a.groundtruth)
     n, d = base.shape
-    before = rss()
     t0 = time.perf_counter()
     if a.library == "hnswlib":
         import hnswlib
@@ -46,9 +46,10 @@ def main():
         faiss.omp_set_num_threads(1)
     build = time.perf_counter() - t0
     del base
+    import gc; gc.collect()
     print(json.dumps({"phase": "build", "library": a.library, "seconds": build, "threads": a.threads,
                       "rss_delta_bytes": rss() - before, "count": n, "dimension": d}), flush=True)
-    for ef in [int(x) for x in a.ef.split(",")]:
+    for ef in [int(x) for x in a.ef.split(",") if x]:
         best, hits = float("inf"), 0
         for r in range(max(1, a.repeats)):
             found = 0

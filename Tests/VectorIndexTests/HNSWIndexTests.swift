@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VectorKernels
 @testable import VectorIndex
 
 @Suite("HNSW index")
@@ -143,7 +144,7 @@ struct HNSWIndexTests {
         #expect(index.count == 3000)
         var got: [[UInt64]] = [], truth: [[UInt64]] = []
         for q in Self.queries.prefix(50) {
-            got.append(try index.search(q, k: 10, ef: 64).map(\.id))
+            got.append(try index.search(q, k: 10, ef: 100).map(\.id))
             truth.append(exactTopK(.cosine, query: q, data: Self.data, ids: Array(0..<3000), k: 10))
         }
         #expect(recall(got, truth) >= 0.95)
@@ -216,6 +217,13 @@ struct SnapshotTests {
         version[8] = 9
         rejects(version, "format version 9")
         rejects(Data(repeating: 0xAB, count: 5000), "bad magic")
+        // A header claiming far more nodes than the file holds (checksum re-sealed so the
+        // structural check is what answers): rejected before any allocation (found by the fuzzer).
+        var huge = [UInt8](good)
+        withUnsafeBytes(of: UInt64(2_000_000_000).littleEndian) { for k in 0..<8 { huge[32 + k] = $0[k] } }
+        let sum = huge.withUnsafeBytes { vk_checksum($0.baseAddress, huge.count - 8, 0x41495748) }
+        withUnsafeBytes(of: sum.littleEndian) { for k in 0..<8 { huge[huge.count - 8 + k] = $0[k] } }
+        rejects(Data(huge), "truncated")
         #expect(throws: VectorIndexError.self) { try HNSWIndex.load(from: "/nonexistent/x.snap") }
     }
 

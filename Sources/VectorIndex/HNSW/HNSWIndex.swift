@@ -56,8 +56,8 @@ public final class HNSWIndex: @unchecked Sendable {
     let insertions = Atomic<UInt64>(0)
 
     let labelShards: [LabelShard]
-    let freeSlots = Mutex<[UInt32]>([])
-    let scratchPool = Mutex<[SearchScratch]>([])
+    let freeSlots = PthreadLocked<[UInt32]>([])
+    let scratchPool = PthreadLocked<[SearchScratch]>([])
     let liveCount = Atomic<Int>(0)
 
     static let deletedFlag: UInt8 = 1
@@ -128,7 +128,7 @@ public final class HNSWIndex: @unchecked Sendable {
     // MARK: - Slots, labels, scratch
 
     final class LabelShard: Sendable {
-        let map = Mutex<[UInt64: UInt32]>([:])
+        let map = PthreadLocked<[UInt64: UInt32]>([:])
     }
 
     @inline(__always) func shard(_ id: UInt64) -> LabelShard {
@@ -303,22 +303,36 @@ public final class HNSWIndex: @unchecked Sendable {
     func insertPrepared(id: UInt64, scratch: SearchScratch) {
         pthread_rwlock_rdlock(structure)
         defer { pthread_rwlock_unlock(structure) }
-        // An existing id is an update; a new one takes a freed slot or a fresh one.
-        let shard = self.shard(id)
-        var reused: UInt32?
-        let existing = shard.map.withLock { map -> UInt32? in map[id] }
-        if let existing {
+        // An existing id is an update; a new one takes a freed slot or a fresh one. Deciding and
+        // reserving the id is one step under its shard's lock, so two threads adding the same
+        // new id cannot both allocate a slot.
+        enum Placement { case update(UInt32), reuse(UInt32), fresh(UInt32) }
+        let placement = shard(id).map.withLock { map -> Placement in
+            if let existing = map[id] { return .update(existing) }
+            let placement: Placement
+            if let free = freeSlots.withLock({ $0.popLast() }) {
+                placement = .reuse(free)
+            } else {
+                placement = .fresh(UInt32(slotCount.wrappingAdd(1, ordering: .relaxed).oldValue))
+            }
+            switch placement {
+            case .reuse(let s), .fresh(let s): map[id] = s
+            case .update: break
+            }
+            return placement
+        }
+        let slot: UInt32
+        switch placement {
+        case .update(let existing):
             relink(slot: existing, scratch: scratch, newLabel: nil)
             return
-        }
-        reused = freeSlots.withLock { $0.popLast() }
-        if let slot = reused {
-            shard.map.withLock { $0[id] = slot }
+        case .reuse(let freed):
             liveCount.add(1, ordering: .relaxed)
-            relink(slot: slot, scratch: scratch, newLabel: id)
+            relink(slot: freed, scratch: scratch, newLabel: id)
             return
+        case .fresh(let s):
+            slot = s
         }
-        let slot = UInt32(slotCount.wrappingAdd(1, ordering: .relaxed).oldValue)
         precondition(Int(slot) < capacity, "capacity was reserved before inserting")
         let level = randomLevel()
         store(scratch.query, at: slot)
@@ -331,7 +345,6 @@ public final class HNSWIndex: @unchecked Sendable {
             block.initialize(repeating: 0, count: level * upperStride)
             upper[Int(slot)] = block
         }
-        shard.map.withLock { $0[id] = slot }
         liveCount.add(1, ordering: .relaxed)
         connect(slot: slot, level: level, scratch: scratch, isNew: true)
     }

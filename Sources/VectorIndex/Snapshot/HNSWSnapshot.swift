@@ -166,6 +166,13 @@ extension HNSWIndex {
         }
         guard slots <= UInt64(UInt32.max - 1), live <= slots else { throw .snapshot("implausible counts") }
         let n = Int(slots)
+        // Every size is checked against the file before anything is allocated: a header may
+        // not make the loader reserve memory the file cannot fill.
+        let perSlot = 8 + 1 + 1 + dimension * precision.bytesPerComponent + (1 + 2 * m) * 4
+        let (needed, overflow) = n.multipliedReportingOverflow(by: perSlot)
+        guard !overflow, needed <= r.count - r.offset else {
+            throw .snapshot("file is truncated: \(n) nodes need at least \(needed) bytes, \(r.count - r.offset) remain")
+        }
         let parameters = HNSWParameters(m: m, efConstruction: efConstruction, defaultEf: defaultEf, precision: precision,
                                         keepPrunedConnections: keepPruned, seed: seed, initialCapacity: max(n, 16))
         let index = try HNSWIndex(dimension: dimension, metric: metric, parameters: parameters)
