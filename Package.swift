@@ -31,11 +31,12 @@ let package = Package(
         .systemLibrary(name: "CUV", pkgConfig: "libuv"),
         .systemLibrary(name: "CHTTPParser"),
         .systemLibrary(name: "CJemalloc", pkgConfig: "jemalloc"),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl"),
 
         // The event-loop core shared by the server and the load generator.
         .target(
             name: "Net",
-            dependencies: ["CUV", "CHTTPParser"],
+            dependencies: ["CUV", "CHTTPParser", "COpenSSL"],
             swiftSettings: hotPathSettings
         ),
         // Distance kernels for several instruction sets, chosen at run time, and the atomics

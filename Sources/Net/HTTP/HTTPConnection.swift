@@ -38,8 +38,14 @@ final class HTTPConnection {
         server.returnCodec(codec)
     }
 
-    /// Responses not yet handed to the kernel.
+    /// Responses (plaintext) not yet handed on.
     var out = ByteBuffer(capacity: 0)
+    /// Bytes for the socket: `out` itself on a plain connection (swapped in), ciphertext on a
+    /// TLS one.
+    var wire = ByteBuffer(capacity: 0)
+    /// Set on connections accepted by a TLS listener.
+    var tls: TLSSession?
+    var acceptedMs: UInt64 = 0
     /// The bytes of the `uv_write` in flight; untouched until its callback.
     var inFlight = ByteBuffer(capacity: 0)
     /// Received bytes not parsed yet because a response is outstanding or the client is
@@ -84,6 +90,7 @@ final class HTTPConnection {
         guard isIdle else { return }
         returnCodecIfIdle()
         if out.allocatedBytes > 0 { out = ByteBuffer(capacity: 0) }
+        if wire.allocatedBytes > 0 { wire = ByteBuffer(capacity: 0) }
         if inFlight.allocatedBytes > 0 { inFlight = ByteBuffer(capacity: 0) }
         if stash.allocatedBytes > 0 { stash = ByteBuffer(capacity: 0) }
     }
@@ -119,14 +126,12 @@ final class HTTPConnection {
             server.stats.bytesIn.add(nread)
             if phase == .lingering { return }
             let bytes = UnsafeRawPointer(base!)
-            if !stash.isEmpty {
-                stash.writeBytes(bytes, count: nread)
-                return
-            }
-            let consumed = process(bytes, nread)
-            if consumed < nread && phase == .open && !readyToClose {
-                stash.writeBytes(bytes + consumed, count: nread - consumed)
-                stopReading()
+            if let tls {
+                tls.receive(bytes, nread)
+                if !tls.isEstablished && !advanceHandshake(tls) { return }
+                pumpPlaintext(tls)
+            } else {
+                receive(bytes, nread)
             }
             flush()
             returnCodecIfIdle()
@@ -136,11 +141,60 @@ final class HTTPConnection {
             stopReading()
             if phase == .lingering || nread != Int(UV_EOF.rawValue) {
                 close()
-            } else if awaitingResponse || writing || !out.isEmpty {
+            } else if awaitingResponse || hasPendingOutput {
                 closeAfterResponse = true
             } else {
                 close()
             }
+        }
+    }
+
+    /// Plaintext arrived: parse it, or keep it while the connection waits.
+    func receive(_ bytes: UnsafeRawPointer, _ count: Int) {
+        if !stash.isEmpty {
+            stash.writeBytes(bytes, count: count)
+            return
+        }
+        let consumed = process(bytes, count)
+        if consumed < count && phase == .open && !readyToClose {
+            stash.writeBytes(bytes + consumed, count: count - consumed)
+            stopReading()
+        }
+    }
+
+    /// Continues a handshake; false when the connection cannot go on (not yet, or failed).
+    func advanceHandshake(_ tls: TLSSession) -> Bool {
+        switch tls.advance() {
+        case .needMoreData:
+            flush()
+            return false
+        case .failed(let reason):
+            server.stats.tlsFailure(reason)
+            flush() // the alert, if OpenSSL queued one
+            close()
+            return false
+        case .established:
+            server.stats.tlsEstablished(resumed: tls.wasResumed, version: tls.protocolVersion)
+            updateDeadline()
+            return true
+        }
+    }
+
+    /// Decrypts whatever TLS holds and hands it to the parser.
+    func pumpPlaintext(_ tls: TLSSession) {
+        while phase == .open {
+            let n = tls.read(into: server.plaintextBuffer, capacity: HTTPLoopServer.readBufferSize)
+            if n > 0 {
+                receive(server.plaintextBuffer, n)
+                continue
+            }
+            if n < 0 {
+                // close_notify or a broken record: answer what is owed, then close.
+                peerClosed = true
+                stopReading()
+                if awaitingResponse || hasPendingOutput { closeAfterResponse = true } else { close() }
+            }
+            return
         }
     }
 
@@ -158,7 +212,7 @@ final class HTTPConnection {
                 if closeAfterResponse { break }
                 if queuedResponses >= server.configuration.maxPipelinedResponses {
                     flush()
-                    if writing || !out.isEmpty { break }
+                    if hasPendingOutput { break }
                 }
                 requestStart = batchStart
                 headStartMs = server.loop.nowMilliseconds
@@ -190,7 +244,28 @@ final class HTTPConnection {
         requestID = server.nextRequestID()
         awaitingResponse = true
         if !codec.keepAlive || server.draining { closeAfterResponse = true }
+        if tls == nil && server.configuration.redirectPlainToTLS {
+            redirectToTLS()
+            return
+        }
         server.handler.handle(HTTPRequest(codec: codec), HTTPResponder(connection: self, generation: generation))
+    }
+
+    /// 308 to the same target on the TLS listener (the Host header's name, the TLS port).
+    func redirectToTLS() {
+        let request = HTTPRequest(codec: codec)
+        var host = request.header("Host") ?? server.configuration.host
+        if host.hasPrefix("[") {
+            if let end = host.firstIndex(of: "]") { host = String(host[...end]) }
+        } else if let colon = host.lastIndex(of: ":") {
+            host = String(host[..<colon])
+        }
+        let port = server.server.tlsPort
+        let authority = port == 443 ? host : "\(host):\(port)"
+        var target = request.rawPath
+        if let query = request.rawQuery { target += "?" + query }
+        send(generation: generation, status: .permanentRedirect, contentType: nil,
+             headers: [("Location", "https://\(authority)\(target)")], body: .empty)
     }
 
     func respondToProtocolError(_ error: HTTPParseError) {
@@ -249,6 +324,9 @@ final class HTTPConnection {
             out.writeHex(requestID, width: 16)
         }
         out.writeStaticString("\r\n")
+        if tls != nil, let hsts = server.hstsHeader {
+            out.writeBytes(hsts)
+        }
         for (name, value) in headers where HTTPConnection.isSafeHeader(name, value) {
             out.writeString(name)
             out.writeStaticString(": ")
@@ -370,13 +448,19 @@ final class HTTPConnection {
     func resume() {
         guard phase == .open, !awaitingResponse, !inBatch else { return }
         if readyToClose {
-            if !writing && out.isEmpty { linger() }
+            if !hasPendingOutput { linger() }
             return
         }
         if !stash.isEmpty {
             let consumed = process(stash.readablePointer, stash.readableBytes)
             if phase == .closed { return }
             stash.moveReaderIndex(forwardBy: consumed)
+            flush()
+        }
+        if stash.isEmpty, let tls, tls.isEstablished {
+            // Records already decrypted inside OpenSSL would otherwise wait for new bytes.
+            pumpPlaintext(tls)
+            if phase != .open { return }
             flush()
         }
         if stash.isEmpty {
@@ -388,17 +472,30 @@ final class HTTPConnection {
 
     func flush() {
         guard phase != .closed, !writing else { return }
-        if out.isEmpty {
+        if let tls {
+            if !out.isEmpty {
+                let sealed = out.withReadableBytes { tls.write($0.baseAddress!, $0.count) }
+                out.clear()
+                if !sealed {
+                    close()
+                    return
+                }
+            }
+            tls.drainCiphertext(into: &wire)
+        } else if !out.isEmpty {
+            if wire.isEmpty { swap(&out, &wire) } else { wire.writeBuffer(out); out.clear() }
+        }
+        if wire.isEmpty {
             afterDrain()
             return
         }
-        let count = out.readableBytes
-        var buf = uv_buf_init(UnsafeMutableRawPointer(mutating: out.readablePointer).assumingMemoryBound(to: CChar.self), UInt32(count))
+        let count = wire.readableBytes
+        var buf = uv_buf_init(UnsafeMutableRawPointer(mutating: wire.readablePointer).assumingMemoryBound(to: CChar.self), UInt32(count))
         let n = Int(uv_try_write(stream, &buf, 1))
         if n == count {
             server.stats.bytesOut.add(n)
-            out.clear()
-            out.shrinkIfEmpty(above: 256 * 1024, to: 4096)
+            wire.clear()
+            wire.shrinkIfEmpty(above: 256 * 1024, to: 4096)
             afterDrain()
             return
         }
@@ -408,8 +505,8 @@ final class HTTPConnection {
         }
         let written = max(n, 0)
         server.stats.bytesOut.add(written)
-        out.moveReaderIndex(forwardBy: written)
-        swap(&out, &inFlight)
+        wire.moveReaderIndex(forwardBy: written)
+        swap(&wire, &inFlight)
         writing = true
         buf = uv_buf_init(UnsafeMutableRawPointer(mutating: inFlight.readablePointer).assumingMemoryBound(to: CChar.self), UInt32(inFlight.readableBytes))
         let writeRequest = writeRequestStorage ?? .allocate(capacity: 1)
@@ -456,7 +553,9 @@ final class HTTPConnection {
         guard phase == .open else { return }
         let now = server.loop.nowMilliseconds
         let c = server.configuration
-        if writing {
+        if let tls, !tls.isEstablished {
+            deadline = acceptedMs + (server.tlsHandshakeTimeoutMs)
+        } else if writing {
             deadline = now + c.sendTimeoutMs
         } else if awaitingResponse {
             deadline = UInt64.max
@@ -477,11 +576,16 @@ final class HTTPConnection {
         case .lingering: close()
         case .open:
             server.stats.timeouts.add(1)
+            if let tls, !tls.isEstablished {
+                server.stats.tlsFailure("timeout")
+                close()
+                return
+            }
             if !(codecStorage?.isIdle ?? true) && !awaitingResponse && !writing {
                 // A request was started and not finished in time.
                 respondToProtocolError(HTTPParseError(.requestTimeout, "the request was not received in time"))
                 flush()
-                if phase == .open && !writing && out.isEmpty { linger() }
+                if phase == .open && !hasPendingOutput { linger() }
             } else {
                 close()
             }
@@ -498,6 +602,16 @@ final class HTTPConnection {
         }
         phase = .lingering
         deadline = server.loop.nowMilliseconds + server.configuration.lingerTimeoutMs
+        if let tls, tls.isEstablished {
+            // close_notify before the FIN, so the client knows the response was complete.
+            tls.shutdown()
+            tls.drainCiphertext(into: &wire)
+            if !wire.isEmpty {
+                var buf = uv_buf_init(UnsafeMutableRawPointer(mutating: wire.readablePointer).assumingMemoryBound(to: CChar.self), UInt32(wire.readableBytes))
+                _ = uv_try_write(stream, &buf, 1)
+                wire.clear()
+            }
+        }
         let shutdownRequest = shutdownRequestStorage ?? .allocate(capacity: 1)
         shutdownRequestStorage = shutdownRequest
         shutdownRequest.pointee.data = Unmanaged.passUnretained(self).toOpaque()
@@ -523,7 +637,11 @@ final class HTTPConnection {
         }
     }
 
+    /// Bytes written by a handler and not yet accepted by the kernel.
+    var hasPendingOutput: Bool { writing || !out.isEmpty || !wire.isEmpty }
+
     var isIdle: Bool {
-        phase == .open && (codecStorage?.isIdle ?? true) && !awaitingResponse && !writing && out.isEmpty && stash.isEmpty
+        phase == .open && (codecStorage?.isIdle ?? true) && !awaitingResponse && !writing && out.isEmpty && wire.isEmpty
+            && stash.isEmpty && (tls?.isEstablished ?? true)
     }
 }

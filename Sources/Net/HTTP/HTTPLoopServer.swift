@@ -15,9 +15,18 @@ final class HTTPLoopServer {
     let handler: any HTTPHandler
     let configuration: HTTPServerConfiguration
     let listener: UnsafeMutablePointer<uv_tcp_t>
+    let tlsListener: UnsafeMutablePointer<uv_tcp_t>
     /// One read buffer serves every connection of the loop: input is parsed (and copied where
     /// it must outlive the callback) before the next read can happen.
     let readBuffer: UnsafeMutableRawPointer
+    /// Decrypted input of TLS connections, consumed the same way.
+    let plaintextBuffer: UnsafeMutableRawPointer
+    /// Replaced (on this loop) when certificates are reloaded; connections keep the context
+    /// they were accepted with.
+    var tlsContext: TLSContext?
+    let hstsHeader: [UInt8]?
+    let tlsHandshakeTimeoutMs: UInt64
+    var tlsListening = false
     let stats = HTTPLoopStats()
     var connections: [HTTPConnection] = []
     var listening = false
@@ -36,7 +45,12 @@ final class HTTPLoopServer {
         self.configuration = configuration
         self.requestIDPrefix = requestIDPrefix
         listener = .allocate(capacity: 1)
+        tlsListener = .allocate(capacity: 1)
         readBuffer = .allocate(byteCount: HTTPLoopServer.readBufferSize, alignment: 64)
+        plaintextBuffer = .allocate(byteCount: HTTPLoopServer.readBufferSize, alignment: 64)
+        let hsts = configuration.tls?.hstsMaxAgeSeconds ?? 0
+        hstsHeader = hsts > 0 ? Array("Strict-Transport-Security: max-age=\(hsts)\r\n".utf8) : nil
+        tlsHandshakeTimeoutMs = configuration.tls?.handshakeTimeoutMs ?? 10_000
     }
 
     @inline(__always)
@@ -58,32 +72,39 @@ final class HTTPLoopServer {
         return requestIDPrefix | (requestCounter & 0xFFFF_FFFF)
     }
 
-    /// Binds and listens. Runs before the loop's thread starts, or on it.
-    func listen(address: UnsafePointer<sockaddr>) throws(NetError) {
+    /// Binds and listens (the TLS listener when `tls`). Runs before the loop's thread starts.
+    func listen(address: UnsafePointer<sockaddr>, tls: Bool) throws(NetError) {
+        let handle = tls ? tlsListener : listener
         let family = UInt32(address.pointee.sa_family)
-        var rc = uv_tcp_init_ex(loop.loop, listener, family)
+        var rc = uv_tcp_init_ex(loop.loop, handle, family)
         guard rc == 0 else { throw .uv("uv_tcp_init_ex", rc) }
-        listener.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        rc = cuv_set_reuseport(listener)
+        handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        rc = cuv_set_reuseport(handle)
         guard rc == 0 else { throw .uv("setsockopt(SO_REUSEPORT)", rc) }
-        rc = uv_tcp_bind(listener, address, 0)
+        rc = uv_tcp_bind(handle, address, 0)
         guard rc == 0 else { throw .uv("uv_tcp_bind", rc) }
-        rc = uv_listen(cuv_stream(listener), configuration.backlog) { listener, status in
-            let me = Unmanaged<HTTPLoopServer>.fromOpaque(listener!.pointee.data).takeUnretainedValue()
-            if status == 0 { me.accept() }
+        rc = uv_listen(cuv_stream(handle), configuration.backlog) { stream, status in
+            let me = Unmanaged<HTTPLoopServer>.fromOpaque(stream!.pointee.data).takeUnretainedValue()
+            if status == 0 { me.accept(tls: UnsafeMutableRawPointer(stream!) == UnsafeMutableRawPointer(me.tlsListener)) }
         }
         guard rc == 0 else { throw .uv("uv_listen", rc) }
-        listening = true
-        loop.onTick { [unowned(unsafe) self] in self.sweep() }
-        loop.onStop { [unowned(unsafe) self] in self.closeEverything() }
+        if tls { tlsListening = true } else { listening = true }
+        if !sweepInstalled {
+            sweepInstalled = true
+            loop.onTick { [unowned(unsafe) self] in self.sweep() }
+            loop.onStop { [unowned(unsafe) self] in self.closeEverything() }
+        }
     }
 
+    var sweepInstalled = false
+
     /// The port the listener is bound to.
-    func boundPort() -> Int {
+    func boundPort(tls: Bool = false) -> Int {
         var storage = sockaddr_storage()
         var length = Int32(MemoryLayout<sockaddr_storage>.size)
+        let handle = tls ? tlsListener : listener
         let rc = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_getsockname(listener, $0, &length) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_getsockname(handle, $0, &length) }
         }
         guard rc == 0 else { return -1 }
         return withUnsafePointer(to: &storage) { p -> Int in
@@ -94,12 +115,12 @@ final class HTTPLoopServer {
         }
     }
 
-    func accept() {
+    func accept(tls: Bool) {
         let connection = HTTPConnection(server: self)
         uv_tcp_init(loop.loop, connection.tcp)
         let retained = Unmanaged.passRetained(connection).toOpaque()
         connection.tcp.pointee.data = retained
-        guard uv_accept(cuv_stream(listener), connection.stream) == 0 else {
+        guard uv_accept(cuv_stream(tls ? tlsListener : listener), connection.stream) == 0 else {
             connection.phase = .closed
             uv_close(cuv_handle_tcp(connection.tcp)) { handle in
                 Unmanaged<HTTPConnection>.fromOpaque(handle!.pointee.data).release()
@@ -114,7 +135,18 @@ final class HTTPLoopServer {
             }
             return
         }
+        if tls {
+            guard let context = tlsContext, let session = TLSSession(context: context) else {
+                connection.phase = .closed
+                uv_close(cuv_handle_tcp(connection.tcp)) { handle in
+                    Unmanaged<HTTPConnection>.fromOpaque(handle!.pointee.data).release()
+                }
+                return
+            }
+            connection.tls = session
+        }
         uv_tcp_nodelay(connection.tcp, 1)
+        connection.acceptedMs = loop.nowMilliseconds
         connection.listIndex = connections.count
         connections.append(connection)
         stats.connectionsAccepted.add(1)
@@ -156,10 +188,17 @@ final class HTTPLoopServer {
     }
 
     func stopListening() {
-        guard listening else { return }
-        listening = false
-        uv_close(cuv_handle_tcp(listener)) { handle in
-            handle!.withMemoryRebound(to: uv_tcp_t.self, capacity: 1) { $0.deallocate() }
+        if listening {
+            listening = false
+            uv_close(cuv_handle_tcp(listener)) { handle in
+                handle!.withMemoryRebound(to: uv_tcp_t.self, capacity: 1) { $0.deallocate() }
+            }
+        }
+        if tlsListening {
+            tlsListening = false
+            uv_close(cuv_handle_tcp(tlsListener)) { handle in
+                handle!.withMemoryRebound(to: uv_tcp_t.self, capacity: 1) { $0.deallocate() }
+            }
         }
     }
 

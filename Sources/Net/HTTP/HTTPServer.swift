@@ -17,6 +17,8 @@ public final class HTTPServer: @unchecked Sendable {
     var loopServers: [HTTPLoopServer] = []
     let drainState = Mutex<(remaining: Int, callback: (@Sendable () -> Void)?)>((0, nil))
     public private(set) var port: Int = 0
+    /// The TLS listener's port, when TLS is configured.
+    public private(set) var tlsPort: Int = 0
 
     public init(group: EventLoopGroup, configuration: HTTPServerConfiguration, handler: any HTTPHandler) {
         self.group = group
@@ -34,16 +36,70 @@ public final class HTTPServer: @unchecked Sendable {
     public func start() throws(NetError) {
         _ = cuv_raise_nofile_limit()
         signal(SIGPIPE, SIG_IGN)
-        var storage = try HTTPServer.resolve(host: configuration.host, port: configuration.port)
-        for (i, loopServer) in loopServers.enumerated() {
-            try withUnsafePointer(to: &storage) { p throws(NetError) in
-                try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { address throws(NetError) in
-                    try loopServer.listen(address: address)
+        if let tls = configuration.tls {
+            let context: TLSContext
+            do {
+                context = try TLSContext(configuration: tls)
+            } catch {
+                throw .tls(error.description)
+            }
+            for loopServer in loopServers { loopServer.tlsContext = context }
+            scheduleTicketRotation(every: tls.ticketKeyRotationSeconds)
+            var storage = try HTTPServer.resolve(host: configuration.host, port: configuration.tlsPort)
+            for (i, loopServer) in loopServers.enumerated() {
+                try HTTPServer.listen(loopServer, &storage, tls: true)
+                if i == 0 {
+                    tlsPort = loopServer.boundPort(tls: true)
+                    HTTPServer.setPort(&storage, tlsPort)
                 }
             }
-            if i == 0 {
-                port = loopServer.boundPort()
-                HTTPServer.setPort(&storage, port)
+        }
+        guard configuration.plainListener || configuration.tls != nil else { throw .tls("no listener: the plain one is off and TLS is not configured") }
+        if configuration.plainListener {
+            var storage = try HTTPServer.resolve(host: configuration.host, port: configuration.port)
+            for (i, loopServer) in loopServers.enumerated() {
+                try HTTPServer.listen(loopServer, &storage, tls: false)
+                if i == 0 {
+                    port = loopServer.boundPort()
+                    HTTPServer.setPort(&storage, port)
+                }
+            }
+        }
+    }
+
+    static func listen(_ loopServer: HTTPLoopServer, _ storage: inout sockaddr_storage, tls: Bool) throws(NetError) {
+        try withUnsafePointer(to: &storage) { p throws(NetError) in
+            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { address throws(NetError) in
+                try loopServer.listen(address: address, tls: tls)
+            }
+        }
+    }
+
+    /// Loads the certificates again and uses them for new connections; open connections keep
+    /// theirs. A bad file throws and changes nothing. Callable from any thread.
+    public func reloadTLS() throws(NetError) {
+        guard let tls = configuration.tls else { return }
+        let context: TLSContext
+        do {
+            context = try TLSContext(configuration: tls)
+        } catch {
+            throw .tls(error.description)
+        }
+        for loopServer in loopServers {
+            let ls = UnsafeSendable(loopServer)
+            loopServer.loop.execute { ls.value.tlsContext = context }
+        }
+    }
+
+    /// Rotates session-ticket keys from loop 0's one-second tick. Before the loops start.
+    func scheduleTicketRotation(every seconds: Int) {
+        guard seconds > 0 else { return }
+        var elapsed = 0
+        group.loops[0].onTick {
+            elapsed += 1
+            if elapsed >= seconds {
+                elapsed = 0
+                TLSTicketKeys.shared.rotate()
             }
         }
     }
@@ -115,6 +171,13 @@ public final class HTTPServer: @unchecked Sendable {
             s.bytesOut += l.bytesOut.value
             s.protocolErrors += l.protocolErrors.value
             s.timeouts += l.timeouts.value
+            s.tlsHandshakes += l.tlsHandshakes.value
+            s.tlsResumed += l.tlsResumed.value
+            s.tls12 += l.tls12.value
+            s.tls13 += l.tls13.value
+            for (i, reason) in HTTPLoopStats.tlsFailureReasons.enumerated() {
+                s.tlsFailures[reason, default: 0] += l.tlsFailures[i].value
+            }
         }
         return s
     }

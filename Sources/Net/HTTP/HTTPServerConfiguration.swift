@@ -21,6 +21,13 @@ public struct HTTPServerConfiguration: Sendable, Equatable {
     public var maxPipelinedResponses: Int = 64
     /// Open connections per loop; one more is accepted and closed at once.
     public var maxConnectionsPerLoop: Int = 16_384
+    /// A TLS listener on this port (0 picks a free one) when `tls` is set; the plain
+    /// listener stays on `port` unless `plainListener` is false.
+    public var tlsPort: Int = 8443
+    public var tls: TLSConfiguration?
+    public var plainListener = true
+    /// Plain requests are answered 308 with the https:// URL instead of being served.
+    public var redirectPlainToTLS = false
 
     public init() {}
 }

@@ -11,8 +11,28 @@ public final class HTTPLoopStats: Sendable {
     public let bytesOut = Atomic<Int>(0)
     public let protocolErrors = Atomic<Int>(0)
     public let timeouts = Atomic<Int>(0)
+    public let tlsHandshakes = Atomic<Int>(0)
+    public let tlsResumed = Atomic<Int>(0)
+    public let tls12 = Atomic<Int>(0)
+    public let tls13 = Atomic<Int>(0)
+    /// Failed handshakes by reason, in `HTTPLoopStats.tlsFailureReasons` order.
+    let tlsFailures: InlineArray<8, Atomic<Int>> = InlineArray { _ in Atomic(0) }
+
+    /// Labels of `tls_handshake_failures_total`.
+    public static let tlsFailureReasons = ["not_tls", "protocol_version", "no_shared_cipher", "no_application_protocol", "eof", "timeout", "other"]
 
     init() {}
+
+    func tlsFailure(_ reason: String) {
+        let i = HTTPLoopStats.tlsFailureReasons.firstIndex(of: reason) ?? HTTPLoopStats.tlsFailureReasons.count - 1
+        tlsFailures[i].add(1)
+    }
+
+    func tlsEstablished(resumed: Bool, version: Int32) {
+        tlsHandshakes.add(1)
+        if resumed { tlsResumed.add(1) }
+        if version == 0x0304 { tls13.add(1) } else if version == 0x0303 { tls12.add(1) }
+    }
 }
 
 extension Atomic where Value == Int {
@@ -36,4 +56,10 @@ public struct HTTPServerStatsSnapshot: Sendable {
     public var bytesOut = 0
     public var protocolErrors = 0
     public var timeouts = 0
+    public var tlsHandshakes = 0
+    public var tlsResumed = 0
+    public var tls12 = 0
+    public var tls13 = 0
+    /// Failed handshakes by reason (`HTTPLoopStats.tlsFailureReasons`).
+    public var tlsFailures: [String: Int] = [:]
 }

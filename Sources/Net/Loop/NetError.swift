@@ -4,6 +4,7 @@ import CUV
 public enum NetError: Error, CustomStringConvertible, Sendable {
     case uv(String, Int32)
     case invalidAddress(String)
+    case tls(String)
 
     public var description: String {
         switch self {
@@ -11,6 +12,8 @@ public enum NetError: Error, CustomStringConvertible, Sendable {
             return "\(call): \(String(cString: uv_strerror(code))) (\(String(cString: uv_err_name(code))))"
         case .invalidAddress(let address):
             return "invalid listen address: \(address)"
+        case .tls(let message):
+            return "TLS: \(message)"
         }
     }
 }

@@ -1,0 +1,62 @@
+import COpenSSL
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Session-ticket keys for the whole process: a current key that seals new tickets and the
+/// previous one, still accepted, so rotation never forces a full handshake on a client that
+/// resumed within one rotation period. Keys live only in memory.
+final class TLSTicketKeys: @unchecked Sendable {
+    // @unchecked: `keys` is guarded by `lock`.
+    struct Key {
+        var name = [UInt8](repeating: 0, count: 16)
+        var aes = [UInt8](repeating: 0, count: 32)
+        var hmac = [UInt8](repeating: 0, count: 32)
+    }
+
+    static let shared = TLSTicketKeys()
+    private var keys: [Key] = []
+    private let lock: UnsafeMutablePointer<pthread_rwlock_t>
+
+    private init() {
+        lock = .allocate(capacity: 1)
+        pthread_rwlock_init(lock, nil)
+        rotate()
+    }
+
+    static func random() -> Key {
+        var k = Key()
+        _ = k.name.withUnsafeMutableBytes { RAND_bytes($0.baseAddress, 16) }
+        _ = k.aes.withUnsafeMutableBytes { RAND_bytes($0.baseAddress, 32) }
+        _ = k.hmac.withUnsafeMutableBytes { RAND_bytes($0.baseAddress, 32) }
+        return k
+    }
+
+    /// A new current key; the old current becomes the previous one.
+    func rotate() {
+        let fresh = TLSTicketKeys.random()
+        pthread_rwlock_wrlock(lock)
+        keys.insert(fresh, at: 0)
+        if keys.count > 2 { keys.removeLast() }
+        pthread_rwlock_unlock(lock)
+    }
+
+    /// OpenSSL's ticket callback: 1 = use this key, 2 = accepted but renew, 0 = unknown key
+    /// (full handshake), −1 = failure.
+    static let callback: cssl_ticket_cb = { _, name, iv, cipher, mac, enc in
+        let me = TLSTicketKeys.shared
+        pthread_rwlock_rdlock(me.lock)
+        defer { pthread_rwlock_unlock(me.lock) }
+        guard let name, let iv else { return -1 }
+        if enc == 1 {
+            let key = me.keys[0]
+            for i in 0..<16 { name[i] = key.name[i] }
+            return cssl_ticket_init(cipher, mac, key.aes, key.hmac, iv, 1)
+        }
+        for (index, key) in me.keys.enumerated() where (0..<16).allSatisfy({ name[$0] == key.name[$0] }) {
+            let rc = cssl_ticket_init(cipher, mac, key.aes, key.hmac, iv, 0)
+            return rc < 0 ? -1 : (index == 0 ? 1 : 2)
+        }
+        return 0
+    }
+}
