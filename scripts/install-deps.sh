@@ -2,9 +2,9 @@
 # Installs what a fresh Debian 12 machine lacks to build, run and test the gateway.
 # Idempotent: it asks apt only for packages that are missing.
 set -euo pipefail
-packages=(libuv1-dev libhttp-parser-dev libjemalloc-dev pkg-config python3-prometheus-client)
+packages=(libuv1-dev libhttp-parser-dev libjemalloc-dev libssl-dev pkg-config python3-prometheus-client openssl curl)
 if [ "${1:-}" = "--bench" ]; then
-  packages+=(nginx-light wrk)
+  packages+=(nginx-light wrk testssl.sh)
 fi
 missing=()
 for p in "${packages[@]}"; do

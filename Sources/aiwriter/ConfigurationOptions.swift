@@ -24,6 +24,13 @@ struct ConfigurationOptions: ParsableArguments {
     @Option(name: .customLong("access-log"), help: "true to log one JSON line per request.") var accessLog: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel: String?
     @Option(name: .customLong("data-dir"), help: "Directory for the embedded database.") var dataDir: String?
+    @Option(name: .customLong("tls-port"), help: "TLS listener port.") var tlsPort: String?
+    @Option(name: .customLong("tls-cert"), help: "Certificate chain PEM file(s), comma-separated (SNI picks among them).") var tlsCert: String?
+    @Option(name: .customLong("tls-key"), help: "Private key PEM file(s), one per certificate.") var tlsKey: String?
+    @Option(name: .customLong("tls-min-version"), help: "1.2 (intermediate) or 1.3 (modern).") var tlsMinVersion: String?
+    @Option(name: .customLong("hsts-max-age"), help: "HSTS max-age in seconds; 0 disables.") var hstsMaxAge: String?
+    @Option(name: .customLong("tls-handshake-timeout"), help: "TLS handshake timeout, e.g. 10s.") var tlsHandshakeTimeout: String?
+    @Option(name: .customLong("tls-redirect"), help: "true to answer plain HTTP with a 308 to https.") var tlsRedirect: String?
 
     var flags: [String: String] {
         let pairs: [(String, String?)] = [
@@ -32,7 +39,9 @@ struct ConfigurationOptions: ParsableArguments {
             ("header-timeout", headerTimeout), ("body-timeout", bodyTimeout), ("idle-timeout", idleTimeout),
             ("send-timeout", sendTimeout), ("drain-timeout", drainTimeout), ("max-pipelined", maxPipelined),
             ("max-connections-per-loop", maxConnectionsPerLoop), ("access-log", accessLog),
-            ("log-level", logLevel), ("data-dir", dataDir),
+            ("log-level", logLevel), ("data-dir", dataDir), ("tls-port", tlsPort), ("tls-cert", tlsCert),
+            ("tls-key", tlsKey), ("tls-min-version", tlsMinVersion), ("hsts-max-age", hstsMaxAge),
+            ("tls-handshake-timeout", tlsHandshakeTimeout), ("tls-redirect", tlsRedirect),
         ]
         var result: [String: String] = [:]
         for (key, value) in pairs { if let value { result[key] = value } }

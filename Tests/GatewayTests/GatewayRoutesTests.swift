@@ -5,11 +5,11 @@ import TestSupport
 @testable import Gateway
 import Net
 
-func startGateway(_ configure: (inout GatewayConfiguration) -> Void = { _ in }, routes: (RouterBuilder) -> Void = { _ in }) throws -> GatewayServer {
+func startGateway(_ configure: (inout GatewayConfiguration) throws -> Void = { _ in }, routes: (RouterBuilder) -> Void = { _ in }) throws -> GatewayServer {
     var configuration = GatewayConfiguration()
     configuration.http.port = 0
     configuration.loops = 2
-    configure(&configuration)
+    try configure(&configuration)
     let gateway = try GatewayServer(configuration: configuration, logger: Logger(label: "test"), extraRoutes: routes)
     try gateway.start()
     return gateway

@@ -74,6 +74,23 @@ public enum ConfigurationLoader {
                 }
                 c.logLevel = v
             }),
+        Key("tls-port", "TLS listener port (when tls-cert is set; 0 picks a free one)",
+            read: { String($0.http.tlsPort) }, apply: { c, v in c.http.tlsPort = try integer(v, in: 0...65535) }),
+        Key("tls-cert", "Certificate chain PEM files, comma-separated (the first is the default; others by SNI)",
+            read: { $0.tlsCertificates.joined(separator: ",") }, apply: { c, v in c.tlsCertificates = list(v) }),
+        Key("tls-key", "Private key PEM files, comma-separated, one per tls-cert", secret: false,
+            read: { $0.tlsKeys.joined(separator: ",") }, apply: { c, v in c.tlsKeys = list(v) }),
+        Key("tls-min-version", "1.2 (Mozilla intermediate) or 1.3 (modern)",
+            read: { $0.tlsMinimumVersion.rawValue }, apply: { c, v in
+                guard let version = TLSConfiguration.Version(rawValue: v) else { throw ConfigurationError(description: "must be 1.2 or 1.3") }
+                c.tlsMinimumVersion = version
+            }),
+        Key("hsts-max-age", "Strict-Transport-Security max-age on TLS responses in seconds (0: none)",
+            read: { String($0.hstsMaxAgeSeconds) }, apply: { c, v in c.hstsMaxAgeSeconds = try integer(v, in: 0...(10 * 365 * 86_400)) }),
+        Key("tls-handshake-timeout", "From accept until the TLS handshake completes",
+            read: { duration($0.tlsHandshakeTimeoutMs) }, apply: { c, v in c.tlsHandshakeTimeoutMs = try milliseconds(v) }),
+        Key("tls-redirect", "Answer plain-HTTP requests 308 with their https:// URL",
+            read: { String($0.http.redirectPlainToTLS) }, apply: { c, v in c.http.redirectPlainToTLS = try boolean(v) }),
         Key("data-dir", "Where the embedded database and snapshots live",
             read: { $0.dataDirectory }, apply: { c, v in c.dataDirectory = v }),
     ]
@@ -115,6 +132,7 @@ public enum ConfigurationLoader {
         for (name, value) in flags.sorted(by: { $0.key < $1.key }) {
             try apply(name, value, .flag, origin: "--\(name)")
         }
+        try configuration.resolveTLS()
         let entries = keys.map { key in
             Entry(key: key.name, value: key.secret ? "********" : key.read(configuration), source: sources[key.name] ?? .defaults, help: key.help)
         }
@@ -148,6 +166,10 @@ public enum ConfigurationLoader {
     }
 
     // MARK: - Value parsers
+
+    static func list(_ v: String) -> [String] {
+        v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
 
     static func integer(_ v: String, in range: ClosedRange<Int>) throws -> Int {
         guard let n = Int(v), range.contains(n) else {

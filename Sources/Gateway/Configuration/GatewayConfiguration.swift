@@ -11,6 +11,32 @@ public struct GatewayConfiguration: Sendable {
     public var accessLog = false
     public var logLevel = "info"
     public var dataDirectory = "./data"
+    /// TLS, assembled into `http.tls` by `resolveTLS()`.
+    public var tlsCertificates: [String] = []
+    public var tlsKeys: [String] = []
+    public var tlsMinimumVersion = TLSConfiguration.Version.tls12
+    public var hstsMaxAgeSeconds = 63_072_000
+    public var tlsHandshakeTimeoutMs: UInt64 = 10_000
 
     public init() {}
+
+    /// Builds `http.tls` from the TLS keys: certificates and keys pair up in order.
+    public mutating func resolveTLS() throws(ConfigurationLoader.ConfigurationError) {
+        guard !tlsCertificates.isEmpty || !tlsKeys.isEmpty else {
+            http.tls = nil
+            if http.redirectPlainToTLS {
+                throw ConfigurationLoader.ConfigurationError(description: "tls-redirect needs tls-cert and tls-key")
+            }
+            return
+        }
+        guard tlsCertificates.count == tlsKeys.count else {
+            throw ConfigurationLoader.ConfigurationError(description: "tls-cert lists \(tlsCertificates.count) files but tls-key lists \(tlsKeys.count): give one key per certificate")
+        }
+        var tls = TLSConfiguration()
+        tls.certificates = Array(zip(tlsCertificates, tlsKeys)).map { (chain: $0.0, key: $0.1) }
+        tls.minimumVersion = tlsMinimumVersion
+        tls.hstsMaxAgeSeconds = hstsMaxAgeSeconds
+        tls.handshakeTimeoutMs = tlsHandshakeTimeoutMs
+        http.tls = tls
+    }
 }

@@ -73,6 +73,14 @@ public final class GatewayMetrics: Sendable {
         single("aiwriter_http_sent_bytes_total", "counter", "Bytes written to clients.", String(server.bytesOut))
         single("aiwriter_http_protocol_errors_total", "counter", "Requests rejected by the HTTP codec (malformed, too large, timed out).", String(server.protocolErrors))
         single("aiwriter_http_timeouts_total", "counter", "Connections closed by a header, body, idle or send timeout.", String(server.timeouts))
+        single("aiwriter_tls_handshakes_total", "counter", "Completed TLS handshakes.", String(server.tlsHandshakes))
+        single("aiwriter_tls_resumptions_total", "counter", "TLS handshakes that resumed a session (ticket or cache).", String(server.tlsResumed))
+        out += "# HELP aiwriter_tls_protocol_handshakes_total Completed TLS handshakes by negotiated protocol version.\n# TYPE aiwriter_tls_protocol_handshakes_total counter\n"
+        out += "aiwriter_tls_protocol_handshakes_total{version=\"1.2\"} \(server.tls12)\naiwriter_tls_protocol_handshakes_total{version=\"1.3\"} \(server.tls13)\n"
+        out += "# HELP aiwriter_tls_handshake_failures_total Failed TLS handshakes by reason.\n# TYPE aiwriter_tls_handshake_failures_total counter\n"
+        for reason in HTTPLoopStats.tlsFailureReasons {
+            out += "aiwriter_tls_handshake_failures_total{reason=\"\(reason)\"} \(server.tlsFailures[reason] ?? 0)\n"
+        }
         single("aiwriter_draining", "gauge", "1 while the server drains before exiting.", draining ? "1" : "0")
         single("process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch in seconds.", String(startTime))
         if let rss = GatewayMetrics.residentMemoryBytes() {

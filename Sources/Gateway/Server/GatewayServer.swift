@@ -53,14 +53,32 @@ public final class GatewayServer: @unchecked Sendable {
         // after this inherit the unblocked mask.
         var unblock = sigset_t()
         sigemptyset(&unblock)
-        for signalNumber in [SIGTERM, SIGINT] { sigaddset(&unblock, signalNumber) }
+        for signalNumber in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&unblock, signalNumber) }
         pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         for signalNumber in [SIGTERM, SIGINT] {
             loop0.watchSignal(signalNumber) { [unowned(unsafe) self] in self.didReceive(signal: $0) }
         }
+        loop0.watchSignal(SIGHUP) { [unowned(unsafe) self] _ in self.reloadCertificates() }
         group.start()
+        if configuration.http.tls != nil {
+            logger.info("listening for TLS", metadata: ["host": .string(configuration.http.host), "tls_port": .stringConvertible(server.tlsPort)])
+        }
         logger.info("listening", metadata: ["host": .string(configuration.http.host), "port": .stringConvertible(port), "loops": .stringConvertible(configuration.loops)])
     }
+
+    /// SIGHUP: certificates and keys are read again for new connections; a file that does
+    /// not load is logged and the old certificate keeps serving.
+    public func reloadCertificates() {
+        guard configuration.http.tls != nil else { return }
+        do {
+            try server.reloadTLS()
+            logger.info("tls certificates reloaded")
+        } catch {
+            logger.error("tls reload refused; the previous certificates stay in use", metadata: ["error": .string("\(error)")])
+        }
+    }
+
+    public var tlsPort: Int { server.tlsPort }
 
     /// Blocks until the loops have stopped.
     public func wait() {
