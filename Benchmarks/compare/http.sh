@@ -50,26 +50,7 @@ sleep 1
 curl -sf "http://127.0.0.1:$GW_PORT/healthz" >/dev/null
 curl -sf "http://127.0.0.1:$NGINX_PORT/" >/dev/null
 
-# Server PIDs: the gateway process; nginx's master and workers.
-pids_of() {
-  if [ "$1" = gateway ]; then cat "$work/gw.pid"; else
-    local master; master=$(cat "$work/nginx.pid"); echo "$master $(pgrep -P "$master" | tr '\n' ' ')"; fi
-}
-# utime+stime in clock ticks summed over every thread of the given processes.
-cpu_ticks() {
-  local total=0
-  for pid in $(pids_of "$1"); do
-    for stat in /proc/"$pid"/task/*/stat; do
-      total=$((total + $(awk '{print $14 + $15}' "$stat")))
-    done
-  done
-  echo $total
-}
-rss_kib() {
-  local total=0
-  for pid in $(pids_of "$1"); do total=$((total + $(awk '/VmRSS/ {print $2}' /proc/"$pid"/status))); done
-  echo $total
-}
+source Benchmarks/compare/lib.sh
 hz=$(getconf CLK_TCK)
 
 declare -A RPS P99 EFF
@@ -91,7 +72,6 @@ run() { # server connections round
   printf "%-8s c=%-4s round %d: %10.0f req/s  p99 %-8s  %8s req/CPU-s  (server CPU %.1f s)\n" \
     "$server" "$c" "$r" "$rps" "$p99" "${EFF[$server,$c,$r]}" "$cpu"
 }
-to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v); print v } else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 } else print v }'; }
 
 echo "== throughput: wrk -t$WRK_THREADS -d${DURATION}s, gateway 2 loops vs nginx 2 workers, $(nproc) cores"
 for c in $CONNECTIONS; do

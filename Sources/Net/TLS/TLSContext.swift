@@ -66,7 +66,6 @@ public final class TLSContext: @unchecked Sendable {
         let sessionContext: [UInt8] = Array("aiwriter".utf8)
         _ = SSL_CTX_set_session_id_context(ctx, sessionContext, UInt32(sessionContext.count))
         _ = cssl_ctx_set_ticket_cb(ctx, TLSTicketKeys.callback)
-        _ = cssl_ctx_set_num_tickets(ctx, 1)
         SSL_CTX_set_alpn_select_cb(ctx, { _, out, outLength, input, inputLength, _ in
             // Only http/1.1 is served; a client offering neither it nor nothing gets the
             // no_application_protocol alert (as nginx does).

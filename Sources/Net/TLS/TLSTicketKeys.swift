@@ -42,7 +42,9 @@ final class TLSTicketKeys: @unchecked Sendable {
     }
 
     /// OpenSSL's ticket callback: 1 = use this key, 2 = accepted but renew, 0 = unknown key
-    /// (full handshake), −1 = failure.
+    /// (full handshake), −1 = failure. An accepted ticket is always renewed: a TLS 1.3 client
+    /// treats a ticket as single-use, and without a fresh one its next connection would need a
+    /// full handshake (wrk, which keeps the session across reconnects, showed every other one).
     static let callback: cssl_ticket_cb = { _, name, iv, cipher, mac, enc in
         let me = TLSTicketKeys.shared
         pthread_rwlock_rdlock(me.lock)
@@ -53,9 +55,8 @@ final class TLSTicketKeys: @unchecked Sendable {
             for i in 0..<16 { name[i] = key.name[i] }
             return cssl_ticket_init(cipher, mac, key.aes, key.hmac, iv, 1)
         }
-        for (index, key) in me.keys.enumerated() where (0..<16).allSatisfy({ name[$0] == key.name[$0] }) {
-            let rc = cssl_ticket_init(cipher, mac, key.aes, key.hmac, iv, 0)
-            return rc < 0 ? -1 : (index == 0 ? 1 : 2)
+        for key in me.keys where (0..<16).allSatisfy({ name[$0] == key.name[$0] }) {
+            return cssl_ticket_init(cipher, mac, key.aes, key.hmac, iv, 0) < 0 ? -1 : 2
         }
         return 0
     }
