@@ -1,3 +1,4 @@
+import Logging
 import Net
 import Synchronization
 
@@ -7,9 +8,11 @@ public final class GatewayHandler: HTTPHandler {
     public let router: Router
     let metrics: GatewayMetrics
     let accessLog: AccessLog?
+    let logger: Logger
     let draining = Atomic<Bool>(false)
 
-    init(router: Router, loopCount: Int, accessLog: AccessLog?) {
+    init(router: Router, loopCount: Int, accessLog: AccessLog?, logger: Logger) {
+        self.logger = logger
         self.router = router
         self.metrics = GatewayMetrics(loopCount: loopCount, routePatterns: router.routes.map { "\($0.method) \($0.pattern)" })
         self.accessLog = accessLog
@@ -42,6 +45,10 @@ public final class GatewayHandler: HTTPHandler {
         let elapsed = EventLoop.monotonicNanoseconds &- context.responder.requestStartNanoseconds
         metrics.record(loop: context.responder.loop.index, routeSlot: context.routeSlot, status: status.rawValue, nanoseconds: elapsed)
         if let accessLog { accessLog.log(context, status: status, nanoseconds: elapsed) }
+    }
+
+    public func tlsHandshakeFailed(reason: String, peer: String) {
+        logger.debug("tls handshake failed", metadata: ["reason": .string(reason), "peer": .string(peer)])
     }
 
     public func protocolErrorBody(_ error: HTTPParseError) -> (contentType: StaticString, body: [UInt8]) {

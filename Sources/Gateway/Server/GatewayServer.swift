@@ -32,7 +32,7 @@ public final class GatewayServer: @unchecked Sendable {
         OperationsRoutes.register(on: builder) { reference.server }
         extraRoutes(builder)
         let accessLog = configuration.accessLog ? AccessLog(logger: Logger(label: "aiwriter.access")) : nil
-        handler = GatewayHandler(router: builder.build(), loopCount: configuration.loops, accessLog: accessLog)
+        handler = GatewayHandler(router: builder.build(), loopCount: configuration.loops, accessLog: accessLog, logger: logger)
         server = HTTPServer(group: group, configuration: configuration.http, handler: handler)
     }
 

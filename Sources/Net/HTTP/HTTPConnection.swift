@@ -170,6 +170,7 @@ final class HTTPConnection {
             return false
         case .failed(let reason):
             server.stats.tlsFailure(reason)
+            server.handler.tlsHandshakeFailed(reason: reason, peer: server.remoteAddress(of: self))
             flush() // the alert, if OpenSSL queued one
             close()
             return false
@@ -578,6 +579,7 @@ final class HTTPConnection {
             server.stats.timeouts.add(1)
             if let tls, !tls.isEstablished {
                 server.stats.tlsFailure("timeout")
+                server.handler.tlsHandshakeFailed(reason: "timeout", peer: server.remoteAddress(of: self))
                 close()
                 return
             }

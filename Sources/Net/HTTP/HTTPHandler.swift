@@ -7,9 +7,14 @@ public protocol HTTPHandler: AnyObject, Sendable {
     /// The body of the answer to a request the codec rejected (the server adds status,
     /// `Connection: close` and closes).
     func protocolErrorBody(_ error: HTTPParseError) -> (contentType: StaticString, body: [UInt8])
+
+    /// A TLS handshake failed (`reason` is a `tls_handshake_failures_total` label); for logs.
+    func tlsHandshakeFailed(reason: String, peer: String)
 }
 
 extension HTTPHandler {
+    public func tlsHandshakeFailed(reason: String, peer: String) {}
+
     public func protocolErrorBody(_ error: HTTPParseError) -> (contentType: StaticString, body: [UInt8]) {
         ("text/plain; charset=utf-8", Array("\(error.reason)\n".utf8))
     }
