@@ -23,6 +23,7 @@ static inline int cssl_ctx_set_servername_callback(SSL_CTX *ctx, int (*cb)(SSL *
 static inline int cssl_bio_pending(BIO *b) { return BIO_pending(b); }
 static inline uint64_t cssl_op_no_renegotiation(void) { return SSL_OP_NO_RENEGOTIATION; }
 static inline uint64_t cssl_op_no_compression(void) { return SSL_OP_NO_COMPRESSION; }
+static inline uint64_t cssl_op_cipher_server_preference(void) { return SSL_OP_CIPHER_SERVER_PREFERENCE; }
 static inline int cssl_tls1_2_version(void) { return TLS1_2_VERSION; }
 static inline int cssl_tls1_3_version(void) { return TLS1_3_VERSION; }
 static inline int cssl_ext_name_type_host(void) { return TLSEXT_NAMETYPE_host_name; }

@@ -630,6 +630,9 @@ final class HTTPConnection {
     /// Closes at once, whatever the state. The connection is released in the close callback.
     func close() {
         guard phase != .closed else { return }
+        // OpenSSL evicts a session freed without SSL_shutdown from the session cache, so a
+        // connection the client closed (or that timed out idle) could never be resumed by id.
+        if let tls, tls.isEstablished { tls.shutdown() }
         phase = .closed
         reading = false
         codecStorage = nil
