@@ -95,39 +95,27 @@ struct ANNBench: ParsableCommand {
     }
 }
 
-/// Reads `.fvecs`: per row an int32 dimension then that many float32 values.
-func readFvecs(_ path: String) throws -> ([Float], Int) {
+/// Reads a texmex file (`.fvecs` or `.ivecs`): per row an int32 width, then that many 4-byte
+/// values. Returns the rows back to back and the width.
+func readVecs<T>(_ path: String, as: T.Type) throws -> ([T], Int) {
+    precondition(MemoryLayout<T>.size == 4)
     let data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
     guard data.count >= 4 else { throw ValidationError("\(path) is empty") }
-    let dimension = Int(data.withUnsafeBytes { $0.load(as: Int32.self) })
-    let rowBytes = 4 + dimension * 4
-    guard dimension > 0, data.count % rowBytes == 0 else { throw ValidationError("\(path) is not a .fvecs file of \(dimension)-d rows") }
-    let rows = data.count / rowBytes
-    var out = [Float](repeating: 0, count: rows * dimension)
-    data.withUnsafeBytes { raw in
-        out.withUnsafeMutableBytes { dst in
-            for r in 0..<rows {
-                dst.baseAddress!.advanced(by: r * dimension * 4).copyMemory(from: raw.baseAddress!.advanced(by: r * rowBytes + 4), byteCount: dimension * 4)
-            }
-        }
-    }
-    return (out, dimension)
-}
-
-/// Reads `.ivecs`: per row an int32 width then that many int32 values.
-func readIvecs(_ path: String) throws -> ([Int32], Int) {
-    let data = try Data(contentsOf: URL(fileURLWithPath: path))
     let width = Int(data.withUnsafeBytes { $0.load(as: Int32.self) })
     let rowBytes = 4 + width * 4
-    guard width > 0, data.count % rowBytes == 0 else { throw ValidationError("\(path) is not an .ivecs file") }
+    guard width > 0, data.count % rowBytes == 0 else { throw ValidationError("\(path) is not a texmex file of \(width)-wide rows") }
     let rows = data.count / rowBytes
-    var out = [Int32](repeating: 0, count: rows * width)
-    data.withUnsafeBytes { raw in
-        out.withUnsafeMutableBytes { dst in
+    let out = [T](unsafeUninitializedCapacity: rows * width) { buffer, count in
+        data.withUnsafeBytes { raw in
+            let dst = UnsafeMutableRawPointer(buffer.baseAddress!)
             for r in 0..<rows {
-                dst.baseAddress!.advanced(by: r * width * 4).copyMemory(from: raw.baseAddress!.advanced(by: r * rowBytes + 4), byteCount: width * 4)
+                (dst + r * width * 4).copyMemory(from: raw.baseAddress! + r * rowBytes + 4, byteCount: width * 4)
             }
         }
+        count = rows * width
     }
     return (out, width)
 }
+
+func readFvecs(_ path: String) throws -> ([Float], Int) { try readVecs(path, as: Float.self) }
+func readIvecs(_ path: String) throws -> ([Int32], Int) { try readVecs(path, as: Int32.self) }

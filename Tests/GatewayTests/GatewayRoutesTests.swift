@@ -102,7 +102,6 @@ final class GatewayRoutesTests {
         let text = r.bodyText
         #expect(text.contains("aiwriter_http_requests_total{route=\"GET /healthz\",status=\"200\"} "))
         // A real parser: Python's prometheus_client reads every family and sample.
-        let python = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "python3"
         let script = """
         import sys
         from prometheus_client.parser import text_string_to_metric_families
@@ -116,20 +115,8 @@ final class GatewayRoutesTests {
         assert fams['aiwriter_http_connections_open'].samples[0].value >= 1
         print('ok', len(fams))
         """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, "-c", script]
-        let input = Pipe(), output = Pipe(), errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        input.fileHandleForWriting.write(Data(text.utf8))
-        try input.fileHandleForWriting.close()
-        process.waitUntilExit()
-        let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let err = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(process.terminationStatus == 0, "prometheus_client rejected /metrics: \(err)")
+        let (status, out, err) = try run([python, "-c", script], input: text)
+        #expect(status == 0, "prometheus_client rejected /metrics: \(err)")
         #expect(out.hasPrefix("ok"))
     }
 }

@@ -56,12 +56,17 @@ extension HNSWIndex {
         }
         searchLevel0(q, entry: entry, ef: beam, scratch: scratch, allowed: allowedSlots, predicate: predicate)
         var results = scratch.results
-        while results.count > k { results.pop() }
-        var out = [SearchResult](repeating: SearchResult(id: 0, distance: 0), count: results.count)
-        var i = results.count - 1
-        while !results.isEmpty {
-            out[i] = SearchResult(id: labels[Int(results.topSlot)], distance: results.topDistance)
-            results.pop()
+        return drain(&results, keeping: k)
+    }
+
+    /// Empties a max-heap of results into the best `k`, nearest first.
+    func drain(_ heap: inout DistanceHeap, keeping k: Int) -> [SearchResult] {
+        while heap.count > k { heap.pop() }
+        var out = [SearchResult](repeating: SearchResult(id: 0, distance: 0), count: heap.count)
+        var i = heap.count - 1
+        while !heap.isEmpty {
+            out[i] = SearchResult(id: labels[Int(heap.topSlot)], distance: heap.topDistance)
+            heap.pop()
             i -= 1
         }
         return out
@@ -97,14 +102,7 @@ extension HNSWIndex {
                 heap.push(d, s)
             }
         }
-        var out = [SearchResult](repeating: SearchResult(id: 0, distance: 0), count: heap.count)
-        var i = heap.count - 1
-        while !heap.isEmpty {
-            out[i] = SearchResult(id: labels[Int(heap.topSlot)], distance: heap.topDistance)
-            heap.pop()
-            i -= 1
-        }
-        return out
+        return drain(&heap, keeping: k)
     }
 
     /// Beam search on level 0 (hnswlib's searchBaseLayerST): `scratch.results` ends holding
