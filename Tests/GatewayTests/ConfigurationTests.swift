@@ -4,8 +4,8 @@ import Testing
 
 @Suite("Configuration layering")
 struct ConfigurationTests {
-    func tempFile(_ text: String) throws -> String {
-        let path = NSTemporaryDirectory() + "aiwriter-config-\(UUID().uuidString).json"
+    func tempFile(_ text: String, ext: String = "json") throws -> String {
+        let path = NSTemporaryDirectory() + "aiwriter-config-\(UUID().uuidString).\(ext)"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
@@ -38,6 +38,34 @@ struct ConfigurationTests {
         #expect(sources["idle-timeout"] == .environment)
         #expect(sources["host"] == .file)
         #expect(sources["loops"] == .defaults)
+    }
+
+    @Test func yamlFileWithListsAndTypes() throws {
+        let file = try tempFile("""
+        # a comment
+        port: 9100
+        host: 0.0.0.0
+        access-log: true
+        max-body-bytes: 2MiB
+        tls-cert: [a.pem, b.pem]
+        tls-key:
+          - a.key
+          - b.key
+        """, ext: "yaml")
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let (c, entries) = try ConfigurationLoader.load(file: file, environment: [:], flags: [:])
+        #expect(c.http.port == 9100 && c.http.host == "0.0.0.0" && c.accessLog)
+        #expect(c.http.limits.maxBodyBytes == 2 << 20)
+        #expect(c.http.tls?.certificates.map(\.chain) == ["a.pem", "b.pem"])
+        #expect(c.http.tls?.certificates.map(\.key) == ["a.key", "b.key"])
+        #expect(entries.first { $0.key == "port" }?.source == .file)
+        for bad in ["port: [", "- just\n- a list", "prot: 1", "port: {a: 1}"] {
+            let path = try tempFile(bad, ext: "yml")
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            #expect(throws: ConfigurationLoader.ConfigurationError.self, "\(bad)") {
+                try ConfigurationLoader.load(file: path, environment: [:], flags: [:])
+            }
+        }
     }
 
     @Test func configFileFromEnvironment() throws {

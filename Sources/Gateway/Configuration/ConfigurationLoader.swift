@@ -1,7 +1,9 @@
 import Foundation
 import Net
+import Yams
 
-/// Builds a `GatewayConfiguration` from, in rising precedence: defaults, a JSON file,
+/// Builds a `GatewayConfiguration` from, in rising precedence: defaults, a JSON or YAML file
+/// (by extension: `.yaml`/`.yml`, anything else is JSON),
 /// `AIWRITER_*` environment variables, and command-line flags. Each key has one name used by
 /// all three (`max-body-bytes`, `AIWRITER_MAX_BODY_BYTES`, `--max-body-bytes`). Unknown keys
 /// and unparsable values are errors naming the key and where it came from: a typo never
@@ -143,6 +145,10 @@ public enum ConfigurationLoader {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigurationError(description: "cannot read configuration file \(path)")
         }
+        let lower = path.lowercased()
+        if lower.hasSuffix(".yaml") || lower.hasSuffix(".yml") {
+            return try readYAML(data, path: path)
+        }
         let object: Any
         do {
             object = try JSONSerialization.jsonObject(with: data)
@@ -163,6 +169,37 @@ public enum ConfigurationLoader {
                 throw ConfigurationError(description: "\(name) in \(path) must be a string, number or boolean")
             }
         }
+    }
+
+    /// A YAML mapping of key: scalar (lists, for tls-cert and tls-key, join with commas).
+    static func readYAML(_ data: Data, path: String) throws -> [(String, String)] {
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigurationError(description: "\(path) is not UTF-8")
+        }
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch {
+            throw ConfigurationError(description: "\(path) is not valid YAML: \(error)")
+        }
+        guard let node else { return [] }
+        guard let mapping = node.mapping else {
+            throw ConfigurationError(description: "\(path) must hold a YAML mapping of key: value")
+        }
+        var pairs: [(String, String)] = []
+        for (keyNode, valueNode) in mapping {
+            guard let key = keyNode.scalar?.string else {
+                throw ConfigurationError(description: "\(path): keys must be plain strings")
+            }
+            if let scalar = valueNode.scalar {
+                pairs.append((key, scalar.string))
+            } else if let sequence = valueNode.sequence, sequence.allSatisfy({ $0.scalar != nil }) {
+                pairs.append((key, sequence.compactMap { $0.scalar?.string }.joined(separator: ",")))
+            } else {
+                throw ConfigurationError(description: "\(key) in \(path) must be a string, number, boolean or list of strings")
+            }
+        }
+        return pairs.sorted { $0.0 < $1.0 }
     }
 
     // MARK: - Value parsers
