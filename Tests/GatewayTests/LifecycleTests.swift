@@ -65,7 +65,8 @@ struct LifecycleTests {
         let start = Date()
         child.signal(SIGTERM)
         #expect(child.waitForExit(seconds: 5) == 0)
-        #expect(Date().timeIntervalSince(start) < 3)
+        // The 1 s drain timeout bounds the exit (generous margin for a loaded machine).
+        #expect(Date().timeIntervalSince(start) < 4)
         #expect(child.stderrText.contains("drain timeout"))
     }
 

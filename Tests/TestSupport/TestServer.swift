@@ -49,6 +49,7 @@ public final class ChildProcess: @unchecked Sendable {
     let pipe = Pipe()
     let lock = NSLock()
     var stderrData = Data()
+    var sawEOF = false
 
     public init(executable: String, arguments: [String], environment: [String: String] = [:]) throws {
         process.executableURL = URL(fileURLWithPath: executable)
@@ -63,10 +64,16 @@ public final class ChildProcess: @unchecked Sendable {
         pipe.fileHandleForReading.readabilityHandler = { [lock] handle in
             let data = handle.availableData
             lock.lock()
+            if data.isEmpty {
+                self.sawEOF = true
+                handle.readabilityHandler = nil
+            }
             self.stderrData.append(data)
             lock.unlock()
         }
         try process.run()
+        // Only the child may hold the write end, or EOF never arrives.
+        try? pipe.fileHandleForWriting.close()
     }
 
     public var stderrText: String {
@@ -99,11 +106,23 @@ public final class ChildProcess: @unchecked Sendable {
 
     public func signal(_ number: Int32) { kill(process.processIdentifier, number) }
 
-    /// Waits for exit; nil if it has not exited in time.
+    /// Waits for exit, and for everything the child wrote to arrive; nil if it has not
+    /// exited in time.
     public func waitForExit(seconds: Double) -> Int32? {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
-            if !process.isRunning { return process.terminationStatus }
+            if !process.isRunning {
+                // The last lines may still be in the pipe: wait (bounded) for its EOF.
+                let drained = Date().addingTimeInterval(2)
+                while Date() < drained {
+                    lock.lock()
+                    let done = sawEOF
+                    lock.unlock()
+                    if done { break }
+                    usleep(10_000)
+                }
+                return process.terminationStatus
+            }
             usleep(20_000)
         }
         return nil
