@@ -31,6 +31,7 @@ struct ConfigurationOptions: ParsableArguments {
     @Option(name: .customLong("hsts-max-age"), help: "HSTS max-age in seconds; 0 disables.") var hstsMaxAge: String?
     @Option(name: .customLong("tls-handshake-timeout"), help: "TLS handshake timeout, e.g. 10s.") var tlsHandshakeTimeout: String?
     @Option(name: .customLong("tls-redirect"), help: "true to answer plain HTTP with a 308 to https.") var tlsRedirect: String?
+    @Option(name: .customLong("plain-listener"), help: "false to serve TLS only.") var plainListener: String?
 
     var flags: [String: String] {
         let pairs: [(String, String?)] = [
@@ -41,7 +42,7 @@ struct ConfigurationOptions: ParsableArguments {
             ("max-connections-per-loop", maxConnectionsPerLoop), ("access-log", accessLog),
             ("log-level", logLevel), ("data-dir", dataDir), ("tls-port", tlsPort), ("tls-cert", tlsCert),
             ("tls-key", tlsKey), ("tls-min-version", tlsMinVersion), ("hsts-max-age", hstsMaxAge),
-            ("tls-handshake-timeout", tlsHandshakeTimeout), ("tls-redirect", tlsRedirect),
+            ("tls-handshake-timeout", tlsHandshakeTimeout), ("tls-redirect", tlsRedirect), ("plain-listener", plainListener),
         ]
         var result: [String: String] = [:]
         for (key, value) in pairs { if let value { result[key] = value } }

@@ -238,6 +238,25 @@ struct TLSRedirectTests {
         #expect(out.contains("200 OK") && !out.contains("Strict-Transport-Security"))
     }
 
+    @Test func tlsOnlyServerHasNoPlainListener() throws {
+        let certificates = try TestCertificates()
+        defer { try? FileManager.default.removeItem(atPath: certificates.directory) }
+        #expect(throws: ConfigurationLoader.ConfigurationError.self) {
+            try ConfigurationLoader.load(file: nil, environment: [:], flags: ["plain-listener": "false"])
+        }
+        let gateway = try startGateway { config in
+            config.http.tlsPort = 0
+            config.http.plainListener = false
+            config.tlsCertificates = [certificates.path("a.pem")]
+            config.tlsKeys = [certificates.path("a.key")]
+            try config.resolveTLS()
+        }
+        defer { gateway.stop(); gateway.wait() }
+        #expect(gateway.port == 0)
+        let (status, out, _) = try run(["curl", "-sk", "https://127.0.0.1:\(gateway.tlsPort)/healthz"])
+        #expect(status == 0 && out == "ok")
+    }
+
     @Test func mismatchedOrMissingFilesAreClearErrors() throws {
         let certificates = try TestCertificates()
         defer { try? FileManager.default.removeItem(atPath: certificates.directory) }

@@ -91,6 +91,8 @@ public enum ConfigurationLoader {
             read: { String($0.hstsMaxAgeSeconds) }, apply: { c, v in c.hstsMaxAgeSeconds = try integer(v, in: 0...(10 * 365 * 86_400)) }),
         Key("tls-handshake-timeout", "From accept until the TLS handshake completes",
             read: { duration($0.tlsHandshakeTimeoutMs) }, apply: { c, v in c.tlsHandshakeTimeoutMs = try milliseconds(v) }),
+        Key("plain-listener", "false serves TLS only (needs tls-cert)",
+            read: { String($0.http.plainListener) }, apply: { c, v in c.http.plainListener = try boolean(v) }),
         Key("tls-redirect", "Answer plain-HTTP requests 308 with their https:// URL",
             read: { String($0.http.redirectPlainToTLS) }, apply: { c, v in c.http.redirectPlainToTLS = try boolean(v) }),
         Key("data-dir", "Where the embedded database and snapshots live",

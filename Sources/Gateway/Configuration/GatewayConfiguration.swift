@@ -27,6 +27,9 @@ public struct GatewayConfiguration: Sendable {
             if http.redirectPlainToTLS {
                 throw ConfigurationLoader.ConfigurationError(description: "tls-redirect needs tls-cert and tls-key")
             }
+            if !http.plainListener {
+                throw ConfigurationLoader.ConfigurationError(description: "plain-listener false needs tls-cert and tls-key: there would be no listener")
+            }
             return
         }
         guard tlsCertificates.count == tlsKeys.count else {
