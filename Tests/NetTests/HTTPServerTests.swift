@@ -253,6 +253,22 @@ struct ConnectionLimitTests {
         #expect(server.server.stats().connectionsRejected >= 1)
     }
 
+    @Test func aClientThatNeverReadsIsDroppedAtTheSendTimeout() throws {
+        let server = try TestServer(loops: 1, configure: { $0.sendTimeoutMs = 1000 }, handler: EchoHandler())
+        defer { server.shutdown() }
+        let client = try RawClient(port: server.port, timeoutSeconds: 1)
+        // Far more responses than the socket buffers hold; the client reads none of them.
+        let batch = [UInt8](String(repeating: "GET /echo?padding=\(String(repeating: "x", count: 200)) HTTP/1.1\r\nHost: t\r\n\r\n", count: 500).utf8)
+        let start = Date()
+        while Date().timeIntervalSince(start) < 3 && client.send(batch) {}
+        // The server stops reading (backpressure), its writes stall, and the send timeout
+        // (1 s, checked once a second) closes the connection.
+        let deadline = Date().addingTimeInterval(6)
+        while server.server.stats().connectionsOpen > 0 && Date() < deadline { usleep(50_000) }
+        #expect(server.server.stats().connectionsOpen == 0)
+        #expect(server.server.stats().timeouts >= 1)
+    }
+
     @Test func pipelinedResponsesAreNotQueuedWithoutLimit() throws {
         // A client that pipelines a lot and reads nothing must not grow the server's memory
         // without bound: reading pauses once responses are queued.
