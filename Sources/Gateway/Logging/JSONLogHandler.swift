@@ -45,7 +45,3 @@ public struct JSONLogHandler: LogHandler {
         bytes.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
     }
 }
-
-extension Logger.MetadataValue {
-    var jsonDescription: String { description }
-}
