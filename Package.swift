@@ -85,7 +85,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Net"], path: "Tests/TestSupport"),
         .testTarget(name: "NetTests", dependencies: ["Net", "TestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Net", "TestSupport"]),
-        .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "VectorKernels"]),
+        .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "VectorKernels", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

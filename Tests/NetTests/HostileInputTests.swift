@@ -8,17 +8,6 @@ import TestSupport
 /// served afterwards with no connection left behind.
 @Suite("Hostile input over sockets")
 struct HostileInputTests {
-    struct Mutator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E3779B97F4A7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-            z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let seeds: [String] = [
         "GET /echo?a=1 HTTP/1.1\r\nHost: t\r\nX-Request-Id: abc\r\n\r\n",
         "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello",
@@ -35,7 +24,7 @@ struct HostileInputTests {
             c.limits.maxBodyBytes = 4096
         }, handler: EchoHandler())
         defer { server.shutdown() }
-        var rng = Mutator(state: 42)
+        var rng = SplitMix(state: 42)
         for round in 0..<300 {
             var bytes = Array(Self.seeds[round % Self.seeds.count].utf8)
             for _ in 0..<Int.random(in: 1...6, using: &rng) where !bytes.isEmpty {

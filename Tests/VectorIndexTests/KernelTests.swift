@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 import VectorKernels
 @testable import VectorIndex
 

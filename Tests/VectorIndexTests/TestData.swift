@@ -1,22 +1,6 @@
 import Foundation
+import TestSupport
 @testable import VectorIndex
-
-/// A seeded generator so every run sees the same data.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
-    }
-    mutating func gaussian() -> Float {
-        let u1 = Float.random(in: Float.ulpOfOne...1, using: &self)
-        let u2 = Float.random(in: 0...1, using: &self)
-        return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
-    }
-}
 
 /// Points around `clusters` random centres: a stand-in for real embeddings that is small
 /// enough for debug builds yet not trivially separable.
