@@ -25,14 +25,10 @@ if [ -z "$GATEWAY_BIN" ]; then
   GATEWAY_BIN=.build/release/aiwriter
 fi
 work=$(mktemp -d)
+source Benchmarks/compare/lib.sh
 trap 'kill $(cat "$work/gw.pid" 2>/dev/null) 2>/dev/null; nginx -c "$work/nginx.conf" -s stop 2>/dev/null; rm -rf "$work"' EXIT
 
-cat > "$work/nginx.conf" <<NGINX
-worker_processes 2;
-worker_rlimit_nofile 65536;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log warn;
-events { worker_connections 32768; }
+{ nginx_preamble; cat <<NGINX
 http {
   access_log off;
   keepalive_requests 10000000;
@@ -43,6 +39,7 @@ http {
   }
 }
 NGINX
+} > "$work/nginx.conf"
 nginx -c "$work/nginx.conf"
 "$GATEWAY_BIN" serve --host 127.0.0.1 --port "$GW_PORT" --loops 2 --log-level warning 2>"$work/gw.log" &
 echo $! > "$work/gw.pid"
@@ -50,7 +47,6 @@ sleep 1
 curl -sf "http://127.0.0.1:$GW_PORT/healthz" >/dev/null
 curl -sf "http://127.0.0.1:$NGINX_PORT/" >/dev/null
 
-source Benchmarks/compare/lib.sh
 hz=$(getconf CLK_TCK)
 
 declare -A RPS P99 EFF

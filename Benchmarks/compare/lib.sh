@@ -37,3 +37,15 @@ run_wrk() {
   after=$(cpu_ticks "$server")
   echo "$(echo "$out" | awk '/Requests\/sec/ {print $2}') $(echo "$out" | awk '$1 == "99%" {print $2}') $(echo "$out" | awk '/requests in/ {print $1}') $(awk -v t=$((after - before)) -v hz="$hz" 'BEGIN {print t / hz}')"
 }
+
+# The part of an nginx.conf both comparisons share: 2 workers, enough descriptors, pid and
+# error log under $work. The caller appends its own `http { … }` block.
+nginx_preamble() {
+  cat <<NGINX
+worker_processes 2;
+worker_rlimit_nofile 65536;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 32768; }
+NGINX
+}

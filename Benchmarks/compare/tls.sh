@@ -32,12 +32,7 @@ openssl x509 -req -in "$work/leaf.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" 
   -extfile "$work/leaf.ext" -out "$work/leaf.pem" 2>/dev/null
 cat "$work/leaf.pem" "$work/ca.pem" > "$work/cert.pem"
 ciphers="ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384"
-cat > "$work/nginx.conf" <<NGINX
-worker_processes 2;
-worker_rlimit_nofile 65536;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log warn;
-events { worker_connections 32768; }
+{ nginx_preamble; cat <<NGINX
 http {
   access_log off;
   keepalive_requests 10000000;
@@ -56,6 +51,7 @@ http {
   }
 }
 NGINX
+} > "$work/nginx.conf"
 nginx -c "$work/nginx.conf"
 .build/release/aiwriter serve --host 127.0.0.1 --port 0 --tls-port "$GW_PORT" --tls-cert "$work/cert.pem" \
   --tls-key "$work/key.pem" --loops 2 --log-level warning 2>"$work/gw.log" &

@@ -494,8 +494,7 @@ public final class HNSWIndex: @unchecked Sendable {
         }
         // Full: choose the best capacityAtLevel among the old links and the new one, measured
         // from the neighbour.
-        let base = UnsafeMutablePointer<Float>.allocate(capacity: dimension)
-        defer { base.deallocate() }
+        let base = scratch.baseVector
         decode(neighbor, into: base)
         var candidates: [(Float, UInt32)] = [(distance(base, slot), slot)]
         candidates.reserveCapacity(n + 1)

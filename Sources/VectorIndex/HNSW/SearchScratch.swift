@@ -10,6 +10,8 @@ final class SearchScratch {
     var query: UnsafeMutablePointer<Float>
     /// A second float32 vector (a stored node decoded for node-to-node distances).
     var scratchVector: UnsafeMutablePointer<Float>
+    /// The node whose full link list is being re-chosen, decoded once (insert path).
+    var baseVector: UnsafeMutablePointer<Float>
     /// Unvisited neighbours of the node being expanded, gathered before any distance is
     /// computed so their vectors can be fetched from memory in parallel.
     var fresh: UnsafeMutablePointer<UInt32>
@@ -20,6 +22,7 @@ final class SearchScratch {
         visited.initialize(repeating: 0, count: capacity)
         query = .allocate(capacity: dimension + 16)
         scratchVector = .allocate(capacity: dimension + 16)
+        baseVector = .allocate(capacity: dimension + 16)
         fresh = .allocate(capacity: 1024)
     }
 
@@ -27,6 +30,7 @@ final class SearchScratch {
         visited.deallocate()
         query.deallocate()
         scratchVector.deallocate()
+        baseVector.deallocate()
         fresh.deallocate()
     }
 
