@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "Net", targets: ["Net"]),
         .library(name: "Gateway", targets: ["Gateway"]),
         .library(name: "VectorIndex", targets: ["VectorIndex"]),
+        .library(name: "Storage", targets: ["Storage"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -33,6 +34,8 @@ let package = Package(
         .systemLibrary(name: "CHTTPParser"),
         .systemLibrary(name: "CJemalloc", pkgConfig: "jemalloc"),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl"),
+        .systemLibrary(name: "CPostgres", pkgConfig: "libpq"),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3"),
 
         // The event-loop core shared by the server and the load generator.
         .target(
@@ -60,11 +63,26 @@ let package = Package(
             path: "Benchmarks/ann-bench",
             swiftSettings: hotPathSettings
         ),
+        // Storage: one schema on SQLite (embedded) and PostgreSQL (async libpq pools),
+        // migrations, backups.
+        .target(
+            name: "Storage",
+            dependencies: ["Net", "CUV", "CPostgres", "CSQLite"],
+            swiftSettings: hotPathSettings
+        ),
+        // `storage-bench`: Store throughput beside pgbench (Benchmarks/compare/storage.sh).
+        .executableTarget(
+            name: "storage-bench",
+            dependencies: ["Storage", "Net", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/storage-bench",
+            swiftSettings: hotPathSettings
+        ),
         // The server: routing, errors, metrics, lifecycle, configuration.
         .target(
             name: "Gateway",
             dependencies: [
                 "Net",
+                "Storage",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -85,6 +103,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Net"], path: "Tests/TestSupport"),
         .testTarget(name: "NetTests", dependencies: ["Net", "TestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Net", "TestSupport"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "Net", "TestSupport"]),
         .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "VectorKernels", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -72,6 +72,10 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
+    /// The libuv loop, for handles owned by other modules (database sockets on `uv_poll`).
+    /// Loop thread only.
+    public var uvLoop: UnsafeMutablePointer<uv_loop_t> { loop }
+
     /// The loop's cached clock in milliseconds (updated once per loop iteration).
     @inlinable public var nowMilliseconds: UInt64 { uv_now(loop) }
 
@@ -109,6 +113,22 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     var scheduledByID: [ObjectIdentifier: ScheduledTask] = [:]
+    var locals: [ObjectIdentifier: AnyObject] = [:]
+
+    /// The object this loop keeps for `owner` (a connection pool, a cache shard), made by
+    /// `create` on first use. Lets a shared service keep per-loop state without a lock.
+    /// Loop thread only.
+    @inlinable
+    public func local<T: AnyObject>(for owner: AnyObject, create: () -> T) -> T {
+        let key = ObjectIdentifier(owner)
+        if let existing = localValue(key) { return unsafeDowncast(existing, to: T.self) }
+        let made = create()
+        setLocalValue(made, key)
+        return made
+    }
+
+    @usableFromInline func localValue(_ key: ObjectIdentifier) -> AnyObject? { locals[key] }
+    @usableFromInline func setLocalValue(_ value: AnyObject, _ key: ObjectIdentifier) { locals[key] = value }
 
     /// Calls `handler` on this loop whenever the process receives `signalNumber`; the watch
     /// ends when the loop stops. Loop thread only (or before the loop's thread starts).

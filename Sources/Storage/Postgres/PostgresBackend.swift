@@ -1,0 +1,113 @@
+import CPostgres
+import Net
+
+/// The production backend: PostgreSQL through libpq's asynchronous API, one pool per loop
+/// (so a unit never leaves the loop that asked for it), reads routed to a replica when one is
+/// configured.
+public final class PostgresBackend: SQLBackend, @unchecked Sendable {
+    // @unchecked: immutable after init; the pools it creates live in each loop's own storage
+    // and are touched only on that loop.
+
+    public let dialect = SQLDialect.postgres
+    public let primary: PostgresConnectionSettings
+    public let replica: PostgresConnectionSettings?
+    /// Connections per loop.
+    public let minimumConnections: Int
+    public let maximumConnections: Int
+    private let replicaKey = ReplicaKey()
+
+    public init(primary: PostgresConnectionSettings, replica: PostgresConnectionSettings? = nil,
+                minimumConnections: Int = 1, maximumConnections: Int = 8) {
+        self.primary = primary
+        self.replica = replica
+        self.minimumConnections = minimumConnections
+        self.maximumConnections = maximumConnections
+    }
+
+    public func run(_ statements: [Statement], readOnly: Bool, on loop: EventLoop,
+                    _ completion: @escaping (Result<[SQLResult], StoreError>) -> Void) {
+        let pool: PostgresPool
+        if readOnly, let replica {
+            pool = loop.local(for: replicaKey) {
+                PostgresPool(loop: loop, settings: replica, minimum: minimumConnections, maximum: maximumConnections)
+            }
+        } else {
+            pool = loop.local(for: self) {
+                PostgresPool(loop: loop, settings: primary, minimum: minimumConnections, maximum: maximumConnections)
+            }
+        }
+        pool.run(PostgresOperation(statements: statements, readOnly: readOnly, enqueuedAt: loop.nowMilliseconds,
+                                   completion: completion))
+    }
+
+    public func withSession<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws(StoreError) -> T) throws(StoreError) -> T {
+        let session = try PostgresBlockingSession(primary)
+        return try body(session)
+    }
+
+    /// Pools close when their loops stop.
+    public func shutdown() {}
+}
+
+private final class ReplicaKey {}
+
+/// A blocking libpq connection for administrative work (migrations, backups, counts).
+public final class PostgresBlockingSession: SQLSession {
+    let pg: OpaquePointer
+    public var dialect: SQLDialect { .postgres }
+
+    public init(_ settings: PostgresConnectionSettings) throws(StoreError) {
+        let keywords = ["connect_timeout", "application_name", "dbname"]
+        let seconds = String(max(1, (settings.connectTimeoutMilliseconds + 999) / 1000))
+        let values = [seconds, "aiwriter-admin", settings.url]
+        let connection = withCStrings(keywords) { k in withCStrings(values) { v in PQconnectdbParams(k, v, 1) } }
+        guard let connection else { throw .unavailable("out of memory") }
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(connection))
+            PQfinish(connection)
+            throw .unavailable(message.trimmingTrailingWhitespace)
+        }
+        pg = connection
+        // Keep scripts quiet: NOTICEs about IF NOT EXISTS are not news.
+        PQclear(PQexec(pg, "SET client_min_messages = warning"))
+    }
+
+    deinit { PQfinish(pg) }
+
+    public func execute(_ sql: String) throws(StoreError) {
+        _ = try rows(sql)
+    }
+
+    public func rows(_ sql: String) throws(StoreError) -> [[SQLValue]] {
+        guard let result = PQexec(pg, sql) else { throw .unavailable(String(cString: PQerrorMessage(pg))) }
+        defer { PQclear(result) }
+        let status = PQresultStatus(result)
+        guard status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK else {
+            if PQstatus(pg) != CONNECTION_OK { throw .unavailable(String(cString: PQerrorMessage(pg)).trimmingTrailingWhitespace) }
+            throw StoreError.postgres(result)
+        }
+        var rows: [[SQLValue]] = []
+        for r in 0..<PQntuples(result) {
+            var row: [SQLValue] = []
+            for c in 0..<PQnfields(result) {
+                if PQgetisnull(result, r, c) == 1 { row.append(.null); continue }
+                let text = String(cString: PQgetvalue(result, r, c))
+                switch PQftype(result, c) {
+                case PostgresBinary.int8, PostgresBinary.int4, PostgresBinary.int2:
+                    row.append(Int64(text).map { .integer($0) } ?? .text(text))
+                default: row.append(.text(text))
+                }
+            }
+            rows.append(row)
+        }
+        return rows
+    }
+}
+
+extension String {
+    var trimmingTrailingWhitespace: String {
+        var s = Substring(self)
+        while s.last?.isWhitespace == true { s = s.dropLast() }
+        return String(s)
+    }
+}

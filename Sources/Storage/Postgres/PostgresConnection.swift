@@ -1,0 +1,377 @@
+import CPostgres
+import CUV
+import Net
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How every connection of a pool is opened.
+public struct PostgresConnectionSettings: Sendable {
+    /// A `postgres://` URL or a libpq keyword string.
+    public var url: String
+    /// Server-side limit for each statement (sent as `-c statement_timeout`); the client gives
+    /// up on a silent server 2 s after it.
+    public var statementTimeoutMilliseconds: Int
+    public var connectTimeoutMilliseconds: Int
+
+    public init(url: String, statementTimeoutMilliseconds: Int = 5000, connectTimeoutMilliseconds: Int = 5000) {
+        self.url = url
+        self.statementTimeoutMilliseconds = statementTimeoutMilliseconds
+        self.connectTimeoutMilliseconds = connectTimeoutMilliseconds
+    }
+}
+
+/// A unit of statements waiting for, or running on, a connection.
+final class PostgresOperation {
+    let statements: [Statement]
+    let readOnly: Bool
+    let completion: (Result<[SQLResult], StoreError>) -> Void
+    let enqueuedAt: UInt64
+    var attempts = 0
+    private(set) var finished = false
+
+    init(statements: [Statement], readOnly: Bool, enqueuedAt: UInt64, completion: @escaping (Result<[SQLResult], StoreError>) -> Void) {
+        self.statements = statements
+        self.readOnly = readOnly
+        self.enqueuedAt = enqueuedAt
+        self.completion = completion
+    }
+
+    func finish(_ result: Result<[SQLResult], StoreError>) {
+        guard !finished else { return }
+        finished = true
+        completion(result)
+    }
+}
+
+/// One asynchronous libpq connection driven by a `uv_poll` handle on its loop.
+///
+/// A unit runs as one pipeline: Parse for statements this connection has not prepared yet,
+/// Bind/Execute for each statement, one Sync — one round trip, and the statements between
+/// two Syncs form an implicit transaction, so a unit is all-or-nothing without BEGIN/COMMIT.
+/// Lifecycle as libuv's handles: init (connect), start (run a unit), close.
+final class PostgresConnection {
+    enum State { case connecting, idle, busy, closed }
+    private enum Expected { case prepare(String), query(Int), sync }
+
+    unowned let pool: PostgresPool
+    let loop: EventLoop
+    private(set) var state = State.connecting
+    private var pg: OpaquePointer?
+    private var poll: UnsafeMutablePointer<uv_poll_t>?
+    private var pollFD: Int32 = -1
+    private var pollEvents: Int32 = 0
+    private var prepared = Set<String>()
+    private var operation: PostgresOperation?
+    private var expected: [Expected] = []
+    private var expectedHead = 0
+    private var results: [SQLResult] = []
+    private var failure: StoreError?
+    private var preparedInFlight: [String] = []
+    private var deadline: ScheduledTask?
+    private var sentAnything = false
+    let openedAt: UInt64
+    var lastUsed: UInt64
+
+    init(pool: PostgresPool, loop: EventLoop) {
+        self.pool = pool
+        self.loop = loop
+        openedAt = loop.nowMilliseconds
+        lastUsed = openedAt
+    }
+
+    // MARK: Connect
+
+    func connect(_ settings: PostgresConnectionSettings) {
+        let options = "-c statement_timeout=\(settings.statementTimeoutMilliseconds)"
+        let seconds = String(max(1, (settings.connectTimeoutMilliseconds + 999) / 1000))
+        let keywords = ["options", "connect_timeout", "application_name", "dbname"]
+        let values = [options, seconds, "aiwriter", settings.url]
+        pg = withCStrings(keywords) { k in withCStrings(values) { v in PQconnectStartParams(k, v, 1) } }
+        guard let pg, PQstatus(pg) != CONNECTION_BAD else {
+            let message = pg.map { String(cString: PQerrorMessage($0)) } ?? "out of memory"
+            fail(.unavailable(trimmed(message)))
+            return
+        }
+        deadline = loop.schedule(afterMilliseconds: UInt64(settings.connectTimeoutMilliseconds)) { [weak self] in
+            self?.fail(.unavailable("connecting to PostgreSQL timed out"))
+        }
+        watch(UV_WRITABLE.rawValue)
+    }
+
+    private func continueConnecting() {
+        guard let pg else { return }
+        switch PQconnectPoll(pg) {
+        case PGRES_POLLING_READING: watch(UV_READABLE.rawValue)
+        case PGRES_POLLING_WRITING: watch(UV_WRITABLE.rawValue)
+        case PGRES_POLLING_OK:
+            deadline?.cancel()
+            deadline = nil
+            guard PQsetnonblocking(pg, 1) == 0, PQenterPipelineMode(pg) == 1 else {
+                fail(.unavailable("cannot enter pipeline mode: \(trimmed(String(cString: PQerrorMessage(pg))))"))
+                return
+            }
+            state = .idle
+            watch(UV_READABLE.rawValue)
+            pool.connectionReady(self)
+        default:
+            fail(.unavailable(trimmed(String(cString: PQerrorMessage(pg)))))
+        }
+    }
+
+    // MARK: Run a unit
+
+    /// Sends `operation`'s pipeline. The connection must be idle.
+    func start(_ operation: PostgresOperation) {
+        precondition(state == .idle)
+        guard let pg else { return }
+        state = .busy
+        self.operation = operation
+        operation.attempts += 1
+        expected.removeAll(keepingCapacity: true)
+        expectedHead = 0
+        results = Array(repeating: SQLResult(), count: operation.statements.count)
+        failure = nil
+        preparedInFlight.removeAll(keepingCapacity: true)
+        sentAnything = false
+        var buffer: [UInt8] = []
+        var offsets: [Int] = []
+        var lengths: [Int32] = []
+        var formats: [Int32] = []
+        var types: [Oid] = []
+        for (index, statement) in operation.statements.enumerated() {
+            let query = statement.query
+            if !prepared.contains(query.name) && !preparedInFlight.contains(query.name) {
+                types.removeAll(keepingCapacity: true)
+                for value in statement.values { types.append(PostgresBinary.oid(of: value)) }
+                guard PQsendPrepare(pg, query.name, query.postgres, Int32(types.count), types) == 1 else {
+                    return brokenWhileSending()
+                }
+                expected.append(.prepare(query.name))
+                preparedInFlight.append(query.name)
+            }
+            buffer.removeAll(keepingCapacity: true)
+            offsets.removeAll(keepingCapacity: true)
+            lengths.removeAll(keepingCapacity: true)
+            formats.removeAll(keepingCapacity: true)
+            for value in statement.values {
+                let start = buffer.count
+                let present = PostgresBinary.encode(value, into: &buffer)
+                offsets.append(present ? start : -1)
+                lengths.append(Int32(buffer.count - start))
+                formats.append(1)
+            }
+            let sent: Int32 = buffer.withUnsafeBufferPointer { bytes in
+                var pointers: [UnsafePointer<CChar>?] = []
+                pointers.reserveCapacity(offsets.count)
+                // A present zero-length value still needs a non-NULL pointer.
+                let base = bytes.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }
+                    ?? UnsafePointer<CChar>(bitPattern: 1)!
+                for offset in offsets { pointers.append(offset < 0 ? nil : base + offset) }
+                return PQsendQueryPrepared(pg, query.name, Int32(offsets.count), pointers, lengths, formats, 1)
+            }
+            guard sent == 1 else { return brokenWhileSending() }
+            expected.append(.query(index))
+        }
+        guard PQpipelineSync(pg) == 1 else { return brokenWhileSending() }
+        expected.append(.sync)
+        sentAnything = true
+        let timeout = UInt64(pool.settings.statementTimeoutMilliseconds) * UInt64(max(1, operation.statements.count)) + 2000
+        deadline = loop.schedule(afterMilliseconds: timeout) { [weak self] in
+            self?.fail(.timeout("PostgreSQL did not answer within \(timeout) ms"))
+        }
+        flush()
+    }
+
+    private func brokenWhileSending() {
+        fail(.unavailable(trimmed(String(cString: PQerrorMessage(pg)))))
+    }
+
+    private func flush() {
+        guard let pg else { return }
+        switch PQflush(pg) {
+        case 0: watch(UV_READABLE.rawValue)
+        case 1: watch(UV_READABLE.rawValue | UV_WRITABLE.rawValue)
+        default: fail(.unavailable(trimmed(String(cString: PQerrorMessage(pg)))))
+        }
+    }
+
+    fileprivate func onPoll(status: Int32, events: Int32) {
+        guard status >= 0 else {
+            fail(.unavailable("PostgreSQL socket error: \(String(cString: uv_strerror(status)))"))
+            return
+        }
+        switch state {
+        case .connecting: continueConnecting()
+        case .closed: return
+        case .idle:
+            // Nothing was asked: the server is closing the connection (shutdown, idle kill).
+            guard let pg, PQconsumeInput(pg) == 1, PQstatus(pg) == CONNECTION_OK else {
+                fail(.unavailable("PostgreSQL closed the connection"))
+                return
+            }
+            while PQisBusy(pg) == 0, let result = PQgetResult(pg) { PQclear(result) }
+        case .busy:
+            guard let pg else { return }
+            if events & Int32(UV_WRITABLE.rawValue) != 0 {
+                flush()
+                if state != .busy { return }
+            }
+            if events & Int32(UV_READABLE.rawValue) != 0 {
+                guard PQconsumeInput(pg) == 1 else {
+                    fail(.unavailable(trimmed(String(cString: PQerrorMessage(pg)))))
+                    return
+                }
+                readResults(pg)
+            }
+        }
+    }
+
+    private func readResults(_ pg: OpaquePointer) {
+        while expectedHead < expected.count, PQisBusy(pg) == 0 {
+            let head = expected[expectedHead]
+            guard let result = PQgetResult(pg) else {
+                // NULL ends one command's results.
+                if case .sync = head { break }
+                expectedHead += 1
+                continue
+            }
+            let status = PQresultStatus(result)
+            switch head {
+            case .prepare(let name):
+                if status == PGRES_COMMAND_OK { prepared.insert(name) }
+                else if status == PGRES_FATAL_ERROR, failure == nil { failure = .postgres(result) }
+            case .query(let index):
+                if status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK {
+                    results[index] = PostgresConnection.decode(result)
+                } else if status == PGRES_FATAL_ERROR, failure == nil {
+                    failure = .postgres(result)
+                }
+            case .sync:
+                if status == PGRES_PIPELINE_SYNC {
+                    PQclear(result)
+                    expectedHead += 1
+                    complete()
+                    return
+                }
+            }
+            PQclear(result)
+        }
+        if PQstatus(pg) != CONNECTION_OK { fail(.unavailable("PostgreSQL closed the connection")) }
+    }
+
+    private func complete() {
+        deadline?.cancel()
+        deadline = nil
+        guard let operation else { return }
+        self.operation = nil
+        state = .idle
+        lastUsed = loop.nowMilliseconds
+        let result: Result<[SQLResult], StoreError> = failure.map { .failure($0) } ?? .success(results)
+        results = []
+        operation.finish(result)
+        pool.connectionIdle(self)
+    }
+
+    static func decode(_ result: OpaquePointer) -> SQLResult {
+        let rows = Int(PQntuples(result))
+        let columns = Int(PQnfields(result))
+        var out = SQLResult()
+        out.affected = Int(String(cString: PQcmdTuples(result))) ?? 0
+        guard rows > 0 else { return out }
+        var types: [UInt32] = []
+        for c in 0..<columns { types.append(PQftype(result, Int32(c))) }
+        out.rows.reserveCapacity(rows)
+        for r in 0..<rows {
+            var row: [SQLValue] = []
+            row.reserveCapacity(columns)
+            for c in 0..<columns {
+                if PQgetisnull(result, Int32(r), Int32(c)) == 1 {
+                    row.append(.null)
+                    continue
+                }
+                let length = Int(PQgetlength(result, Int32(r), Int32(c)))
+                let bytes = UnsafeRawBufferPointer(start: PQgetvalue(result, Int32(r), Int32(c)), count: length)
+                row.append(PostgresBinary.decode(types[c], bytes))
+            }
+            out.rows.append(row)
+        }
+        return out
+    }
+
+    // MARK: Poll handle and close
+
+    private func watch(_ events: UInt32) {
+        guard let pg, state != .closed else { return }
+        let fd = PQsocket(pg)
+        guard fd >= 0 else {
+            fail(.unavailable("PostgreSQL connection has no socket"))
+            return
+        }
+        if fd != pollFD {
+            // libpq may open a new socket while connecting (another host, SSL fallback).
+            closePoll()
+            let handle = UnsafeMutablePointer<uv_poll_t>.allocate(capacity: 1)
+            guard uv_poll_init(loop.uvLoop, handle, fd) == 0 else {
+                handle.deallocate()
+                fail(.unavailable("uv_poll_init failed"))
+                return
+            }
+            handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+            poll = handle
+            pollFD = fd
+            pollEvents = 0
+        }
+        guard Int32(events) != pollEvents, let poll else { return }
+        pollEvents = Int32(events)
+        uv_poll_start(poll, Int32(events)) { handle, status, events in
+            let me = Unmanaged<PostgresConnection>.fromOpaque(handle!.pointee.data).takeUnretainedValue()
+            me.onPoll(status: status, events: events)
+        }
+    }
+
+    private func closePoll() {
+        guard let poll else { return }
+        self.poll = nil
+        pollFD = -1
+        uv_poll_stop(poll)
+        uv_close(cuv_handle_poll(poll)) { handle in
+            Unmanaged<PostgresConnection>.fromOpaque(handle!.pointee.data).release()
+            handle!.withMemoryRebound(to: uv_poll_t.self, capacity: 1) { $0.deallocate() }
+        }
+    }
+
+    /// Closes the connection; a running unit fails with `error` (or is retried by the pool
+    /// when nothing of it can have run).
+    func fail(_ error: StoreError) {
+        guard state != .closed else { return }
+        let wasConnecting = state == .connecting
+        state = .closed
+        deadline?.cancel()
+        deadline = nil
+        closePoll()
+        if let pg { PQfinish(pg) }
+        pg = nil
+        let operation = self.operation
+        self.operation = nil
+        pool.connectionClosed(self, wasConnecting: wasConnecting, error: error,
+                              operation: operation, operationMayHaveRun: sentAnything)
+    }
+
+    /// Closes an idle connection (pool shrinking, shutdown).
+    func close() { fail(.unavailable("the connection pool is closing")) }
+}
+
+private func trimmed(_ message: String) -> String {
+    var m = Substring(message)
+    while m.last?.isWhitespace == true { m = m.dropLast() }
+    return m.isEmpty ? "PostgreSQL connection failed" : String(m)
+}
+
+func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    let copies = strings.map { strdup($0) }
+    defer { copies.forEach { free($0) } }
+    var pointers: [UnsafePointer<CChar>?] = copies.map { UnsafePointer($0) }
+    pointers.append(nil)
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}

@@ -1,0 +1,183 @@
+/// A customer: every other object belongs to one.
+public struct Tenant: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var createdAt: Int64
+}
+
+/// What a key may do within its tenant.
+public enum Role: String, Sendable, CaseIterable {
+    /// Keys and everything else in its tenant.
+    case admin
+    /// Read and write in its tenant.
+    case writer
+    /// Read only.
+    case reader
+}
+
+/// A stored API key: only the SHA-256 of its secret is kept.
+public struct APIKeyRecord: Sendable, Equatable {
+    public var id: String
+    public var tenantID: String
+    public var name: String
+    public var hash: [UInt8]
+    public var role: Role
+    /// Requests per second and burst; nil takes the configured default.
+    public var ratePerSecond: Double?
+    public var burst: Int64?
+    public var tokensPerMinute: Int64?
+    public var createdAt: Int64
+    public var revokedAt: Int64?
+
+    public init(id: String, tenantID: String, name: String, hash: [UInt8], role: Role, ratePerSecond: Double? = nil,
+                burst: Int64? = nil, tokensPerMinute: Int64? = nil, createdAt: Int64 = 0, revokedAt: Int64? = nil) {
+        self.id = id
+        self.tenantID = tenantID
+        self.name = name
+        self.hash = hash
+        self.role = role
+        self.ratePerSecond = ratePerSecond
+        self.burst = burst
+        self.tokensPerMinute = tokensPerMinute
+        self.createdAt = createdAt
+        self.revokedAt = revokedAt
+    }
+}
+
+/// A writing document; each update makes a new version, kept in its history.
+public struct Document: Sendable, Equatable {
+    public var id: Int64
+    public var tenantID: String
+    public var title: String
+    public var body: String
+    /// A JSON object, as text.
+    public var metadata: String
+    public var version: Int64
+    public var createdAt: Int64
+    public var updatedAt: Int64
+}
+
+public struct DocumentVersion: Sendable, Equatable {
+    public var documentID: Int64
+    public var version: Int64
+    public var title: String
+    public var body: String
+    public var metadata: String
+    public var createdAt: Int64
+}
+
+/// One page of a keyset-paged listing: pass `next` back as `after` for the following page.
+public struct Page<Item: Sendable>: Sendable {
+    public var items: [Item]
+    public var next: Int64?
+}
+
+/// The distance a collection's vectors are compared by.
+public enum CollectionMetric: String, Sendable, CaseIterable {
+    case cosine, ip, l2
+}
+
+/// A named set of vectors of one dimension, with the HNSW parameters its index is built with.
+public struct VectorCollection: Sendable, Equatable {
+    public var id: Int64
+    public var tenantID: String
+    public var name: String
+    public var dimension: Int
+    public var metric: CollectionMetric
+    public var m: Int
+    public var efConstruction: Int
+    /// The sequence number of the collection's latest change.
+    public var lastSequence: Int64
+    public var createdAt: Int64
+}
+
+/// A vector to store, with its external id, metadata (a JSON object) and document text.
+public struct RecordInput: Sendable, Equatable {
+    public var id: String
+    public var vector: [Float]
+    public var metadata: String?
+    public var document: String?
+
+    public init(id: String, vector: [Float], metadata: String? = nil, document: String? = nil) {
+        self.id = id
+        self.vector = vector
+        self.metadata = metadata
+        self.document = document
+    }
+}
+
+public struct VectorRecord: Sendable, Equatable {
+    public var id: String
+    public var vector: [Float]
+    public var metadata: String
+    public var document: String?
+    /// The change that wrote this version of the record.
+    public var sequence: Int64
+}
+
+/// One entry of a collection's change log, in sequence order: what an index replays to
+/// catch up. `vector` is present for an upsert that is still the record's latest version.
+public struct Change: Sendable, Equatable {
+    public enum Operation: String, Sendable { case upsert, delete }
+    public var sequence: Int64
+    public var id: String
+    public var operation: Operation
+    public var vector: [Float]?
+}
+
+/// The outcome of a batch write: how many ids it touched and the collection's sequence after it.
+public struct WriteReceipt: Sendable, Equatable {
+    public var count: Int
+    public var lastSequence: Int64
+
+    public init(count: Int, lastSequence: Int64) {
+        self.count = count
+        self.lastSequence = lastSequence
+    }
+}
+
+/// A queued generation job.
+public struct Job: Sendable, Equatable {
+    public enum State: String, Sendable { case queued, running, succeeded, failed }
+    public var id: Int64
+    public var tenantID: String
+    public var kind: String
+    public var payload: String
+    public var state: State
+    public var attempts: Int
+    public var maxAttempts: Int
+    public var runAfter: Int64
+    public var result: String?
+    public var error: String?
+}
+
+/// What one request consumed.
+public struct UsageRow: Sendable, Equatable {
+    public var tenantID: String
+    public var keyID: String?
+    public var route: String
+    public var promptTokens: Int64
+    public var completionTokens: Int64
+    public var at: Int64
+
+    public init(tenantID: String, keyID: String?, route: String, promptTokens: Int64, completionTokens: Int64, at: Int64) {
+        self.tenantID = tenantID
+        self.keyID = keyID
+        self.route = route
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+        self.at = at
+    }
+}
+
+public struct UsageTotals: Sendable, Equatable {
+    public var requests: Int64
+    public var promptTokens: Int64
+    public var completionTokens: Int64
+
+    public init(requests: Int64, promptTokens: Int64, completionTokens: Int64) {
+        self.requests = requests
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+    }
+}

@@ -1,0 +1,251 @@
+import Foundation
+import Net
+import Storage
+import Testing
+import TestSupport
+
+/// One suite, both backends: the Store behaves the same on SQLite and PostgreSQL.
+@Suite("Store conformance", .serialized)
+struct ConformanceTests {
+    @Test("tenants and API keys", arguments: BackendKind.allCases)
+    func tenantsAndKeys(kind: BackendKind) async throws {
+        let store = try Fixture.store(kind)
+        let tenant = try await Fixture.tenant(store)
+        let again = await store.failure { s, l, d in s.createTenant(id: tenant, name: "again", on: l, d) }
+        #expect(again == .conflict(again?.message ?? ""))
+        let hash = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        let key = APIKeyRecord(id: "k" + tenant, tenantID: tenant, name: "ci", hash: hash, role: .writer,
+                               ratePerSecond: 100, burst: 200, tokensPerMinute: nil, createdAt: 0, revokedAt: nil)
+        let created = try await store.call { s, l, d in s.createKey(key, on: l, d) }
+        #expect(created.createdAt > 0)
+        let found = try await store.call { s, l, d in s.key(hash: hash, on: l, d) }
+        #expect(found?.id == key.id && found?.role == .writer && found?.ratePerSecond == 100 && found?.burst == 200)
+        #expect(found?.tokensPerMinute == nil && found?.revokedAt == nil)
+        let listed = try await store.call { s, l, d in s.keys(tenantID: tenant, on: l, d) }
+        #expect(listed.map(\.id) == [key.id])
+        let before = Store.now
+        let revoked = try await store.call { s, l, d in s.revokeKey(tenantID: tenant, id: key.id, on: l, d) }
+        #expect(revoked.revokedAt != nil)
+        let hashes = try await store.call { s, l, d in s.revokedKeyHashes(since: before, on: l, d) }
+        #expect(hashes.contains(hash))
+        // Another tenant cannot revoke it: not found, not forbidden.
+        let other = try await Fixture.tenant(store)
+        let foreign = await store.failure { s, l, d in s.revokeKey(tenantID: other, id: key.id, on: l, d) }
+        #expect(foreign?.httpStatus == 404)
+        let badHash = await store.failure { s, l, d in
+            s.createKey(APIKeyRecord(id: "short", tenantID: tenant, name: "x", hash: [1, 2], role: .reader,
+                                     createdAt: 0), on: l, d)
+        }
+        #expect(badHash?.httpStatus == 422)
+    }
+
+    @Test("documents: versions, conflicts, history, paging, tenants", arguments: BackendKind.allCases)
+    func documents(kind: BackendKind) async throws {
+        let store = try Fixture.store(kind)
+        let tenant = try await Fixture.tenant(store)
+        let doc = try await store.call { s, l, d in s.createDocument(tenantID: tenant, title: "Draft", body: "Once", metadata: #"{"tags": ["a"]}"#, on: l, d) }
+        #expect(doc.version == 1)
+        #expect(jsonObject(doc.metadata) == ["tags": ["a"]])
+        let updated = try await store.call { s, l, d in
+            s.updateDocument(tenantID: tenant, id: doc.id, expectedVersion: 1, title: "Draft 2", body: "Twice", metadata: nil, on: l, d)
+        }
+        #expect(updated.version == 2 && updated.body == "Twice")
+        let stale = await store.failure { s, l, d in
+            s.updateDocument(tenantID: tenant, id: doc.id, expectedVersion: 1, title: "x", body: "y", metadata: nil, on: l, d)
+        }
+        #expect(stale?.httpStatus == 409)
+        #expect(stale?.message.contains("version 2") == true)
+        let history = try await store.call { s, l, d in s.documentHistory(tenantID: tenant, id: doc.id, on: l, d) }
+        #expect(history.map(\.version) == [1, 2])
+        #expect(history.map(\.body) == ["Once", "Twice"])
+
+        // Another tenant sees nothing: 404 on read, update and delete.
+        let other = try await Fixture.tenant(store)
+        #expect(await store.failure { s, l, d in s.document(tenantID: other, id: doc.id, on: l, d) }?.httpStatus == 404)
+        #expect(await store.failure { s, l, d in
+            s.updateDocument(tenantID: other, id: doc.id, expectedVersion: 2, title: "x", body: "y", metadata: nil, on: l, d)
+        }?.httpStatus == 404)
+        #expect(await store.failure { s, l, d in s.deleteDocument(tenantID: other, id: doc.id, on: l, d) }?.httpStatus == 404)
+
+        // Keyset pages.
+        for i in 0..<4 {
+            _ = try await store.call { s, l, d in s.createDocument(tenantID: tenant, title: "d\(i)", body: "", metadata: nil, on: l, d) }
+        }
+        var seen: [Int64] = []
+        var after: Int64? = nil
+        repeat {
+            let page = try await store.call { [after] s, l, d in s.documents(tenantID: tenant, after: after, limit: 2, on: l, d) }
+            seen += page.items.map(\.id)
+            after = page.next
+        } while after != nil
+        #expect(seen.count == 5 && seen == seen.sorted() && Set(seen).count == 5)
+
+        try await store.call { s, l, d in s.deleteDocument(tenantID: tenant, id: doc.id, on: l, d) }
+        #expect(await store.failure { s, l, d in s.document(tenantID: tenant, id: doc.id, on: l, d) }?.httpStatus == 404)
+        #expect(await store.failure { s, l, d in s.documentHistory(tenantID: tenant, id: doc.id, on: l, d) }?.httpStatus == 404)
+    }
+
+    @Test("collections and records with an ordered change log", arguments: BackendKind.allCases)
+    func records(kind: BackendKind) async throws {
+        let store = try Fixture.store(kind)
+        let tenant = try await Fixture.tenant(store)
+        let collection = try await store.call { s, l, d in s.createCollection(tenantID: tenant, name: "notes", dimension: 3, metric: .cosine, on: l, d) }
+        #expect(collection.lastSequence == 0 && collection.m == 16)
+        #expect(await store.failure { s, l, d in s.createCollection(tenantID: tenant, name: "notes", dimension: 3, metric: .l2, on: l, d) }?.httpStatus == 409)
+
+        let first = try await store.call { s, l, d in
+            s.upsertRecords([RecordInput(id: "a", vector: [1, 0, 0], metadata: #"{"n":1}"#, document: "alpha"),
+                             RecordInput(id: "b", vector: [0, 1, 0]),
+                             RecordInput(id: "a", vector: [0.5, 0.5, 0], metadata: #"{"n":2}"#)], into: collection, on: l, d)
+        }
+        #expect(first == WriteReceipt(count: 2, lastSequence: 2))
+        let got = try await store.call { s, l, d in s.records(ids: ["b", "a", "missing"], in: collection, on: l, d) }
+        #expect(got.map(\.id) == ["b", "a"])
+        #expect(got[1].vector == [0.5, 0.5, 0] && jsonObject(got[1].metadata) == ["n": 2] && got[1].document == nil)
+        #expect(jsonObject(got[0].metadata) == [:])
+
+        let second = try await store.call { s, l, d in s.upsertRecords([RecordInput(id: "c", vector: [0, 0, 1], document: "gamma")], into: collection, on: l, d) }
+        #expect(second.lastSequence == 3)
+        let deleted = try await store.call { s, l, d in s.deleteRecords(ids: ["b", "nope", "b"], from: collection, on: l, d) }
+        #expect(deleted == WriteReceipt(count: 1, lastSequence: 5))
+        let changes = try await store.call { s, l, d in s.changes(in: collection, after: 0, limit: 100, on: l, d) }
+        #expect(changes.map(\.sequence) == [1, 2, 3, 4, 5])
+        #expect(changes.map(\.operation) == [.upsert, .upsert, .upsert, .delete, .delete])
+        #expect(changes.map(\.id) == ["b", "a", "c", "b", "nope"])
+        // An upsert's vector comes with its change only while it is the record's latest version.
+        #expect(changes[0].vector == nil && changes[1].vector == [0.5, 0.5, 0] && changes[2].vector == [0, 0, 1])
+        let tail = try await store.call { s, l, d in s.changes(in: collection, after: 3, limit: 1, on: l, d) }
+        #expect(tail.map(\.sequence) == [4])
+
+        let reread = try await store.call { s, l, d in s.collection(tenantID: tenant, name: "notes", on: l, d) }
+        #expect(reread.lastSequence == 5)
+        let other = try await Fixture.tenant(store)
+        #expect(await store.failure { s, l, d in s.collection(tenantID: other, name: "notes", on: l, d) }?.httpStatus == 404)
+        try await store.call { s, l, d in s.deleteCollection(tenantID: tenant, name: "notes", on: l, d) }
+        let gone = await store.failure { s, l, d in s.upsertRecords([RecordInput(id: "z", vector: [1, 1, 1])], into: collection, on: l, d) }
+        #expect(gone?.httpStatus == 404, "\(String(describing: gone))")
+        #expect(try await store.call { s, l, d in s.collections(tenantID: tenant, on: l, d) }.isEmpty)
+    }
+
+    @Test("bad input is refused whole: nothing of the batch is stored", arguments: BackendKind.allCases)
+    func badInput(kind: BackendKind) async throws {
+        let store = try Fixture.store(kind)
+        let tenant = try await Fixture.tenant(store)
+        let collection = try await store.call { s, l, d in s.createCollection(tenantID: tenant, name: "v", dimension: 4, metric: .l2, on: l, d) }
+        let good = RecordInput(id: "ok", vector: [1, 2, 3, 4])
+        let hugeID = String(repeating: "x", count: 1 << 20)
+        let cases: [(String, RecordInput)] = [
+            ("wrong dimension", RecordInput(id: "w", vector: [1, 2, 3])),
+            ("NaN", RecordInput(id: "n", vector: [1, .nan, 3, 4])),
+            ("infinity", RecordInput(id: "i", vector: [1, 2, .infinity, 4])),
+            ("metadata array", RecordInput(id: "m", vector: [1, 2, 3, 4], metadata: "[1,2]")),
+            ("metadata broken", RecordInput(id: "m", vector: [1, 2, 3, 4], metadata: #"{"a":}"#)),
+            ("metadata NUL escape", RecordInput(id: "m", vector: [1, 2, 3, 4], metadata: #"{"a":"\u0000"}"#)),
+            ("metadata lone surrogate", RecordInput(id: "m", vector: [1, 2, 3, 4], metadata: #"{"a":"\ud800"}"#)),
+            ("1 MB id", RecordInput(id: hugeID, vector: [1, 2, 3, 4])),
+            ("empty id", RecordInput(id: "", vector: [1, 2, 3, 4])),
+            ("NUL in id", RecordInput(id: "a\u{0}b", vector: [1, 2, 3, 4])),
+            ("NUL in document", RecordInput(id: "d", vector: [1, 2, 3, 4], document: "a\u{0}b")),
+        ]
+        for (name, bad) in cases {
+            let error = await store.failure { s, l, d in s.upsertRecords([good, bad], into: collection, on: l, d) }
+            #expect(error?.httpStatus == 422, "\(name): \(String(describing: error))")
+            #expect((error?.message.count ?? 0) < 400, "\(name): the error must not echo the input")
+        }
+        let stored = try await store.call { s, l, d in s.records(ids: ["ok"], in: collection, on: l, d) }
+        #expect(stored.isEmpty)
+        let changes = try await store.call { s, l, d in s.changes(in: collection, after: 0, limit: 10, on: l, d) }
+        #expect(changes.isEmpty)
+        #expect(await store.failure { s, l, d in s.createCollection(tenantID: tenant, name: "z", dimension: 0, metric: .l2, on: l, d) }?.httpStatus == 422)
+        #expect(await store.failure { s, l, d in s.createTenant(id: "bad id!", name: "x", on: l, d) }?.httpStatus == 422)
+        #expect(await store.failure { s, l, d in s.createDocument(tenantID: tenant, title: "t", body: "b", metadata: "42", on: l, d) }?.httpStatus == 422)
+        #expect(await store.failure { s, l, d in s.documents(tenantID: tenant, after: nil, limit: 0, on: l, d) }?.httpStatus == 422)
+    }
+
+    @Test("SQL metacharacters in every string field are stored as data", arguments: BackendKind.allCases)
+    func metacharacters(kind: BackendKind) async throws {
+        let store = try Fixture.store(kind)
+        let tenant = try await Fixture.tenant(store)
+        let hostile = [#"'); DROP TABLE records; --"#, #"\" OR 1=1 --"#, "$1 $$ ? ?1 :name @x %s %", "\\x00\\", "é𝄞🙂 ﷽", "; COMMIT; BEGIN"]
+        let collectionName = hostile[0] + hostile[2]
+        let collection = try await store.call { s, l, d in s.createCollection(tenantID: tenant, name: collectionName, dimension: 2, metric: .ip, on: l, d) }
+        #expect(collection.name == collectionName)
+        let inputs = hostile.enumerated().map { i, text in
+            RecordInput(id: text, vector: [Float(i), 1], metadata: "{\"k\": \"\(text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\"}", document: text)
+        }
+        _ = try await store.call { s, l, d in s.upsertRecords(inputs, into: collection, on: l, d) }
+        let back = try await store.call { s, l, d in s.records(ids: hostile, in: collection, on: l, d) }
+        #expect(back.map(\.id) == hostile)
+        #expect(back.map(\.document) == hostile)
+        #expect(back.map { jsonObject($0.metadata)?["k"] as? String } == hostile)
+        let doc = try await store.call { s, l, d in s.createDocument(tenantID: tenant, title: hostile[0], body: hostile[1], metadata: nil, on: l, d) }
+        let read = try await store.call { s, l, d in s.document(tenantID: tenant, id: doc.id, on: l, d) }
+        #expect(read.title == hostile[0] && read.body == hostile[1])
+        let found = try await store.call { s, l, d in s.collection(tenantID: tenant, name: collectionName, on: l, d) }
+        #expect(found.id == collection.id)
+    }
+
+    @Test("jobs: claim in order, retry, give up, complete", arguments: BackendKind.allCases)
+    func jobs(kind: BackendKind) async throws {
+        let store = try Fixture.store(kind)
+        let tenant = try await Fixture.tenant(store)
+        let jobKind = "gen-" + tenant
+        let one = try await store.call { s, l, d in s.enqueueJob(tenantID: tenant, kind: jobKind, payload: #"{"p":1}"#, maxAttempts: 2, on: l, d) }
+        let two = try await store.call { s, l, d in s.enqueueJob(tenantID: tenant, kind: jobKind, payload: #"{"p":2}"#, on: l, d) }
+        #expect(one.state == .queued && one.attempts == 0)
+        let claimed1 = try await store.call { s, l, d in s.claimJob(kind: jobKind, on: l, d) }
+        let claimed2 = try await store.call { s, l, d in s.claimJob(kind: jobKind, on: l, d) }
+        #expect(claimed1?.id == one.id && claimed2?.id == two.id && claimed1?.attempts == 1)
+        #expect(try await store.call { s, l, d in s.claimJob(kind: jobKind, on: l, d) } == nil)
+        let retried = try await store.call { s, l, d in s.failJob(id: one.id, error: "upstream 502", retryAfterMilliseconds: 0, on: l, d) }
+        #expect(retried.state == .queued && retried.error == "upstream 502")
+        let again = try await store.call { s, l, d in s.claimJob(kind: jobKind, on: l, d) }
+        #expect(again?.id == one.id && again?.attempts == 2)
+        let exhausted = try await store.call { s, l, d in s.failJob(id: one.id, error: "still 502", retryAfterMilliseconds: 0, on: l, d) }
+        #expect(exhausted.state == .failed)
+        let done = try await store.call { s, l, d in s.completeJob(id: two.id, result: #"{"text":"ok"}"#, on: l, d) }
+        #expect(done.state == .succeeded && jsonObject(done.result ?? "") == ["text": "ok"])
+        #expect(await store.failure { s, l, d in s.completeJob(id: two.id, result: "{}", on: l, d) }?.httpStatus == 409)
+        // A claim whose lease ran out can be claimed again (the worker died).
+        let three = try await store.call { s, l, d in s.enqueueJob(tenantID: tenant, kind: jobKind, payload: "{}", on: l, d) }
+        _ = try await store.call { s, l, d in s.claimJob(kind: jobKind, on: l, d) }
+        let stolen = try await store.call { s, l, d in s.claimJob(kind: jobKind, leaseMilliseconds: -1000, on: l, d) }
+        #expect(stolen?.id == three.id && stolen?.attempts == 2)
+        #expect(try await store.call { s, l, d in s.job(tenantID: tenant, id: one.id, on: l, d) }.state == .failed)
+    }
+
+    @Test("usage rows and totals", arguments: BackendKind.allCases)
+    func usage(kind: BackendKind) async throws {
+        let store = try Fixture.store(kind)
+        let tenant = try await Fixture.tenant(store)
+        let now = Store.now
+        let rows = [UsageRow(tenantID: tenant, keyID: "k1", route: "/v1/chat/completions", promptTokens: 10, completionTokens: 5, at: now),
+                    UsageRow(tenantID: tenant, keyID: nil, route: "/v1/embeddings", promptTokens: 7, completionTokens: 0, at: now),
+                    UsageRow(tenantID: tenant, keyID: "k1", route: "/v1/chat/completions", promptTokens: 1, completionTokens: 1, at: now - 100_000)]
+        try await store.call { s, l, d in s.recordUsage(rows, on: l, d) }
+        let totals = try await store.call { s, l, d in s.usageTotals(tenantID: tenant, since: now - 1000, on: l, d) }
+        #expect(totals == UsageTotals(requests: 2, promptTokens: 17, completionTokens: 5))
+    }
+
+    @Test("concurrent batches get distinct, gap-free sequence numbers", arguments: BackendKind.allCases)
+    func concurrentBatches(kind: BackendKind) async throws {
+        let store = try Fixture.store(kind)
+        let tenant = try await Fixture.tenant(store)
+        let collection = try await store.call { s, l, d in s.createCollection(tenantID: tenant, name: "c", dimension: 2, metric: .l2, on: l, d) }
+        let batches = 40, perBatch = 5
+        try await withThrowingTaskGroup(of: WriteReceipt.self) { group in
+            for b in 0..<batches {
+                group.addTask {
+                    let records = (0..<perBatch).map { RecordInput(id: "r\(b)-\($0)", vector: [Float(b), Float($0)]) }
+                    return try await store.call { s, l, d in s.upsertRecords(records, into: collection, on: l, d) }
+                }
+            }
+            var receipts: [WriteReceipt] = []
+            for try await receipt in group { receipts.append(receipt) }
+            #expect(Set(receipts.map(\.lastSequence)).count == batches)
+        }
+        let changes = try await store.call { s, l, d in s.changes(in: collection, after: 0, limit: 10_000, on: l, d) }
+        #expect(changes.map(\.sequence) == Array(1...Int64(batches * perBatch)))
+        #expect(Set(changes.map(\.id)).count == batches * perBatch)
+    }
+}
