@@ -3,6 +3,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+# A real PostgreSQL on loopback for the storage tests (a fresh database per run is made in it);
+# the fault tests start and stop private servers of their own.
+pg_dir=$(mktemp -d /tmp/aiwriter-ci-pg.XXXXXX)
+chmod 755 "$pg_dir"
+pg_port=${AIWRITER_TEST_PG_PORT:-55439}
+trap 'scripts/postgres.sh stop "$pg_dir"; rm -rf "$pg_dir"' EXIT
+export AIWRITER_TEST_DATABASE_URL=$(scripts/postgres.sh start "$pg_dir" "$pg_port")
 swift build --build-tests
 # The lifecycle tests drive the real aiwriter binary built above.
 swift test --skip-build 2>&1 | tee .build/test-output.txt

@@ -32,6 +32,14 @@ struct ConfigurationOptions: ParsableArguments {
     @Option(name: .customLong("tls-handshake-timeout"), help: "TLS handshake timeout, e.g. 10s.") var tlsHandshakeTimeout: String?
     @Option(name: .customLong("tls-redirect"), help: "true to answer plain HTTP with a 308 to https.") var tlsRedirect: String?
     @Option(name: .customLong("plain-listener"), help: "false to serve TLS only.") var plainListener: String?
+    @Option(name: .customLong("database-url"), help: "postgres:// URL (prefer $AIWRITER_DATABASE_URL: flags show in ps).") var databaseURL: String?
+    @Option(name: .customLong("database-replica-url"), help: "postgres:// URL of a read replica.") var databaseReplicaURL: String?
+    @Option(name: .customLong("database-pool-size"), help: "PostgreSQL connections per loop, at most.") var databasePoolSize: String?
+    @Option(name: .customLong("database-pool-min"), help: "PostgreSQL connections per loop kept open.") var databasePoolMin: String?
+    @Option(name: .customLong("statement-timeout"), help: "Database statement timeout, e.g. 5s.") var statementTimeout: String?
+    @Option(name: .customLong("database-connect-timeout"), help: "PostgreSQL connect timeout, e.g. 5s.") var databaseConnectTimeout: String?
+    @Option(name: .customLong("sqlite-synchronous"), help: "normal or full.") var sqliteSynchronous: String?
+    @Option(name: .customLong("migrate"), help: "Migrate at start: auto, true or false.") var migrate: String?
 
     var flags: [String: String] {
         let pairs: [(String, String?)] = [
@@ -43,6 +51,10 @@ struct ConfigurationOptions: ParsableArguments {
             ("log-level", logLevel), ("data-dir", dataDir), ("tls-port", tlsPort), ("tls-cert", tlsCert),
             ("tls-key", tlsKey), ("tls-min-version", tlsMinVersion), ("hsts-max-age", hstsMaxAge),
             ("tls-handshake-timeout", tlsHandshakeTimeout), ("tls-redirect", tlsRedirect), ("plain-listener", plainListener),
+            ("database-url", databaseURL), ("database-replica-url", databaseReplicaURL),
+            ("database-pool-size", databasePoolSize), ("database-pool-min", databasePoolMin),
+            ("statement-timeout", statementTimeout), ("database-connect-timeout", databaseConnectTimeout),
+            ("sqlite-synchronous", sqliteSynchronous), ("migrate", migrate),
         ]
         var result: [String: String] = [:]
         for (key, value) in pairs { if let value { result[key] = value } }

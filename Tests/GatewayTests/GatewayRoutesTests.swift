@@ -9,6 +9,7 @@ func startGateway(_ configure: (inout GatewayConfiguration) throws -> Void = { _
     var configuration = GatewayConfiguration()
     configuration.http.port = 0
     configuration.loops = 2
+    configuration.storage.dataDirectory = NSTemporaryDirectory() + "aiwriter-gateway-\(UUID().uuidString)"
     try configure(&configuration)
     let gateway = try GatewayServer(configuration: configuration, logger: Logger(label: "test"), extraRoutes: routes)
     try gateway.start()

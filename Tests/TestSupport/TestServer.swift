@@ -55,6 +55,8 @@ public final class ChildProcess: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
+        // Each child gets its own embedded database unless the test names one.
+        env["AIWRITER_DATA_DIR"] = NSTemporaryDirectory() + "aiwriter-child-\(UUID().uuidString)"
         for (k, v) in environment { env[k] = v }
         process.environment = env
         // Both streams into one pipe: FileHandle.nullDevice here gets its descriptor closed

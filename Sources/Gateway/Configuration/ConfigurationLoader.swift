@@ -96,10 +96,53 @@ public enum ConfigurationLoader {
         Key("tls-redirect", "Answer plain-HTTP requests 308 with their https:// URL",
             read: { String($0.http.redirectPlainToTLS) }, apply: { c, v in c.http.redirectPlainToTLS = try boolean(v) }),
         Key("data-dir", "Where the embedded database and snapshots live",
-            read: { $0.dataDirectory }, apply: { c, v in c.dataDirectory = v }),
+            read: { $0.storage.dataDirectory }, apply: { c, v in c.storage.dataDirectory = v }),
+        Key("database-url", "postgres:// URL of the primary database; empty: SQLite under data-dir",
+            read: { maskedURL($0.storage.databaseURL) }, apply: { c, v in c.storage.databaseURL = try databaseURL(v) }),
+        Key("database-replica-url", "postgres:// URL of a read replica for read-only queries",
+            read: { maskedURL($0.storage.replicaURL) }, apply: { c, v in c.storage.replicaURL = try databaseURL(v) }),
+        Key("database-pool-size", "PostgreSQL connections per event loop, at most",
+            read: { String($0.storage.maximumConnections) }, apply: { c, v in c.storage.maximumConnections = try integer(v, in: 1...1000) }),
+        Key("database-pool-min", "PostgreSQL connections per event loop kept open",
+            read: { String($0.storage.minimumConnections) }, apply: { c, v in c.storage.minimumConnections = try integer(v, in: 0...1000) }),
+        Key("statement-timeout", "Longest a database statement may run (PostgreSQL statement_timeout, SQLite busy wait)",
+            read: { duration(UInt64($0.storage.statementTimeoutMilliseconds)) },
+            apply: { c, v in c.storage.statementTimeoutMilliseconds = Int(try milliseconds(v)) }),
+        Key("database-connect-timeout", "Longest a PostgreSQL connection attempt may take",
+            read: { duration(UInt64($0.storage.connectTimeoutMilliseconds)) },
+            apply: { c, v in c.storage.connectTimeoutMilliseconds = Int(try milliseconds(v)) }),
+        Key("sqlite-synchronous", "normal (survives a crash of the process) or full (also a power loss)",
+            read: { $0.storage.sqliteSynchronousFull ? "full" : "normal" }, apply: { c, v in
+                guard v == "normal" || v == "full" else { throw ConfigurationError(description: "must be normal or full") }
+                c.storage.sqliteSynchronousFull = v == "full"
+            }),
+        Key("migrate", "Apply pending migrations at start: auto (SQLite only), true or false",
+            read: { $0.migrateOnStart.rawValue }, apply: { c, v in
+                guard let policy = GatewayConfiguration.MigrationPolicy(rawValue: v) else {
+                    throw ConfigurationError(description: "must be auto, true or false")
+                }
+                c.migrateOnStart = policy
+            }),
     ]
 
     public static var keyNames: [String] { keys.map(\.name) }
+
+    static func databaseURL(_ value: String) throws -> String? {
+        guard !value.isEmpty else { return nil }
+        guard value.hasPrefix("postgres://") || value.hasPrefix("postgresql://") else {
+            throw ConfigurationError(description: "must be a postgres:// URL")
+        }
+        return value
+    }
+
+    /// The URL with its password replaced, for `config print` and logs.
+    static func maskedURL(_ url: String?) -> String {
+        guard let url else { return "" }
+        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].lastIndex(of: "@") else { return url }
+        let credentials = url[scheme.upperBound..<at]
+        guard let colon = credentials.firstIndex(of: ":") else { return url }
+        return String(url[..<credentials.index(after: colon)]) + "********" + String(url[at...])
+    }
 
     /// `max-body-bytes` → `AIWRITER_MAX_BODY_BYTES`.
     public static func environmentName(_ key: String) -> String {

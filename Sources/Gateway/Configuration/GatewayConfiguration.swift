@@ -1,4 +1,5 @@
 import Net
+import Storage
 
 /// The effective configuration of one gateway process. Every default serves one user on one
 /// machine; `ConfigurationLoader` layers a file, `AIWRITER_*` variables and flags on top.
@@ -10,7 +11,10 @@ public struct GatewayConfiguration: Sendable {
     public var drainTimeoutMs: UInt64 = 30_000
     public var accessLog = false
     public var logLevel = "info"
-    public var dataDirectory = "./data"
+    /// The database: SQLite under `storage.dataDirectory` unless a PostgreSQL URL is set.
+    public var storage = StoreConfiguration()
+    /// Whether `serve` applies pending migrations before it listens.
+    public var migrateOnStart = MigrationPolicy.auto
     /// TLS, assembled into `http.tls` by `resolveTLS()`.
     public var tlsCertificates: [String] = []
     public var tlsKeys: [String] = []
@@ -19,6 +23,20 @@ public struct GatewayConfiguration: Sendable {
     public var tlsHandshakeTimeoutMs: UInt64 = 10_000
 
     public init() {}
+
+    /// `auto` migrates the embedded SQLite store (nothing else can) but leaves PostgreSQL to
+    /// an explicit `aiwriter migrate`, so replicas never race a schema change on a shared database.
+    public enum MigrationPolicy: String, Sendable {
+        case auto, always = "true", never = "false"
+    }
+
+    public var shouldMigrateOnStart: Bool {
+        switch migrateOnStart {
+        case .auto: return !storage.isPostgres
+        case .always: return true
+        case .never: return false
+        }
+    }
 
     /// Builds `http.tls` from the TLS keys: certificates and keys pair up in order.
     public mutating func resolveTLS() throws(ConfigurationLoader.ConfigurationError) {

@@ -1,5 +1,6 @@
 import Logging
 import Net
+import Storage
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -17,6 +18,8 @@ public final class GatewayServer: @unchecked Sendable {
     public let group: EventLoopGroup
     public let handler: GatewayHandler
     public let server: HTTPServer
+    /// The database every route reads and writes through.
+    public let store: Store
     let logger: Logger
     let state = Mutex<(draining: Bool, signals: Int)>((false, 0))
     var drainDeadline: ScheduledTask?
@@ -27,6 +30,20 @@ public final class GatewayServer: @unchecked Sendable {
         self.configuration = configuration
         self.logger = logger
         group = try EventLoopGroup(loopCount: configuration.loops)
+        let backend = try configuration.storage.openBackend()
+        let migrator = Migrator(backend: backend)
+        do {
+            if configuration.shouldMigrateOnStart {
+                let applied = try migrator.migrate()
+                if !applied.isEmpty { logger.info("migrated", metadata: ["versions": .string(applied.map(String.init).joined(separator: ","))]) }
+            } else {
+                try migrator.requireCurrent()
+            }
+        } catch {
+            backend.shutdown()
+            throw error
+        }
+        store = Store(backend: backend)
         let builder = RouterBuilder()
         let reference = self.reference
         OperationsRoutes.register(on: builder) { reference.server }
@@ -83,6 +100,7 @@ public final class GatewayServer: @unchecked Sendable {
     /// Blocks until the loops have stopped.
     public func wait() {
         group.join()
+        store.backend.shutdown()
     }
 
     /// Starts a graceful drain; callable from any thread.

@@ -6,6 +6,13 @@ public struct Migration: Sendable {
     public let postgres: String
     public let sqlite: String
 
+    public init(version: Int, name: String, postgres: String, sqlite: String) {
+        self.version = version
+        self.name = name
+        self.postgres = postgres
+        self.sqlite = sqlite
+    }
+
     public func sql(for dialect: SQLDialect) -> String {
         dialect == .postgres ? postgres : sqlite
     }

@@ -27,26 +27,31 @@ public struct Migrator: Sendable {
             try Migrator.prepare(session)
             if session.dialect == .postgres { try session.execute("SELECT pg_advisory_lock(\(Migrator.lockKey))") }
             defer { if session.dialect == .postgres { try? session.execute("SELECT pg_advisory_unlock(\(Migrator.lockKey))") } }
-            let applied = try Migrator.applied(session)
-            try Migrator.check(applied, against: migrations, dialect: session.dialect)
+            // Pending steps are read and applied in one transaction that holds the write lock
+            // (SQLite: BEGIN IMMEDIATE; PostgreSQL: the advisory lock above), so two processes
+            // starting on one database never both apply a step.
+            try session.execute(session.dialect == .postgres ? "BEGIN" : "BEGIN IMMEDIATE")
             var done: [Int] = []
-            for migration in migrations where applied[migration.version] == nil {
-                let begin = session.dialect == .postgres ? "BEGIN" : "BEGIN IMMEDIATE"
-                let record = """
-                    INSERT INTO schema_migrations (version, name, checksum, applied_at)
-                    VALUES (\(migration.version), '\(String(migration.name.flatMap { $0 == "'" ? ["'", "'"] : [$0] }))', \
-                    '\(migration.checksum(for: session.dialect))', \(Store.now))
-                    """
-                do throws(StoreError) {
-                    try session.execute(begin)
-                    try session.execute(migration.sql(for: session.dialect))
-                    try session.execute(record)
-                    try session.execute("COMMIT")
-                } catch {
-                    try? session.execute("ROLLBACK")
-                    throw .internalError("migration \(migration.version) (\(migration.name)) failed: \(error.message)")
+            do throws(StoreError) {
+                let applied = try Migrator.applied(session)
+                try Migrator.check(applied, against: migrations, dialect: session.dialect)
+                for migration in migrations where applied[migration.version] == nil {
+                    do throws(StoreError) {
+                        try session.execute(migration.sql(for: session.dialect))
+                    } catch {
+                        throw .internalError("migration \(migration.version) (\(migration.name)) failed: \(error.message)")
+                    }
+                    try session.execute("""
+                        INSERT INTO schema_migrations (version, name, checksum, applied_at)
+                        VALUES (\(migration.version), '\(String(migration.name.flatMap { $0 == "'" ? ["'", "'"] : [$0] }))', \
+                        '\(migration.checksum(for: session.dialect))', \(Store.now))
+                        """)
+                    done.append(migration.version)
                 }
-                done.append(migration.version)
+                try session.execute("COMMIT")
+            } catch {
+                try? session.execute("ROLLBACK")
+                throw error
             }
             return done
         }
