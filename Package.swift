@@ -36,6 +36,7 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl"),
         .systemLibrary(name: "CPostgres", pkgConfig: "libpq"),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3"),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis"),
 
         // The event-loop core shared by the server and the load generator.
         .target(
@@ -67,7 +68,7 @@ let package = Package(
         // migrations, backups.
         .target(
             name: "Storage",
-            dependencies: ["Net", "CUV", "CPostgres", "CSQLite"],
+            dependencies: ["Net", "CUV", "CPostgres", "CSQLite", "CHiredis"],
             swiftSettings: hotPathSettings
         ),
         // `storage-bench`: Store throughput beside pgbench (Benchmarks/compare/storage.sh).

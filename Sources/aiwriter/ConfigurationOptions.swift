@@ -40,6 +40,12 @@ struct ConfigurationOptions: ParsableArguments {
     @Option(name: .customLong("database-connect-timeout"), help: "PostgreSQL connect timeout, e.g. 5s.") var databaseConnectTimeout: String?
     @Option(name: .customLong("sqlite-synchronous"), help: "normal or full.") var sqliteSynchronous: String?
     @Option(name: .customLong("migrate"), help: "Migrate at start: auto, true or false.") var migrate: String?
+    @Option(name: .customLong("rate-limit-store"), help: "local or redis.") var rateLimitStore: String?
+    @Option(name: .customLong("redis-url"), help: "redis://[:password@]host:port/db (prefer $AIWRITER_REDIS_URL).") var redisURL: String?
+    @Option(name: .customLong("rate-limit-on-redis-failure"), help: "open (local fallback) or closed (503).") var rateLimitOnRedisFailure: String?
+    @Option(name: .customLong("default-rate"), help: "Default per-key rate, e.g. 100/s.") var defaultRate: String?
+    @Option(name: .customLong("default-burst"), help: "Default per-key burst.") var defaultBurst: String?
+    @Option(name: .customLong("auth-failure-rate"), help: "Failed authentications per client address, e.g. 10/s.") var authFailureRate: String?
 
     var flags: [String: String] {
         let pairs: [(String, String?)] = [
@@ -55,6 +61,8 @@ struct ConfigurationOptions: ParsableArguments {
             ("database-pool-size", databasePoolSize), ("database-pool-min", databasePoolMin),
             ("statement-timeout", statementTimeout), ("database-connect-timeout", databaseConnectTimeout),
             ("sqlite-synchronous", sqliteSynchronous), ("migrate", migrate),
+            ("rate-limit-store", rateLimitStore), ("redis-url", redisURL), ("rate-limit-on-redis-failure", rateLimitOnRedisFailure),
+            ("default-rate", defaultRate), ("default-burst", defaultBurst), ("auth-failure-rate", authFailureRate),
         ]
         var result: [String: String] = [:]
         for (key, value) in pairs { if let value { result[key] = value } }

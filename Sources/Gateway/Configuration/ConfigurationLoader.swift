@@ -1,5 +1,6 @@
 import Foundation
 import Net
+import Storage
 import Yams
 
 /// Builds a `GatewayConfiguration` from, in rising precedence: defaults, a JSON or YAML file
@@ -116,6 +117,34 @@ public enum ConfigurationLoader {
                 guard v == "normal" || v == "full" else { throw ConfigurationError(description: "must be normal or full") }
                 c.storage.sqliteSynchronousFull = v == "full"
             }),
+        Key("rate-limit-store", "local (this process) or redis (shared by every replica; needs redis-url)",
+            read: { $0.rateLimitStore.rawValue }, apply: { c, v in
+                guard let store = RateLimiter.Store(rawValue: v) else { throw ConfigurationError(description: "must be local or redis") }
+                c.rateLimitStore = store
+            }),
+        Key("redis-url", "redis://[:password@]host:port/db for shared rate limits",
+            read: { maskedURL($0.redisURL) }, apply: { c, v in
+                if v.isEmpty { c.redisURL = nil; return }
+                do { _ = try RedisSettings(url: v) } catch let error as StoreError { throw ConfigurationError(description: error.message) }
+                c.redisURL = v
+            }),
+        Key("rate-limit-on-redis-failure", "open (fall back to local limits) or closed (answer 503)",
+            read: { $0.rateLimitOnRedisFailure.rawValue }, apply: { c, v in
+                guard let mode = RateLimiter.FailureMode(rawValue: v) else { throw ConfigurationError(description: "must be open or closed") }
+                c.rateLimitOnRedisFailure = mode
+            }),
+        Key("default-rate", "Requests per key for keys without their own limit, e.g. 100/s or 6000/m",
+            read: { "\($0.defaultRatePerSecond)/s" }, apply: { c, v in
+                guard let rate = RateLimitPolicy.parseRate(v) else { throw ConfigurationError(description: "must look like 100/s, 6000/m or 10/h") }
+                c.defaultRatePerSecond = rate
+            }),
+        Key("default-burst", "Burst for keys without their own",
+            read: { String($0.defaultBurst) }, apply: { c, v in c.defaultBurst = Int64(try integer(v, in: 1...10_000_000)) }),
+        Key("auth-failure-rate", "Failed authentications allowed per client address, e.g. 10/s",
+            read: { "\($0.authFailureRatePerSecond)/s" }, apply: { c, v in
+                guard let rate = RateLimitPolicy.parseRate(v) else { throw ConfigurationError(description: "must look like 10/s") }
+                c.authFailureRatePerSecond = rate
+            }),
         Key("migrate", "Apply pending migrations at start: auto (SQLite only), true or false",
             read: { $0.migrateOnStart.rawValue }, apply: { c, v in
                 guard let policy = GatewayConfiguration.MigrationPolicy(rawValue: v) else {
@@ -180,6 +209,9 @@ public enum ConfigurationLoader {
             try apply(name, value, .flag, origin: "--\(name)")
         }
         try configuration.resolveTLS()
+        if configuration.rateLimitStore == .redis && configuration.redisURL == nil {
+            throw ConfigurationError(description: "rate-limit-store redis needs redis-url")
+        }
         let entries = keys.map { key in
             Entry(key: key.name, value: key.secret ? "********" : key.read(configuration), source: sources[key.name] ?? .defaults, help: key.help)
         }

@@ -15,6 +15,15 @@ public struct GatewayConfiguration: Sendable {
     public var storage = StoreConfiguration()
     /// Whether `serve` applies pending migrations before it listens.
     public var migrateOnStart = MigrationPolicy.auto
+    /// Where rate-limit state lives: this process, or Redis shared by every replica.
+    public var rateLimitStore = RateLimiter.Store.local
+    public var redisURL: String?
+    public var rateLimitOnRedisFailure = RateLimiter.FailureMode.open
+    /// Limits for keys that do not carry their own.
+    public var defaultRatePerSecond = 100.0
+    public var defaultBurst: Int64 = 200
+    /// Failed authentications allowed per client address.
+    public var authFailureRatePerSecond = 10.0
     /// TLS, assembled into `http.tls` by `resolveTLS()`.
     public var tlsCertificates: [String] = []
     public var tlsKeys: [String] = []

@@ -20,6 +20,8 @@ public final class GatewayServer: @unchecked Sendable {
     public let server: HTTPServer
     /// The database every route reads and writes through.
     public let store: Store
+    public let limiter: RateLimiter
+    public let authenticator: Authenticator
     let logger: Logger
     let state = Mutex<(draining: Bool, signals: Int)>((false, 0))
     var drainDeadline: ScheduledTask?
@@ -44,9 +46,16 @@ public final class GatewayServer: @unchecked Sendable {
             throw error
         }
         store = Store(backend: backend)
+        let redis = try configuration.rateLimitStore == .redis ? configuration.redisURL.map { try RedisSettings(url: $0) } : nil
+        limiter = RateLimiter(redis: redis, failureMode: configuration.rateLimitOnRedisFailure, logger: logger)
+        let failures = configuration.authFailureRatePerSecond
+        authenticator = Authenticator(store: store, limiter: limiter, defaultRatePerSecond: configuration.defaultRatePerSecond,
+                                      defaultBurst: configuration.defaultBurst,
+                                      failurePolicy: RateLimitPolicy(name: "auth", ratePerSecond: failures, burst: Int64(max(10, failures * 5))))
         let builder = RouterBuilder()
         let reference = self.reference
         OperationsRoutes.register(on: builder) { reference.server }
+        KeyRoutes.register(on: builder, auth: authenticator)
         extraRoutes(builder)
         let accessLog = configuration.accessLog ? AccessLog(logger: Logger(label: "aiwriter.access")) : nil
         handler = GatewayHandler(router: builder.build(), loopCount: configuration.loops, accessLog: accessLog, logger: logger)
@@ -58,7 +67,20 @@ public final class GatewayServer: @unchecked Sendable {
     public var isDraining: Bool { state.withLock { $0.draining } }
 
     public func renderMetrics() -> String {
-        handler.metrics.render(server: server.stats(), draining: isDraining)
+        var text = handler.metrics.render(server: server.stats(), draining: isDraining)
+        text += """
+            # HELP aiwriter_ratelimit_redis_fallbacks_total Rate-limit decisions made locally because Redis failed.
+            # TYPE aiwriter_ratelimit_redis_fallbacks_total counter
+            aiwriter_ratelimit_redis_fallbacks_total \(limiter.fallbacks.load(ordering: .relaxed))
+            # HELP aiwriter_ratelimit_redis_refusals_total Requests answered 503 because Redis failed (closed mode).
+            # TYPE aiwriter_ratelimit_redis_refusals_total counter
+            aiwriter_ratelimit_redis_refusals_total \(limiter.refusals.load(ordering: .relaxed))
+            # HELP aiwriter_ratelimit_redis_degraded 1 while Redis rate limiting is failing.
+            # TYPE aiwriter_ratelimit_redis_degraded gauge
+            aiwriter_ratelimit_redis_degraded \(limiter.isDegraded ? 1 : 0)
+
+            """
+        return text
     }
 
     /// Binds, installs the signal handlers and starts the loop threads; returns at once.
@@ -76,6 +98,11 @@ public final class GatewayServer: @unchecked Sendable {
             loop0.watchSignal(signalNumber) { [unowned(unsafe) self] in self.didReceive(signal: $0) }
         }
         loop0.watchSignal(SIGHUP) { [unowned(unsafe) self] _ in self.reloadCertificates() }
+        let limiter = self.limiter
+        for loop in group.loops {
+            loop.execute { loop.onTick { limiter.local.sweep() } }
+        }
+        KeyRevocationWatcher(authenticator: authenticator, group: group).start(on: loop0)
         group.start()
         if configuration.http.tls != nil {
             logger.info("listening for TLS", metadata: ["host": .string(configuration.http.host), "tls_port": .stringConvertible(server.tlsPort)])

@@ -81,6 +81,22 @@ public struct HTTPRequest {
         }
     }
 
+    /// The raw bytes of the first header field named `name` (lowercase ASCII), without a
+    /// String copy: the hot path's way to read Authorization.
+    public func withHeaderValue<R>(_ name: StaticString, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+        let base = codec.head.readablePointer
+        let wanted = UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+        for s in codec.slots where Int(s.nameLength) == wanted.count {
+            var same = true
+            for i in 0..<wanted.count where HTTPRequestParser.lower(base.load(fromByteOffset: Int(s.nameStart) + i, as: UInt8.self)) != wanted[i] {
+                same = false
+                break
+            }
+            if same { return try body(UnsafeRawBufferPointer(start: base + Int(s.valueStart), count: Int(s.valueLength))) }
+        }
+        return try body(nil)
+    }
+
     /// Every header field in order, as received.
     public var headers: [(name: String, value: String)] {
         let base = codec.head.readablePointer

@@ -70,6 +70,8 @@ final class PostgresConnection {
     private var preparedInFlight: [String] = []
     private var deadline: ScheduledTask?
     private var sentAnything = false
+    /// When a running unit is given up on (the server went silent); 0 when idle.
+    private(set) var busyDeadline: UInt64 = 0
     let openedAt: UInt64
     var lastUsed: UInt64
 
@@ -176,10 +178,9 @@ final class PostgresConnection {
         guard PQpipelineSync(pg) == 1 else { return brokenWhileSending() }
         expected.append(.sync)
         sentAnything = true
-        let timeout = UInt64(pool.settings.statementTimeoutMilliseconds) * UInt64(max(1, operation.statements.count)) + 2000
-        deadline = loop.schedule(afterMilliseconds: timeout) { [weak self] in
-            self?.fail(.timeout("PostgreSQL did not answer within \(timeout) ms"))
-        }
+        // The pool's once-a-second sweep enforces this; a timer per unit would cost more
+        // than the query on the fast path.
+        busyDeadline = loop.nowMilliseconds + UInt64(pool.settings.statementTimeoutMilliseconds) * UInt64(max(1, operation.statements.count)) + 2000
         flush()
     }
 
@@ -261,8 +262,7 @@ final class PostgresConnection {
     }
 
     private func complete() {
-        deadline?.cancel()
-        deadline = nil
+        busyDeadline = 0
         guard let operation else { return }
         self.operation = nil
         state = .idle
@@ -360,6 +360,12 @@ final class PostgresConnection {
 
     /// Closes an idle connection (pool shrinking, shutdown).
     func close() { fail(.unavailable("the connection pool is closing")) }
+
+    /// Called by the pool's sweep: fails a unit the server has not answered in time.
+    func checkDeadline(now: UInt64) {
+        guard state == .busy, busyDeadline != 0, now > busyDeadline else { return }
+        fail(.timeout("PostgreSQL did not answer in time"))
+    }
 }
 
 private func trimmed(_ message: String) -> String {

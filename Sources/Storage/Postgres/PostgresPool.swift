@@ -168,6 +168,7 @@ final class PostgresPool {
         for connection in idle where now - connection.openedAt > maximumLifetimeMilliseconds {
             connection.close()
         }
+        for connection in live.values { connection.checkDeadline(now: now) }
         fillToMinimum()
     }
 

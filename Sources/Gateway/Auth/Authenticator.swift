@@ -1,0 +1,162 @@
+import Net
+import Storage
+
+/// Guards the `/v1` routes: the caller's address must not be over its budget of failed
+/// authentications, `Authorization: Bearer aiw_…` must name a live key whose role covers the
+/// route, and the key must be within its rate limit. Answers 429 / 401 / 403 / 429 / 503 itself;
+/// otherwise calls the route with the principal and the RateLimit headers to send.
+public final class Authenticator: Sendable {
+    public let store: Store
+    public let limiter: RateLimiter
+    /// Applied to keys that do not set their own rate or burst.
+    public let defaultRatePerSecond: Double
+    public let defaultBurst: Int64
+    /// Failed authentications allowed per client address (protects the key lookup itself).
+    public let failurePolicy: RateLimitPolicy
+
+    public init(store: Store, limiter: RateLimiter, defaultRatePerSecond: Double, defaultBurst: Int64,
+                failurePolicy: RateLimitPolicy) {
+        self.store = store
+        self.limiter = limiter
+        self.defaultRatePerSecond = defaultRatePerSecond
+        self.defaultBurst = defaultBurst
+        self.failurePolicy = failurePolicy
+    }
+
+    func cache(on loop: EventLoop) -> KeyCache {
+        loop.local(for: self) { KeyCache() }
+    }
+
+    /// A route handler that runs `handler` only for a caller with at least `role`.
+    public func guarded(_ role: Role, _ handler: @escaping @Sendable (AuthorizedRequest) -> Void) -> RouteHandler {
+        { [self] context in self.authorize(context, role, handler) }
+    }
+
+    func authorize(_ context: RequestContext, _ role: Role, _ handler: @escaping @Sendable (AuthorizedRequest) -> Void) {
+        let address = "authfail:" + context.responder.remoteAddress
+        guard limiter.local.wouldAllow(address, failurePolicy.gcra) else {
+            let retry = failurePolicy.gcra.decide(tat: nil, now: 0).nextUnitAfter
+            context.send(GatewayError(.tooManyRequests, "rate_limited", "too many failed authentications from this address",
+                                      headers: [("Retry-After", String(max(1, (retry + 999_999) / 1_000_000)))]))
+            return
+        }
+        let hash: [UInt8]? = context.request.withHeaderValue("authorization") { value in
+            guard let value, value.count > 7 else { return nil }
+            // "Bearer " case-insensitively, then exactly one well-formed secret.
+            let scheme: [UInt8] = Array("bearer ".utf8)
+            for i in 0..<7 where (value[i] | 0x20) != scheme[i] && !(i == 6 && value[i] == 0x20) { return nil }
+            let token = UnsafeRawBufferPointer(rebasing: value[7...])
+            guard APIKeySecret.isWellFormed(token) else { return nil }
+            return APIKeySecret.sha256(token)
+        }
+        guard let hash else {
+            return unauthorized(context, address, "missing or malformed Authorization: Bearer key")
+        }
+        let loop = context.loop
+        let cache = cache(on: loop)
+        if let entry = cache.lookup(hash, now: loop.nowMilliseconds) {
+            return proceed(context, entry.key, hash, address, role, handler)
+        }
+        if cache.inFlight[hash] != nil {
+            cache.inFlight[hash]!.append { [self] result in self.resolved(context, result, hash, address, role, handler) }
+            return
+        }
+        cache.inFlight[hash] = []
+        store.key(hash: hash, on: loop) { [self] result in
+            if case .success(let key) = result { cache.insert(hash, key, now: loop.nowMilliseconds) }
+            let waiters = cache.inFlight.removeValue(forKey: hash) ?? []
+            resolved(context, result, hash, address, role, handler)
+            for waiter in waiters { waiter(result) }
+        }
+    }
+
+    private func resolved(_ context: RequestContext, _ result: Result<APIKeyRecord?, StoreError>, _ hash: [UInt8],
+                          _ address: String, _ role: Role, _ handler: @escaping @Sendable (AuthorizedRequest) -> Void) {
+        switch result {
+        case .success(let key): proceed(context, key, hash, address, role, handler)
+        case .failure(let error):
+            context.send(GatewayError(.serviceUnavailable, "unavailable", "cannot check the API key: \(error.message)",
+                                      headers: [("Retry-After", "1")]))
+        }
+    }
+
+    private func proceed(_ context: RequestContext, _ key: APIKeyRecord?, _ hash: [UInt8], _ address: String,
+                         _ role: Role, _ handler: @escaping @Sendable (AuthorizedRequest) -> Void) {
+        guard let key, key.revokedAt == nil, APIKeySecret.constantTimeEquals(key.hash, hash) else {
+            return unauthorized(context, address, "unknown or revoked API key")
+        }
+        let policy = RateLimitPolicy(ratePerSecond: key.ratePerSecond ?? defaultRatePerSecond, burst: key.burst ?? defaultBurst)
+        let principal = Principal(keyID: key.id, tenantID: key.tenantID, role: key.role, policy: policy,
+                                  tokensPerMinute: key.tokensPerMinute)
+        guard principal.allows(role) else {
+            context.send(GatewayError(.forbidden, "forbidden", "this key's role (\(key.role.rawValue)) may not \(context.request.method) here"))
+            return
+        }
+        limiter.check("key:" + key.id, policy, on: context.loop) { outcome in
+            switch outcome {
+            case .unavailable:
+                context.send(GatewayError(.serviceUnavailable, "unavailable", "the shared rate limiter is unavailable",
+                                          headers: [("Retry-After", "1")]))
+            case .decided(let decision):
+                let headers = [("RateLimit-Policy", policy.policyHeader), ("RateLimit", policy.stateHeader(decision))]
+                guard decision.allowed else {
+                    let seconds = max(1, (decision.retryAfter + 999_999) / 1_000_000)
+                    context.send(GatewayError(.tooManyRequests, "rate_limited",
+                                              "rate limit of \(policy.policyHeader) exceeded; retry in \(seconds) s",
+                                              headers: headers + [("Retry-After", String(seconds))]))
+                    return
+                }
+                handler(AuthorizedRequest(context: context, principal: principal, headers: headers))
+            }
+        }
+    }
+
+    private func unauthorized(_ context: RequestContext, _ address: String, _ message: String) {
+        _ = limiter.local.decide(address, failurePolicy.gcra)
+        context.send(GatewayError(.unauthorized, "unauthorized", message, headers: [("WWW-Authenticate", "Bearer")]))
+    }
+
+    /// Drops cached keys whose hashes were revoked (called on each loop).
+    func evict(_ hashes: [[UInt8]], on loop: EventLoop) {
+        let cache = cache(on: loop)
+        for hash in hashes { cache.evict(hash) }
+    }
+}
+
+/// A request that passed the guard: its principal, and the RateLimit headers every answer carries.
+public struct AuthorizedRequest {
+    public let context: RequestContext
+    public let principal: Principal
+    public let headers: [(String, String)]
+
+    public var loop: EventLoop { context.loop }
+    public var request: HTTPRequest { context.request }
+
+    public func sendJSON(status: HTTPStatus = .ok, _ bytes: [UInt8]) {
+        context.sendJSON(status: status, bytes, headers: headers)
+    }
+
+    public func send(_ error: GatewayError) {
+        var error = error
+        error.headers += headers
+        context.send(error)
+    }
+
+    /// Maps a storage error to its status (404/409/422/503/504/500).
+    public func send(_ error: StoreError) {
+        send(GatewayError.from(error))
+    }
+}
+
+extension GatewayError {
+    public static func from(_ error: StoreError) -> GatewayError {
+        switch error {
+        case .notFound(let m): return GatewayError(.notFound, "not_found", m)
+        case .conflict(let m): return GatewayError(.conflict, "conflict", m)
+        case .invalid(let m): return GatewayError(.unprocessableContent, "invalid_request", m)
+        case .unavailable(let m): return GatewayError(.serviceUnavailable, "unavailable", m, headers: [("Retry-After", "1")])
+        case .timeout(let m): return GatewayError(.gatewayTimeout, "timeout", m)
+        case .internalError: return GatewayError(.internalServerError, "internal_error", "the database refused the request")
+        }
+    }
+}

@@ -1,0 +1,23 @@
+import Storage
+
+/// Who is calling: the key behind a request, with its limits resolved against the defaults.
+public struct Principal: Sendable {
+    public let keyID: String
+    public let tenantID: String
+    public let role: Role
+    public let policy: RateLimitPolicy
+    public let tokensPerMinute: Int64?
+
+    /// Whether this key's role covers `required` (admin ⊃ writer ⊃ reader).
+    public func allows(_ required: Role) -> Bool {
+        rank(role) >= rank(required)
+    }
+
+    private func rank(_ role: Role) -> Int {
+        switch role {
+        case .reader: return 0
+        case .writer: return 1
+        case .admin: return 2
+        }
+    }
+}

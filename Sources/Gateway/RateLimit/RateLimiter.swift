@@ -1,0 +1,86 @@
+import Logging
+import Net
+import Storage
+import Synchronization
+
+/// The gateway's limiter: GCRA decisions from the local store or from Redis, behind one call.
+///
+/// With Redis, a failure (down, timeout) either falls back to the local limiter with the same
+/// policy (`open`, the default: each replica then enforces the limit alone) or answers 503
+/// (`closed`). The switch is logged once per outage and counted; when Redis answers again,
+/// shared limits resume by themselves.
+public final class RateLimiter: Sendable {
+    public enum Store: String, Sendable { case local, redis }
+    public enum FailureMode: String, Sendable { case open, closed }
+
+    public enum Outcome: Sendable, Equatable {
+        case decided(GCRA.Decision)
+        /// Redis is down and the failure mode is closed.
+        case unavailable
+    }
+
+    public let local = LocalRateLimiter()
+    public let redis: RedisRateLimiter?
+    public let failureMode: FailureMode
+    let logger: Logger
+    let degraded = Atomic<Bool>(false)
+    /// Decisions made locally because Redis failed.
+    public let fallbacks = Atomic<Int>(0)
+    /// Requests refused with 503 because Redis failed in closed mode.
+    public let refusals = Atomic<Int>(0)
+
+    public init(redis: RedisSettings?, failureMode: FailureMode, logger: Logger) {
+        self.redis = redis.map { RedisRateLimiter(settings: $0) }
+        self.failureMode = failureMode
+        self.logger = logger
+    }
+
+    public var isDegraded: Bool { degraded.load(ordering: .relaxed) }
+
+    /// Decides a request of `cost` against `key`; `done` runs on `loop` (at once for local).
+    @inlinable
+    public func check(_ key: String, _ policy: RateLimitPolicy, cost: Int64 = 1, on loop: EventLoop,
+                      _ done: @escaping (Outcome) -> Void) {
+        guard let redis else {
+            done(.decided(local.decide(key, policy.gcra, cost: cost)))
+            return
+        }
+        checkShared(redis, key, policy, cost: cost, on: loop, done)
+    }
+
+    @usableFromInline
+    func checkShared(_ redis: RedisRateLimiter, _ key: String, _ policy: RateLimitPolicy, cost: Int64, on loop: EventLoop,
+                     _ done: @escaping (Outcome) -> Void) {
+        redis.decide(key, policy.gcra, cost: cost, on: loop) { [self] result in
+            switch result {
+            case .success(let decision):
+                if degraded.exchange(false, ordering: .relaxed) {
+                    logger.notice("redis rate limiting resumed")
+                }
+                done(.decided(decision))
+            case .failure(let error):
+                if !degraded.exchange(true, ordering: .relaxed) {
+                    logger.error("redis rate limiting failed; \(failureMode == .open ? "falling back to local limits" : "refusing limited requests")",
+                                 metadata: ["error": .string(error.description)])
+                }
+                switch failureMode {
+                case .open:
+                    fallbacks.add(1, ordering: .relaxed)
+                    done(.decided(local.decide(key, policy.gcra, cost: cost)))
+                case .closed:
+                    refusals.add(1, ordering: .relaxed)
+                    done(.unavailable)
+                }
+            }
+        }
+    }
+
+    /// Moves a key's state by `delta` units (negative returns quota): settles token reservations.
+    public func adjust(_ key: String, _ policy: RateLimitPolicy, by delta: Int64, on loop: EventLoop) {
+        guard delta != 0 else { return }
+        guard let redis else { return local.adjust(key, policy.gcra, by: delta) }
+        redis.adjust(key, policy.gcra, by: delta, on: loop) { [self] result in
+            if case .failure = result { local.adjust(key, policy.gcra, by: delta) }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import Net
+import Storage
+
+/// `/v1/whoami` (any key) and `/v1/admin/keys` (admin keys, within their tenant).
+enum KeyRoutes {
+    static func register(on builder: RouterBuilder, auth: Authenticator) {
+        builder.get("/v1/whoami", auth.guarded(.reader) { request in
+            let p = request.principal
+            var w = JSONWriter()
+            w.raw("{\"key_id\":"); w.string(p.keyID)
+            w.raw(",\"tenant\":"); w.string(p.tenantID)
+            w.raw(",\"role\":"); w.string(p.role.rawValue)
+            w.raw(",\"limits\":{\"rate_per_second\":"); w.number(p.policy.ratePerSecond)
+            w.raw(",\"burst\":"); w.number(Int(p.policy.burst))
+            w.raw(",\"tokens_per_minute\":")
+            if let tokens = p.tokensPerMinute { w.number(Int(tokens)) } else { w.raw("null") }
+            w.raw("}}\n")
+            request.sendJSON(w.bytes)
+        })
+
+        builder.get("/v1/admin/keys", auth.guarded(.admin) { request in
+            auth.store.keys(tenantID: request.principal.tenantID, on: request.loop) { result in
+                switch result {
+                case .failure(let error): request.send(error)
+                case .success(let keys):
+                    var w = JSONWriter()
+                    w.raw("{\"keys\":[")
+                    for (i, key) in keys.enumerated() {
+                        if i > 0 { w.raw(",") }
+                        write(key, secret: nil, into: &w)
+                    }
+                    w.raw("]}\n")
+                    request.sendJSON(w.bytes)
+                }
+            }
+        })
+
+        builder.post("/v1/admin/keys", auth.guarded(.admin) { request in
+            let input: NewKey
+            do { input = try NewKey(request.request.bodyBytes) } catch let error as GatewayError {
+                return request.send(error)
+            } catch { return request.send(GatewayError.badRequest("\(error)")) }
+            let secret = APIKeySecret.generate()
+            let key = APIKeyRecord(id: APIKeySecret.generateID(), tenantID: request.principal.tenantID, name: input.name,
+                                   hash: APIKeySecret.sha256(secret), role: input.role, ratePerSecond: input.rate,
+                                   burst: input.burst, tokensPerMinute: input.tokensPerMinute)
+            auth.store.createKey(key, on: request.loop) { result in
+                switch result {
+                case .failure(let error): request.send(error)
+                case .success(let stored):
+                    var w = JSONWriter()
+                    write(stored, secret: secret, into: &w)
+                    w.raw("\n")
+                    request.sendJSON(status: .created, w.bytes)
+                }
+            }
+        })
+
+        builder.delete("/v1/admin/keys/:id", auth.guarded(.admin) { request in
+            let id = request.context.parameter("id") ?? ""
+            auth.store.revokeKey(tenantID: request.principal.tenantID, id: id, on: request.loop) { result in
+                switch result {
+                case .failure(let error): request.send(error)
+                case .success(let key):
+                    var w = JSONWriter()
+                    write(key, secret: nil, into: &w)
+                    w.raw("\n")
+                    request.sendJSON(w.bytes)
+                }
+            }
+        })
+    }
+
+    static func write(_ key: APIKeyRecord, secret: String?, into w: inout JSONWriter) {
+        w.raw("{\"id\":"); w.string(key.id)
+        w.raw(",\"tenant\":"); w.string(key.tenantID)
+        w.raw(",\"name\":"); w.string(key.name)
+        w.raw(",\"role\":"); w.string(key.role.rawValue)
+        w.raw(",\"rate_per_second\":"); if let r = key.ratePerSecond { w.number(r) } else { w.raw("null") }
+        w.raw(",\"burst\":"); if let b = key.burst { w.number(Int(b)) } else { w.raw("null") }
+        w.raw(",\"tokens_per_minute\":"); if let t = key.tokensPerMinute { w.number(Int(t)) } else { w.raw("null") }
+        w.raw(",\"created_at\":"); w.number(Int(key.createdAt))
+        w.raw(",\"revoked_at\":"); if let r = key.revokedAt { w.number(Int(r)) } else { w.raw("null") }
+        if let secret { w.raw(",\"secret\":"); w.string(secret) }
+        w.raw("}")
+    }
+}
+
+/// The body of `POST /v1/admin/keys`: unknown fields and wrong types are refused by name.
+struct NewKey {
+    var name = "unnamed"
+    var role = Role.reader
+    var rate: Double?
+    var burst: Int64?
+    var tokensPerMinute: Int64?
+
+    init(_ body: [UInt8]) throws {
+        guard !body.isEmpty else { return }
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
+            throw GatewayError.badRequest("the body must be a JSON object")
+        }
+        for (field, value) in object {
+            switch field {
+            case "name":
+                guard let s = value as? String else { throw Self.wrongType(field, "a string") }
+                name = s
+            case "role":
+                guard let s = value as? String, let r = Role(rawValue: s) else { throw Self.wrongType(field, "admin, writer or reader") }
+                role = r
+            case "rate":
+                if let s = value as? String, let r = RateLimitPolicy.parseRate(s) { rate = r }
+                else if let n = value as? NSNumber, !Self.isBool(n), n.doubleValue > 0 { rate = n.doubleValue }
+                else { throw Self.wrongType(field, "a positive number per second or \"100/s\"") }
+            case "burst":
+                guard let n = value as? NSNumber, !Self.isBool(n), n.doubleValue >= 1, n.doubleValue == n.doubleValue.rounded() else {
+                    throw Self.wrongType(field, "a whole number ≥ 1")
+                }
+                burst = n.int64Value
+            case "tokens_per_minute":
+                guard let n = value as? NSNumber, !Self.isBool(n), n.doubleValue >= 1, n.doubleValue == n.doubleValue.rounded() else {
+                    throw Self.wrongType(field, "a whole number ≥ 1")
+                }
+                tokensPerMinute = n.int64Value
+            default:
+                throw GatewayError(.unprocessableContent, "invalid_request", "unknown field '\(field.prefix(64))'")
+            }
+        }
+    }
+
+    static func isBool(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
+
+    static func wrongType(_ field: String, _ expected: String) -> GatewayError {
+        GatewayError(.unprocessableContent, "invalid_request", "'\(field)' must be \(expected)")
+    }
+}

@@ -1,0 +1,126 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Gateway
+import Net
+import Storage
+import Synchronization
+
+/// `aiwriter keys create|list|revoke`: API keys, managed straight in the database.
+struct Keys: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create, list and revoke API keys.",
+                                                    subcommands: [Create.self, List.self, Revoke.self])
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a key; its secret is printed once, alone on the last line.")
+        @OptionGroup var options: ConfigurationOptions
+        @Option(help: "The tenant (created if new).") var tenant: String
+        @Option(help: "admin, writer or reader.") var role: String
+        @Option(help: "A name to tell keys apart.") var name = "unnamed"
+        @Option(help: "Requests allowed, e.g. 100/s or 6000/m (default: the server's default-rate).") var rate: String?
+        @Option(help: "Burst size (default: the server's default-burst).") var burst: Int64?
+        @Option(name: .customLong("tokens-per-minute"), help: "AI tokens per minute.") var tokensPerMinute: Int64?
+
+        func run() throws {
+            guard let role = Role(rawValue: role) else { throw ValidationError("--role must be admin, writer or reader") }
+            var ratePerSecond: Double?
+            if let rate {
+                guard let parsed = RateLimitPolicy.parseRate(rate) else { throw ValidationError("--rate must look like 100/s, 6000/m or 10/h") }
+                ratePerSecond = parsed
+            }
+            let secret = APIKeySecret.generate()
+            let key = APIKeyRecord(id: APIKeySecret.generateID(), tenantID: tenant, name: name, hash: APIKeySecret.sha256(secret),
+                                   role: role, ratePerSecond: ratePerSecond, burst: burst, tokensPerMinute: tokensPerMinute)
+            let tenant = self.tenant
+            let stored: APIKeyRecord = try withStore(options) { store, loop, done in
+                store.tenant(id: tenant, on: loop) { found in
+                    let create = { store.createKey(key, on: loop, done) }
+                    if case .failure(.notFound) = found {
+                        store.createTenant(id: tenant, name: tenant, on: loop) { made in
+                            if case .failure(let error) = made, case .conflict = error {} else if case .failure(let error) = made {
+                                return done(.failure(error))
+                            }
+                            create()
+                        }
+                    } else { create() }
+                }
+            }
+            print("created key \(stored.id) for tenant \(stored.tenantID) with role \(stored.role.rawValue); the secret is shown only now:")
+            print(secret)
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List keys (never their secrets).")
+        @OptionGroup var options: ConfigurationOptions
+        @Option(help: "Only this tenant's keys.") var tenant: String?
+
+        func run() throws {
+            let tenant = self.tenant
+            let keys: [APIKeyRecord] = try withStore(options) { store, loop, done in store.keys(tenantID: tenant, on: loop, done) }
+            print("id\ttenant\trole\tname\trate/s\tburst\ttokens/min\tstatus")
+            for key in keys {
+                let rate = key.ratePerSecond.map { String($0) } ?? "default"
+                let burst = key.burst.map { String($0) } ?? "default"
+                let tokens = key.tokensPerMinute.map { String($0) } ?? "-"
+                print("\(key.id)\t\(key.tenantID)\t\(key.role.rawValue)\t\(key.name)\t\(rate)\t\(burst)\t\(tokens)\t\(key.revokedAt == nil ? "active" : "revoked")")
+            }
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a key; every replica stops accepting it within about 2 s.")
+        @OptionGroup var options: ConfigurationOptions
+        @Argument(help: "The key's id (key_…).") var id: String
+
+        func run() throws {
+            let id = self.id
+            let keys: [APIKeyRecord] = try withStore(options) { store, loop, done in store.keys(tenantID: nil, on: loop, done) }
+            guard let key = keys.first(where: { $0.id == id }) else { throw ValidationError("no key \(id)") }
+            let revoked: APIKeyRecord = try withStore(options) { store, loop, done in
+                store.revokeKey(tenantID: key.tenantID, id: id, on: loop, done)
+            }
+            print("revoked \(revoked.id)")
+        }
+    }
+}
+
+/// Opens the configured store (migrating the embedded one), runs one operation on a loop of
+/// its own, and returns its result.
+func withStore<T: Sendable>(_ options: ConfigurationOptions,
+                            _ operation: @escaping @Sendable (Store, EventLoop, @escaping (Result<T, StoreError>) -> Void) -> Void) throws -> T {
+    let (configuration, _) = try options.load()
+    let backend: any SQLBackend
+    do {
+        backend = try configuration.storage.openBackend()
+        let migrator = Migrator(backend: backend)
+        if configuration.shouldMigrateOnStart { try migrator.migrate() } else { try migrator.requireCurrent() }
+    } catch {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(1)
+    }
+    let store = Store(backend: backend)
+    let group = try EventLoopGroup(loopCount: 1)
+    group.start()
+    defer {
+        group.stop()
+        group.join()
+        backend.shutdown()
+    }
+    let loop = group.loops[0]
+    let done = DispatchSemaphore(value: 0)
+    let box = Mutex<Result<T, StoreError>?>(nil)
+    loop.execute {
+        operation(store, loop) { result in
+            box.withLock { $0 = result }
+            done.signal()
+        }
+    }
+    done.wait()
+    switch box.withLock({ $0! }) {
+    case .success(let value): return value
+    case .failure(let error):
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode(1)
+    }
+}
