@@ -103,7 +103,7 @@ let package = Package(
         // Sockets, servers and child processes for the test targets.
         .target(name: "TestSupport", dependencies: ["Net"], path: "Tests/TestSupport"),
         .testTarget(name: "NetTests", dependencies: ["Net", "TestSupport"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Net", "TestSupport"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Net", "Storage", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Net", "TestSupport"]),
         .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "VectorKernels", "TestSupport"]),
     ],

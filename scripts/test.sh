@@ -8,8 +8,12 @@ scripts/install-deps.sh
 pg_dir=$(mktemp -d /tmp/aiwriter-ci-pg.XXXXXX)
 chmod 755 "$pg_dir"
 pg_port=${AIWRITER_TEST_PG_PORT:-55439}
-trap 'scripts/postgres.sh stop "$pg_dir"; rm -rf "$pg_dir"' EXIT
+redis_port=${AIWRITER_TEST_REDIS_PORT:-56379}
+trap 'scripts/postgres.sh stop "$pg_dir"; rm -rf "$pg_dir"; redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true' EXIT
 export AIWRITER_TEST_DATABASE_URL=$(scripts/postgres.sh start "$pg_dir" "$pg_port")
+# A real Redis on loopback for the shared rate-limit tests (the failure tests start their own).
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes --loglevel warning
+export AIWRITER_TEST_REDIS_URL=redis://127.0.0.1:$redis_port/0
 swift build --build-tests
 # The lifecycle tests drive the real aiwriter binary built above.
 swift test --skip-build 2>&1 | tee .build/test-output.txt

@@ -33,13 +33,6 @@ public final class Authenticator: Sendable {
     }
 
     func authorize(_ context: RequestContext, _ role: Role, _ handler: @escaping @Sendable (AuthorizedRequest) -> Void) {
-        let address = "authfail:" + context.responder.remoteAddress
-        guard limiter.local.wouldAllow(address, failurePolicy.gcra) else {
-            let retry = failurePolicy.gcra.decide(tat: nil, now: 0).nextUnitAfter
-            context.send(GatewayError(.tooManyRequests, "rate_limited", "too many failed authentications from this address",
-                                      headers: [("Retry-After", String(max(1, (retry + 999_999) / 1_000_000)))]))
-            return
-        }
         let hash: [UInt8]? = context.request.withHeaderValue("authorization") { value in
             guard let value, value.count > 7 else { return nil }
             // "Bearer " case-insensitively, then exactly one well-formed secret.
@@ -49,11 +42,23 @@ public final class Authenticator: Sendable {
             guard APIKeySecret.isWellFormed(token) else { return nil }
             return APIKeySecret.sha256(token)
         }
+        let loop = context.loop
+        let cache = cache(on: loop)
+        // A cached live key needs nothing else: the per-address check below guards only the
+        // paths that can fail or reach the database.
+        if let hash, let entry = cache.lookup(hash, now: loop.nowMilliseconds), entry.key != nil {
+            return proceed(context, entry.key, hash, "", role, handler)
+        }
+        let address = "authfail:" + context.responder.remoteIP
+        guard limiter.local.wouldAllow(address, failurePolicy.gcra) else {
+            let retry = failurePolicy.gcra.interval
+            context.send(GatewayError(.tooManyRequests, "rate_limited", "too many failed authentications from this address",
+                                      headers: [("Retry-After", String(max(1, (retry + 999_999) / 1_000_000)))]))
+            return
+        }
         guard let hash else {
             return unauthorized(context, address, "missing or malformed Authorization: Bearer key")
         }
-        let loop = context.loop
-        let cache = cache(on: loop)
         if let entry = cache.lookup(hash, now: loop.nowMilliseconds) {
             return proceed(context, entry.key, hash, address, role, handler)
         }
@@ -112,6 +117,7 @@ public final class Authenticator: Sendable {
     }
 
     private func unauthorized(_ context: RequestContext, _ address: String, _ message: String) {
+        let address = address.isEmpty ? "authfail:" + context.responder.remoteIP : address
         _ = limiter.local.decide(address, failurePolicy.gcra)
         context.send(GatewayError(.unauthorized, "unauthorized", message, headers: [("WWW-Authenticate", "Bearer")]))
     }

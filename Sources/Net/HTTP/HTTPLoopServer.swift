@@ -224,6 +224,14 @@ final class HTTPLoopServer {
         while let connection = connections.last { connection.close() }
     }
 
+    /// The peer's IP address alone (no port): the key for per-client limits.
+    func remoteIP(of connection: HTTPConnection) -> String {
+        let address = remoteAddress(of: connection)
+        if address.hasPrefix("["), let end = address.firstIndex(of: "]") { return String(address[address.index(after: address.startIndex)..<end]) }
+        if let colon = address.lastIndex(of: ":") { return String(address[..<colon]) }
+        return address
+    }
+
     func remoteAddress(of connection: HTTPConnection) -> String {
         var storage = sockaddr_storage()
         var length = Int32(MemoryLayout<sockaddr_storage>.size)

@@ -31,6 +31,9 @@ public struct HTTPResponder {
     /// Peer address, "ip:port".
     public var remoteAddress: String { connection.server.remoteAddress(of: connection) }
 
+    /// The client's IP address without the port.
+    public var remoteIP: String { connection.server.remoteIP(of: connection) }
+
     public func send(status: HTTPStatus, contentType: StaticString? = nil, headers: [(String, String)] = [], body: HTTPBody = .empty) {
         connection.send(generation: generation, status: status, contentType: contentType, headers: headers, body: body)
     }
