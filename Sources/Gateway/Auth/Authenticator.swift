@@ -13,6 +13,8 @@ public final class Authenticator: Sendable {
     public let defaultBurst: Int64
     /// Failed authentications allowed per client address (protects the key lookup itself).
     public let failurePolicy: RateLimitPolicy
+    /// Failed authentications by address (always in this process).
+    let failures = LocalRateLimiter()
 
     public init(store: Store, limiter: RateLimiter, defaultRatePerSecond: Double, defaultBurst: Int64,
                 failurePolicy: RateLimitPolicy) {
@@ -33,24 +35,24 @@ public final class Authenticator: Sendable {
     }
 
     func authorize(_ context: RequestContext, _ role: Role, _ handler: @escaping @Sendable (AuthorizedRequest) -> Void) {
-        let hash: [UInt8]? = context.request.withHeaderValue("authorization") { value in
+        let hash: KeyHash? = context.request.withHeaderValue("authorization") { value in
             guard let value, value.count > 7 else { return nil }
             // "Bearer " case-insensitively, then exactly one well-formed secret.
             let scheme: [UInt8] = Array("bearer ".utf8)
             for i in 0..<7 where (value[i] | 0x20) != scheme[i] && !(i == 6 && value[i] == 0x20) { return nil }
             let token = UnsafeRawBufferPointer(rebasing: value[7...])
             guard APIKeySecret.isWellFormed(token) else { return nil }
-            return APIKeySecret.sha256(token)
+            return APIKeySecret.keyHash(token)
         }
         let loop = context.loop
         let cache = cache(on: loop)
         // A cached live key needs nothing else: the per-address check below guards only the
         // paths that can fail or reach the database.
-        if let hash, let entry = cache.lookup(hash, now: loop.nowMilliseconds), entry.key != nil {
-            return proceed(context, entry.key, hash, "", role, handler)
+        if let hash, let entry = cache.lookup(hash, now: loop.nowMilliseconds), let principal = entry.principal {
+            return admit(context, principal, role, handler)
         }
-        let address = "authfail:" + context.responder.remoteIP
-        guard limiter.local.wouldAllow(address, failurePolicy.gcra) else {
+        let address = context.responder.remoteIP
+        guard failures.wouldAllow(address, failurePolicy.gcra) else {
             let retry = failurePolicy.gcra.interval
             context.send(GatewayError(.tooManyRequests, "rate_limited", "too many failed authentications from this address",
                                       headers: [("Retry-After", String(max(1, (retry + 999_999) / 1_000_000)))]))
@@ -60,72 +62,93 @@ public final class Authenticator: Sendable {
             return unauthorized(context, address, "missing or malformed Authorization: Bearer key")
         }
         if let entry = cache.lookup(hash, now: loop.nowMilliseconds) {
-            return proceed(context, entry.key, hash, address, role, handler)
+            return proceed(context, entry.key, entry.principal, hash, address, role, handler)
         }
         if cache.inFlight[hash] != nil {
             cache.inFlight[hash]!.append { [self] result in self.resolved(context, result, hash, address, role, handler) }
             return
         }
         cache.inFlight[hash] = []
-        store.key(hash: hash, on: loop) { [self] result in
-            if case .success(let key) = result { cache.insert(hash, key, now: loop.nowMilliseconds) }
+        store.key(hash: hash.bytes, on: loop) { [self] result in
+            if case .success(let key) = result { cache.insert(hash, key, principal: principal(for: key), now: loop.nowMilliseconds) }
             let waiters = cache.inFlight.removeValue(forKey: hash) ?? []
             resolved(context, result, hash, address, role, handler)
             for waiter in waiters { waiter(result) }
         }
     }
 
-    private func resolved(_ context: RequestContext, _ result: Result<APIKeyRecord?, StoreError>, _ hash: [UInt8],
+    /// The principal of a live key; nil for unknown or revoked ones.
+    func principal(for key: APIKeyRecord?) -> Principal? {
+        guard let key, key.revokedAt == nil else { return nil }
+        let policy = RateLimitPolicy(ratePerSecond: key.ratePerSecond ?? defaultRatePerSecond, burst: key.burst ?? defaultBurst)
+        return Principal(keyID: key.id, tenantID: key.tenantID, role: key.role, policy: policy, tokensPerMinute: key.tokensPerMinute)
+    }
+
+    private func resolved(_ context: RequestContext, _ result: Result<APIKeyRecord?, StoreError>, _ hash: KeyHash,
                           _ address: String, _ role: Role, _ handler: @escaping @Sendable (AuthorizedRequest) -> Void) {
         switch result {
-        case .success(let key): proceed(context, key, hash, address, role, handler)
+        case .success(let key): proceed(context, key, principal(for: key), hash, address, role, handler)
         case .failure(let error):
             context.send(GatewayError(.serviceUnavailable, "unavailable", "cannot check the API key: \(error.message)",
                                       headers: [("Retry-After", "1")]))
         }
     }
 
-    private func proceed(_ context: RequestContext, _ key: APIKeyRecord?, _ hash: [UInt8], _ address: String,
-                         _ role: Role, _ handler: @escaping @Sendable (AuthorizedRequest) -> Void) {
-        guard let key, key.revokedAt == nil, APIKeySecret.constantTimeEquals(key.hash, hash) else {
+    private func proceed(_ context: RequestContext, _ key: APIKeyRecord?, _ principal: Principal?, _ hash: KeyHash,
+                         _ address: String, _ role: Role, _ handler: @escaping @Sendable (AuthorizedRequest) -> Void) {
+        guard let key, let principal, APIKeySecret.constantTimeEquals(key.hash, hash.bytes) else {
             return unauthorized(context, address, "unknown or revoked API key")
         }
-        let policy = RateLimitPolicy(ratePerSecond: key.ratePerSecond ?? defaultRatePerSecond, burst: key.burst ?? defaultBurst)
-        let principal = Principal(keyID: key.id, tenantID: key.tenantID, role: key.role, policy: policy,
-                                  tokensPerMinute: key.tokensPerMinute)
+        admit(context, principal, role, handler)
+    }
+
+    /// Role, then rate limit, then the route.
+    @inline(__always)
+    private func admit(_ context: RequestContext, _ principal: Principal, _ role: Role,
+                       _ handler: @escaping @Sendable (AuthorizedRequest) -> Void) {
         guard principal.allows(role) else {
-            context.send(GatewayError(.forbidden, "forbidden", "this key's role (\(key.role.rawValue)) may not \(context.request.method) here"))
+            context.send(GatewayError(.forbidden, "forbidden", "this key's role (\(principal.role.rawValue)) may not \(context.request.method) here"))
             return
         }
-        limiter.check("key:" + key.id, policy, on: context.loop) { outcome in
-            switch outcome {
-            case .unavailable:
-                context.send(GatewayError(.serviceUnavailable, "unavailable", "the shared rate limiter is unavailable",
-                                          headers: [("Retry-After", "1")]))
-            case .decided(let decision):
-                let headers = [("RateLimit-Policy", policy.policyHeader), ("RateLimit", policy.stateHeader(decision))]
-                guard decision.allowed else {
-                    let seconds = max(1, (decision.retryAfter + 999_999) / 1_000_000)
-                    context.send(GatewayError(.tooManyRequests, "rate_limited",
-                                              "rate limit of \(policy.policyHeader) exceeded; retry in \(seconds) s",
-                                              headers: headers + [("Retry-After", String(seconds))]))
-                    return
-                }
-                handler(AuthorizedRequest(context: context, principal: principal, headers: headers))
+        if limiter.redis == nil {
+            // The local limiter answers at once: no closure, no hop.
+            finish(context, principal, .decided(limiter.local.decide(principal.keyID, principal.policy.gcra)), handler)
+            return
+        }
+        limiter.check(principal.keyID, principal.policy, on: context.loop) { [self] outcome in
+            finish(context, principal, outcome, handler)
+        }
+    }
+
+    private func finish(_ context: RequestContext, _ principal: Principal, _ outcome: RateLimiter.Outcome,
+                        _ handler: @escaping @Sendable (AuthorizedRequest) -> Void) {
+        switch outcome {
+        case .unavailable:
+            context.send(GatewayError(.serviceUnavailable, "unavailable", "the shared rate limiter is unavailable",
+                                      headers: [("Retry-After", "1")]))
+        case .decided(let decision):
+            let policy = principal.policy
+            let headers = [("RateLimit-Policy", principal.policyHeader), ("RateLimit", policy.stateHeader(decision))]
+            guard decision.allowed else {
+                let seconds = max(1, (decision.retryAfter + 999_999) / 1_000_000)
+                context.send(GatewayError(.tooManyRequests, "rate_limited",
+                                          "rate limit of \(principal.policyHeader) exceeded; retry in \(seconds) s",
+                                          headers: headers + [("Retry-After", String(seconds))]))
+                return
             }
+            handler(AuthorizedRequest(context: context, principal: principal, headers: headers))
         }
     }
 
     private func unauthorized(_ context: RequestContext, _ address: String, _ message: String) {
-        let address = address.isEmpty ? "authfail:" + context.responder.remoteIP : address
-        _ = limiter.local.decide(address, failurePolicy.gcra)
+        _ = failures.decide(address, failurePolicy.gcra)
         context.send(GatewayError(.unauthorized, "unauthorized", message, headers: [("WWW-Authenticate", "Bearer")]))
     }
 
     /// Drops cached keys whose hashes were revoked (called on each loop).
     func evict(_ hashes: [[UInt8]], on loop: EventLoop) {
         let cache = cache(on: loop)
-        for hash in hashes { cache.evict(hash) }
+        for hash in hashes where hash.count == 32 { cache.evict(KeyHash(hash)) }
     }
 }
 

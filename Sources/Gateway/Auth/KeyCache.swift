@@ -8,6 +8,8 @@ import Storage
 final class KeyCache {
     struct Entry {
         let key: APIKeyRecord?
+        /// Built once per cache fill: the request path allocates nothing for it.
+        let principal: Principal?
         let expiresAt: UInt64
     }
 
@@ -15,11 +17,11 @@ final class KeyCache {
     static let negativeLifetimeMilliseconds: UInt64 = 2_000
     static let capacity = 100_000
 
-    private var entries: [[UInt8]: Entry] = [:]
+    private var entries: [KeyHash: Entry] = [:]
     /// Lookups waiting on the database, by hash: concurrent requests with one new key share a query.
-    var inFlight: [[UInt8]: [(Result<APIKeyRecord?, StoreError>) -> Void]] = [:]
+    var inFlight: [KeyHash: [(Result<APIKeyRecord?, StoreError>) -> Void]] = [:]
 
-    func lookup(_ hash: [UInt8], now: UInt64) -> Entry? {
+    func lookup(_ hash: KeyHash, now: UInt64) -> Entry? {
         guard let entry = entries[hash] else { return nil }
         guard entry.expiresAt > now else {
             entries[hash] = nil
@@ -28,15 +30,35 @@ final class KeyCache {
         return entry
     }
 
-    func insert(_ hash: [UInt8], _ key: APIKeyRecord?, now: UInt64) {
+    func insert(_ hash: KeyHash, _ key: APIKeyRecord?, principal: Principal?, now: UInt64) {
         if entries.count >= KeyCache.capacity {
             // Crude but bounded: forget expired entries, then everything if that was not enough.
             entries = entries.filter { $0.value.expiresAt > now }
             if entries.count >= KeyCache.capacity { entries.removeAll(keepingCapacity: true) }
         }
         let lifetime = key == nil ? KeyCache.negativeLifetimeMilliseconds : KeyCache.positiveLifetimeMilliseconds
-        entries[hash] = Entry(key: key, expiresAt: now + lifetime)
+        entries[hash] = Entry(key: key, principal: principal, expiresAt: now + lifetime)
     }
 
-    func evict(_ hash: [UInt8]) { entries[hash] = nil }
+    func evict(_ hash: KeyHash) { entries[hash] = nil }
+}
+
+/// A SHA-256 digest as four words: a dictionary key that needs no heap allocation and hashes fast.
+struct KeyHash: Hashable, Sendable {
+    var a: UInt64, b: UInt64, c: UInt64, d: UInt64
+
+    init(_ digest: UnsafeRawBufferPointer) {
+        a = digest.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
+        b = digest.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+        c = digest.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
+        d = digest.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+    }
+
+    init(_ digest: [UInt8]) {
+        self = digest.withUnsafeBytes { KeyHash($0) }
+    }
+
+    var bytes: [UInt8] {
+        withUnsafeBytes(of: self) { Array($0) }
+    }
 }

@@ -7,6 +7,17 @@ public struct Principal: Sendable {
     public let role: Role
     public let policy: RateLimitPolicy
     public let tokensPerMinute: Int64?
+    /// `RateLimit-Policy`'s value, formatted once.
+    public let policyHeader: String
+
+    public init(keyID: String, tenantID: String, role: Role, policy: RateLimitPolicy, tokensPerMinute: Int64?) {
+        self.keyID = keyID
+        self.tenantID = tenantID
+        self.role = role
+        self.policy = policy
+        self.tokensPerMinute = tokensPerMinute
+        policyHeader = policy.policyHeader
+    }
 
     /// Whether this key's role covers `required` (admin ⊃ writer ⊃ reader).
     public func allows(_ required: Role) -> Bool {

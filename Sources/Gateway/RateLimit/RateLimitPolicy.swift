@@ -18,10 +18,34 @@ public struct RateLimitPolicy: Sendable, Equatable {
         return "\"\(name)\";q=1;w=\(max(1, Int64((1 / ratePerSecond).rounded())))"
     }
 
-    /// `"default";r=42;t=1` for a decision.
+    /// `"default";r=42;t=1` for a decision (built without interpolation: it is on every
+    /// limited response).
     public func stateHeader(_ decision: GCRA.Decision) -> String {
         let t = decision.allowed ? decision.nextUnitAfter : max(decision.retryAfter, decision.nextUnitAfter)
-        return "\"\(name)\";r=\(decision.remaining);t=\((t + 999_999) / 1_000_000)"
+        var out = [UInt8]()
+        out.reserveCapacity(name.utf8.count + 32)
+        out.append(0x22)
+        out.append(contentsOf: name.utf8)
+        out.append(contentsOf: [0x22, 0x3B, 0x72, 0x3D])  // ";r=
+        RateLimitPolicy.appendDecimal(decision.remaining, &out)
+        out.append(contentsOf: [0x3B, 0x74, 0x3D])  // ;t=
+        RateLimitPolicy.appendDecimal((t + 999_999) / 1_000_000, &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    @inline(__always)
+    static func appendDecimal(_ value: Int64, _ out: inout [UInt8]) {
+        var v = UInt64(max(0, value))
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[23 - count] = UInt8(truncatingIfNeeded: v % 10) + 0x30
+                v /= 10
+                count += 1
+            } while v > 0
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[(24 - count)...]))
+        }
     }
 
     /// Parses "100/s", "6000/m", "10/h" or a bare number (per second).

@@ -19,6 +19,12 @@ enum KeyRoutes {
             request.sendJSON(w.bytes)
         })
 
+        // The cheapest authenticated answer: what a client checks its key and limits with, and
+        // the route the rate-limit benchmark measures against the unauthenticated /healthz.
+        builder.get("/v1/ping", auth.guarded(.reader) { request in
+            request.context.send(status: .ok, contentType: "text/plain; charset=utf-8", headers: request.headers, body: .staticString("ok"))
+        })
+
         builder.get("/v1/admin/keys", auth.guarded(.admin) { request in
             auth.store.keys(tenantID: request.principal.tenantID, on: request.loop) { result in
                 switch result {

@@ -99,8 +99,9 @@ public final class GatewayServer: @unchecked Sendable {
         }
         loop0.watchSignal(SIGHUP) { [unowned(unsafe) self] _ in self.reloadCertificates() }
         let limiter = self.limiter
+        let failures = authenticator.failures
         for loop in group.loops {
-            loop.execute { loop.onTick { limiter.local.sweep() } }
+            loop.execute { loop.onTick { limiter.local.sweep(); failures.sweep() } }
         }
         KeyRevocationWatcher(authenticator: authenticator, group: group).start(on: loop0)
         group.start()
