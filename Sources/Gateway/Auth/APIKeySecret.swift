@@ -58,15 +58,6 @@ public enum APIKeySecret {
         return true
     }
 
-    /// The digest as a `KeyHash`, computed on the stack.
-    static func keyHash(_ bytes: UnsafeRawBufferPointer) -> KeyHash {
-        var digest = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-        return withUnsafeMutableBytes(of: &digest) { out in
-            _ = SHA256(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, out.baseAddress!.assumingMemoryBound(to: UInt8.self))
-            return KeyHash(UnsafeRawBufferPointer(out))
-        }
-    }
-
     public static func sha256(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: 32)
         _ = SHA256(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, &digest)

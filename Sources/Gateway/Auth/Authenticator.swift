@@ -35,6 +35,8 @@ public final class Authenticator: Sendable {
     }
 
     func authorize(_ context: RequestContext, _ role: Role, _ handler: @escaping @Sendable (AuthorizedRequest) -> Void) {
+        let loop = context.loop
+        let cache = cache(on: loop)
         let hash: KeyHash? = context.request.withHeaderValue("authorization") { value in
             guard let value, value.count > 7 else { return nil }
             // "Bearer " case-insensitively, then exactly one well-formed secret.
@@ -42,10 +44,8 @@ public final class Authenticator: Sendable {
             for i in 0..<7 where (value[i] | 0x20) != scheme[i] && !(i == 6 && value[i] == 0x20) { return nil }
             let token = UnsafeRawBufferPointer(rebasing: value[7...])
             guard APIKeySecret.isWellFormed(token) else { return nil }
-            return APIKeySecret.keyHash(token)
+            return cache.hash(token)
         }
-        let loop = context.loop
-        let cache = cache(on: loop)
         // A cached live key needs nothing else: the per-address check below guards only the
         // paths that can fail or reach the database.
         if let hash, let entry = cache.lookup(hash, now: loop.nowMilliseconds), let principal = entry.principal {

@@ -1,3 +1,4 @@
+import COpenSSL
 import Net
 import Storage
 
@@ -18,6 +19,24 @@ final class KeyCache {
     static let capacity = 100_000
 
     private var entries: [KeyHash: Entry] = [:]
+    /// SHA-256 with the algorithm fetched once: OpenSSL 3's one-shot `SHA256()` looks the
+    /// provider up on every call, under a process-wide lock.
+    private let digest: OpaquePointer = EVP_MD_CTX_new()
+    // nonisolated(unsafe): an immutable, reference-counted OpenSSL algorithm object, fetched once.
+    nonisolated(unsafe) private static let sha256: OpaquePointer = EVP_MD_fetch(nil, "SHA256", nil)
+
+    deinit { EVP_MD_CTX_free(digest) }
+
+    func hash(_ bytes: UnsafeRawBufferPointer) -> KeyHash {
+        var out = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        return withUnsafeMutableBytes(of: &out) { buffer in
+            var length: UInt32 = 0
+            EVP_DigestInit_ex2(digest, KeyCache.sha256, nil)
+            EVP_DigestUpdate(digest, bytes.baseAddress, bytes.count)
+            EVP_DigestFinal_ex(digest, buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), &length)
+            return KeyHash(UnsafeRawBufferPointer(buffer))
+        }
+    }
     /// Lookups waiting on the database, by hash: concurrent requests with one new key share a query.
     var inFlight: [KeyHash: [(Result<APIKeyRecord?, StoreError>) -> Void]] = [:]
 
