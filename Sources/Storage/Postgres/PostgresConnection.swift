@@ -70,6 +70,13 @@ final class PostgresConnection {
     private var preparedInFlight: [String] = []
     private var deadline: ScheduledTask?
     private var sentAnything = false
+    // Scratch space for encoding parameters, kept across units so sending allocates nothing.
+    private var buffer: [UInt8] = []
+    private var offsets: [Int] = []
+    private var lengths: [Int32] = []
+    private var formats: [Int32] = []
+    private var types: [Oid] = []
+    private var pointers: [UnsafePointer<CChar>?] = []
     /// When a running unit is given up on (the server went silent); 0 when idle.
     private(set) var busyDeadline: UInt64 = 0
     let openedAt: UInt64
@@ -136,11 +143,6 @@ final class PostgresConnection {
         failure = nil
         preparedInFlight.removeAll(keepingCapacity: true)
         sentAnything = false
-        var buffer: [UInt8] = []
-        var offsets: [Int] = []
-        var lengths: [Int32] = []
-        var formats: [Int32] = []
-        var types: [Oid] = []
         for (index, statement) in operation.statements.enumerated() {
             let query = statement.query
             if !prepared.contains(query.name) && !preparedInFlight.contains(query.name) {
@@ -164,8 +166,7 @@ final class PostgresConnection {
                 formats.append(1)
             }
             let sent: Int32 = buffer.withUnsafeBufferPointer { bytes in
-                var pointers: [UnsafePointer<CChar>?] = []
-                pointers.reserveCapacity(offsets.count)
+                pointers.removeAll(keepingCapacity: true)
                 // A present zero-length value still needs a non-NULL pointer.
                 let base = bytes.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }
                     ?? UnsafePointer<CChar>(bitPattern: 1)!
@@ -277,7 +278,14 @@ final class PostgresConnection {
         let rows = Int(PQntuples(result))
         let columns = Int(PQnfields(result))
         var out = SQLResult()
-        out.affected = Int(String(cString: PQcmdTuples(result))) ?? 0
+        // PQcmdTuples is "" or a decimal count; read it without making a String.
+        var affected = 0
+        var digit = PQcmdTuples(result)!
+        while digit.pointee >= 0x30 && digit.pointee <= 0x39 {
+            affected = affected * 10 + Int(digit.pointee - 0x30)
+            digit += 1
+        }
+        out.affected = affected
         guard rows > 0 else { return out }
         var types: [UInt32] = []
         for c in 0..<columns { types.append(PQftype(result, Int32(c))) }
