@@ -18,6 +18,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "aiwriter", targets: ["aiwriter"]),
+        .executable(name: "loadtest", targets: ["loadtest"]),
         .library(name: "Net", targets: ["Net"]),
         .library(name: "Gateway", targets: ["Gateway"]),
         .library(name: "VectorIndex", targets: ["VectorIndex"]),
@@ -27,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // System-library shims: one per C library, nothing else lives in them.
@@ -100,10 +102,28 @@ let package = Package(
             swiftSettings: allocatorSettings
         ),
 
+        // The load generator: its engine (library, so tests reach it) and its command line.
+        .target(
+            name: "LoadTestKit",
+            dependencies: [
+                "Net", "CUV",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            path: "loadtest/LoadTestKit",
+            swiftSettings: hotPathSettings
+        ),
+        .executableTarget(
+            name: "loadtest",
+            dependencies: ["LoadTestKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "loadtest/CLI"
+        ),
+
         // Sockets, servers and child processes for the test targets.
         .target(name: "TestSupport", dependencies: ["Net"], path: "Tests/TestSupport"),
         .testTarget(name: "NetTests", dependencies: ["Net", "TestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Net", "Storage", "TestSupport"]),
+        .testTarget(name: "LoadTestTests", dependencies: ["LoadTestKit", "Net", "TestSupport"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Net", "TestSupport"]),
         .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "VectorKernels", "TestSupport"]),
     ],

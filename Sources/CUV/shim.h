@@ -8,6 +8,15 @@
 #include <time.h>
 #include <sys/random.h>
 #include <sys/prctl.h>
+#include <sys/timerfd.h>
+
+/* Arms a timerfd for an absolute CLOCK_MONOTONIC time in nanoseconds (0 disarms). */
+static inline int cuv_timerfd_at(int fd, unsigned long long ns) {
+    struct itimerspec spec = {0};
+    spec.it_value.tv_sec = (time_t)(ns / 1000000000ull);
+    spec.it_value.tv_nsec = (long)(ns % 1000000000ull);
+    return timerfd_settime(fd, TFD_TIMER_ABSTIME, &spec, NULL);
+}
 
 /* 64 random bits from the kernel (getrandom is not in Glibc's Swift module). */
 static inline unsigned long long cuv_random_u64(void) {
@@ -28,6 +37,7 @@ static inline uv_handle_t *cuv_handle_timer(uv_timer_t *t) { return (uv_handle_t
 static inline uv_handle_t *cuv_handle_async(uv_async_t *a) { return (uv_handle_t *)a; }
 static inline uv_handle_t *cuv_handle_signal(uv_signal_t *s) { return (uv_handle_t *)s; }
 static inline uv_handle_t *cuv_handle_poll(uv_poll_t *p) { return (uv_handle_t *)p; }
+static inline uv_handle_t *cuv_handle_check(uv_check_t *c) { return (uv_handle_t *)c; }
 static inline uv_tcp_t *cuv_tcp_from_stream(uv_stream_t *s) { return (uv_tcp_t *)s; }
 
 /* SO_REUSEPORT on the not-yet-bound socket: every loop listens on the same port and the kernel

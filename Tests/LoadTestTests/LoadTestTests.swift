@@ -1,0 +1,197 @@
+import Foundation
+import Histogram
+@testable import LoadTestKit
+import Synchronization
+import Testing
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A tiny HTTP server on its own threads that counts what it answers and, once, stalls the
+/// answer to one request for a second: what coordinated omission hides.
+final class StallingServer: @unchecked Sendable {
+    // @unchecked: `count` and `stalled` are atomics; the listener is set up before threads start.
+    let port: Int
+    let listener: Int32
+    let count = Atomic<Int>(0)
+    let stallAt: Int
+    let stalled = Atomic<Bool>(false)
+
+    init(stallAt: Int) throws {
+        self.stallAt = stallAt
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        listen(listener, 128)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        self.listener = listener
+        Thread.detachNewThread { [self] in acceptLoop() }
+    }
+
+    func acceptLoop() {
+        while true {
+            let fd = accept(listener, nil, nil)
+            if fd < 0 { return }
+            Thread.detachNewThread { [self] in serve(fd) }
+        }
+    }
+
+    func serve(_ fd: Int32) {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var pending: [UInt8] = []
+        let response = Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".utf8)
+        while true {
+            let n = read(fd, &buffer, buffer.count)
+            if n <= 0 { close(fd); return }
+            pending.append(contentsOf: buffer[0..<n])
+            // Answer each complete request head (the load tests send no bodies here).
+            while let end = pending.indices.dropLast(3).first(where: { pending[$0] == 13 && pending[$0 + 1] == 10 && pending[$0 + 2] == 13 && pending[$0 + 3] == 10 }) {
+                pending.removeFirst(end + 4)
+                let number = count.add(1, ordering: .relaxed).newValue
+                if number == stallAt && !stalled.exchange(true, ordering: .relaxed) { usleep(1_000_000) }
+                _ = response.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            }
+        }
+    }
+
+    deinit { close(listener) }
+}
+
+@Suite("loadtest", .serialized)
+struct LoadTestTests {
+    static func plan(port: Int, rate: Double? = nil, seconds: Double = 3, connections: Int = 1, threads: Int = 1,
+                     depth: Int = 1, requests: Int? = nil) throws -> RunPlan {
+        let target = try Target(url: "http://127.0.0.1:\(port)/x")
+        let template = try RequestTemplate(method: "GET", path: "/x", headers: [], body: nil, weight: 1,
+                                           authority: target.authority, baseDirectory: ".")
+        return try RunPlan(target: target, templates: [template], connections: connections, threads: threads, durationSeconds: seconds,
+                           rate: rate.map { .constant($0) }, requestCount: requests, pipelineDepth: depth)
+    }
+
+    @Test("open loop: a 1 s stall shows in p99 and max (coordinated omission corrected)")
+    func openLoopSeesTheStall() throws {
+        let server = try StallingServer(stallAt: 100)
+        let report = try LoadTest.run(try Self.plan(port: server.port, rate: 200))
+        // ~200 requests were due during the stall: each waited up to a second past its start.
+        #expect(report.latency_ms.max >= 900, "max \(report.latency_ms.max)")
+        #expect(report.latency_ms.p99 >= 500, "p99 \(report.latency_ms.p99)")
+        #expect(report.latency_ms.p90 >= 100, "p90 \(report.latency_ms.p90): a fifth of the requests were delayed")
+        #expect(report.requests == server.count.load(ordering: .relaxed), "the counts agree exactly")
+        #expect(abs(report.rps - 200) < 20, "the schedule was kept: \(report.rps)")
+    }
+
+    @Test("closed loop: the same stall is one slow request; it does not dominate")
+    func closedLoopHidesTheStall() throws {
+        let server = try StallingServer(stallAt: 100)
+        let report = try LoadTest.run(try Self.plan(port: server.port))
+        #expect(report.latency_ms.max >= 900, "max \(report.latency_ms.max)")
+        #expect(report.latency_ms.p99 < 100, "p99 \(report.latency_ms.p99)")
+        #expect(report.requests == server.count.load(ordering: .relaxed), "the counts agree exactly: \(report.requests)")
+        #expect(report.warmup_requests == 0)
+        #expect(report.errors == 0)
+    }
+
+    @Test("request counts match the server's across threads, connections and pipelining")
+    func exactCounts() throws {
+        let server = try StallingServer(stallAt: Int.max)
+        let report = try LoadTest.run(try Self.plan(port: server.port, seconds: 1, connections: 8, threads: 2, depth: 4))
+        #expect(report.requests > 100)
+        #expect(report.requests == server.count.load(ordering: .relaxed))
+        let counted = try Self.plan(port: server.port, seconds: 0, connections: 4, threads: 2, requests: 1000)
+        let before = server.count.load(ordering: .relaxed)
+        let exact = try LoadTest.run(counted)
+        #expect(exact.requests == 1000 && server.count.load(ordering: .relaxed) - before == 1000)
+    }
+
+    @Test("merging two runs equals one histogram over the same samples")
+    func mergeIsExact() throws {
+        var all = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
+        var parts = [all, all]
+        var random = SplitMix64(seed: 7)
+        for i in 0..<20_000 {
+            let value = 50 + random.next() % 200_000
+            _ = all.record(value)
+            _ = parts[i % 2].record(value)
+        }
+        func report(_ h: Histogram<UInt64>, _ requests: Int) -> Report {
+            Report(url: "u", mode: "closed", connections: 1, threads: 1, target_rate: nil, requests: requests, errors: 0,
+                   duration_s: 10, rps: Double(requests) / 10, latency_ms: Report.latency(of: h), errors_by_class: .init(),
+                   status: ["200": requests], warmup_requests: 0, timeseries: [], thresholds: [:], histogram_us: h)
+        }
+        // Through JSON, as `loadtest merge` reads them.
+        let a = try JSONDecoder().decode(Report.self, from: try report(parts[0], 10_000).json())
+        let b = try JSONDecoder().decode(Report.self, from: try report(parts[1], 10_000).json())
+        let merged = try Report.merge([a, b])
+        let single = report(all, 20_000)
+        #expect(merged.latency_ms == single.latency_ms)
+        #expect(merged.histogram_us.totalCount == 20_000 && merged.requests == 20_000 && merged.rps == 2000)
+        #expect(merged.status["200"] == 20_000)
+    }
+
+    @Test("thresholds decide the exit code")
+    func thresholdsExitCode() throws {
+        let server = try StallingServer(stallAt: Int.max)
+        let binary = try #require(builtExecutable("loadtest"))
+        let url = "http://127.0.0.1:\(server.port)/"
+        let (pass, out, _) = try run([binary, "run", "--url", url, "-c", "2", "-t", "1", "-d", "1s", "--threshold", "p99<10s", "--threshold", "errors<1%"])
+        #expect(pass == 0, "\(out)")
+        let (fail, failOut, _) = try run([binary, "run", "--url", url, "-c", "2", "-t", "1", "-d", "1s", "--threshold", "p50<1us"])
+        #expect(fail == 1 && failOut.contains("FAILED"), "\(failOut)")
+        let json = NSTemporaryDirectory() + "lt-\(UUID().uuidString).json"
+        let (status, _, _) = try run([binary, "run", "--url", url, "-c", "2", "-t", "1", "-d", "1s", "--json", json])
+        #expect(status == 0)
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
+        for key in ["requests", "errors", "duration_s", "rps", "latency_ms"] { #expect(object?[key] != nil, "\(key)") }
+        let latency = object?["latency_ms"] as? [String: Any]
+        for key in ["p50", "p90", "p99", "p999", "max"] { #expect(latency?[key] != nil, "\(key)") }
+    }
+
+    @Test("scenario errors point at their line")
+    func scenarioErrors() throws {
+        let target = try Target(url: "http://127.0.0.1:9/")
+        let good = """
+            requests:
+              - url: /healthz
+                weight: 3
+              - method: POST
+                url: /v1/echo
+                headers: {Content-Type: application/json}
+                body: '{"n": {{int:1:10}}, "id": "{{seq}}", "pick": "{{choice:a|b}}"}'
+            stages:
+              - {duration: 2s, rate: 100}
+              - {duration: 3s, rate: 100}
+            thresholds: ["p99<20ms", "errors<0.1%"]
+            """
+        let scenario = try Scenario.parse(good, name: "good.yaml", target: target, baseDirectory: ".")
+        #expect(scenario.templates.count == 2 && scenario.thresholds.count == 2)
+        #expect(scenario.stages?.totalSeconds == 5)
+        #expect(abs((scenario.stages?.expectedCount(at: 5) ?? 0) - 400) < 1e-6, "ramp 0→100 over 2 s (100) + 3 s at 100 (300)")
+        var random = SplitMix64(seed: 1)
+        var sequence = 0
+        let body = String(decoding: scenario.templates[1].render(&random, &sequence), as: UTF8.self)
+        #expect(body.hasPrefix("POST /v1/echo HTTP/1.1\r\nHost: 127.0.0.1:9\r\n") && body.contains("\"id\": \"1\""))
+
+        let cases: [(String, String)] = [
+            ("requests:\n  - url: /a\n    wieght: 2\n", "bad.yaml:3"),
+            ("requests:\n  - url: /a\n  - method: FETCH\n    url: /b\n", "bad.yaml:3"),
+            ("requests:\n  - url: /a\n    body: '{{nope}}'\n", "bad.yaml:2"),
+            ("requests:\n  - url: /a\nthresholds: [\"p99<<3\"]\n", "bad.yaml:3"),
+            ("requests: [\n", "bad.yaml"),
+        ]
+        for (text, location) in cases {
+            do {
+                _ = try Scenario.parse(text, name: "bad.yaml", target: target, baseDirectory: ".")
+                Issue.record("accepted: \(text)")
+            } catch {
+                #expect(error.description.contains(location), "\(error) should name \(location)")
+            }
+        }
+    }
+}

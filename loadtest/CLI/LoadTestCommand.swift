@@ -1,0 +1,131 @@
+import ArgumentParser
+import Foundation
+import LoadTestKit
+
+/// `loadtest`: a load generator and capacity planner (closed loop like wrk, open loop with
+/// coordinated-omission correction like wrk2).
+@main
+struct LoadTestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "loadtest",
+        abstract: "HTTP load generation, latency percentiles without coordinated omission, and capacity planning.",
+        subcommands: [Run.self, Capacity.self, Merge.self],
+        defaultSubcommand: Run.self)
+}
+
+struct TargetOptions: ParsableArguments {
+    @Option(help: "The URL to load (http://host:port/path); scenario paths are relative to it.") var url: String
+    @Option(name: [.customShort("c"), .long], help: "Keep-alive connections in all.") var connections = 64
+    @Option(name: [.customShort("t"), .long], help: "Threads (event loops); default: cores.") var threads = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Requests in flight per connection (HTTP/1.1 pipelining).") var pipeline = 1
+    @Option(help: "A request without an answer for this long counts as a timeout, e.g. 10s.") var timeout = "10s"
+    @Option(help: "A scenario file (YAML or JSON): request mix, stages, thresholds.") var scenario: String?
+    @Option(name: [.customShort("H"), .long], help: "An extra request header, 'Name: value' (repeatable).") var header: [String] = []
+    @Option(help: "Request method when no scenario is given.") var method = "GET"
+    @Option(help: "Request body when no scenario is given.") var body: String?
+
+    func plan(duration: Double, warmup: Double, rate: Double?, requests: Int?, thresholds: [Threshold]) throws -> RunPlan {
+        let target = try Target(url: url)
+        var templates: [RequestTemplate]
+        var schedule = rate.map { RateSchedule.constant($0) }
+        var all = thresholds
+        if let scenario {
+            let parsed = try Scenario.load(path: scenario, target: target)
+            templates = parsed.templates
+            if schedule == nil { schedule = parsed.stages }
+            all += parsed.thresholds
+        } else {
+            var headers: [(String, String)] = []
+            for h in header {
+                guard let colon = h.firstIndex(of: ":") else { throw ValidationError("-H takes 'Name: value'") }
+                headers.append((String(h[..<colon]), String(h[h.index(after: colon)...]).trimmingCharacters(in: .whitespaces)))
+            }
+            templates = [try RequestTemplate(method: method, path: target.path, headers: headers, body: body, weight: 1,
+                                             authority: target.authority, baseDirectory: ".")]
+        }
+        guard let timeoutSeconds = parseDuration(timeout), timeoutSeconds > 0 else { throw ValidationError("--timeout like 10s") }
+        return try RunPlan(target: target, templates: templates, connections: connections, threads: min(threads, connections),
+                           durationSeconds: duration, warmupSeconds: warmup, rate: schedule, requestCount: requests,
+                           pipelineDepth: pipeline, timeoutSeconds: timeoutSeconds, thresholds: all)
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run load against a URL and report throughput and latency.")
+
+    @OptionGroup var target: TargetOptions
+    @Option(name: [.customShort("d"), .long], help: "How long to measure, e.g. 10s.") var duration = "10s"
+    @Option(help: "Load before measuring starts (excluded from every figure), e.g. 2s.") var warmup = "0s"
+    @Option(name: [.customShort("R"), .long], help: "Open loop: requests per second at a constant arrival rate.") var rate: Double?
+    @Option(help: "Closed loop: stop after this many requests instead of after --duration.") var requests: Int?
+    @Option(help: "A pass/fail condition, e.g. 'p99<20ms', 'errors<0.1%', 'rps>5000' (repeatable).") var threshold: [String] = []
+    @Option(help: "Write every figure as JSON here.") var json: String?
+    @Option(help: "Write a self-contained HTML report here.") var html: String?
+    @Flag(help: "Print the full percentile distribution.") var distribution = false
+
+    func run() throws {
+        guard let seconds = parseDuration(duration), let warm = parseDuration(warmup) else { throw ValidationError("durations look like 10s or 500ms") }
+        if let rate, rate <= 0 { throw ValidationError("--rate must be positive") }
+        let thresholds = try threshold.flatMap { try Threshold.list($0) }
+        let plan = try target.plan(duration: seconds, warmup: warm, rate: rate, requests: requests, thresholds: thresholds)
+        let report = try LoadTest.run(plan, progress: true)
+        print(report.text, terminator: "")
+        if distribution { print(report.percentileDistribution, terminator: "") }
+        if let json { try report.json().write(to: URL(fileURLWithPath: json)) }
+        if let html { try Data(HTMLReport.render(report).utf8).write(to: URL(fileURLWithPath: html)) }
+        if report.thresholds.values.contains(false) { throw ExitCode(1) }
+    }
+}
+
+struct Capacity: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Find the highest arrival rate that holds an SLO.")
+
+    @OptionGroup var target: TargetOptions
+    @Option(help: "The SLO, e.g. 'p99<50ms,errors<0.1%'.") var slo: String
+    @Option(help: "The first rate tried (requests/s).") var startRate = 100.0
+    @Option(help: "Never try above this rate.") var maxRate = 10_000_000.0
+    @Option(help: "Each step's measured time, e.g. 10s (long enough to be stable).") var stepDuration = "10s"
+    @Option(help: "Each step's warm-up, e.g. 2s.") var stepWarmup = "2s"
+    @Option(help: "Stop bisecting when the bounds are within this fraction.") var precision = 0.05
+    @Option(help: "Write the steps as JSON here.") var json: String?
+
+    func run() throws {
+        guard let seconds = parseDuration(stepDuration), let warm = parseDuration(stepWarmup) else { throw ValidationError("durations look like 10s") }
+        let objective = try Threshold.list(slo)
+        guard !objective.isEmpty else { throw ValidationError("--slo needs at least one condition") }
+        let base = try target.plan(duration: seconds, warmup: warm, rate: startRate, requests: nil, thresholds: [])
+        print("step  rate/s     achieved/s  p99(ms)   errors    SLO")
+        let (best, steps) = try CapacityPlanner.search(base: base, slo: objective, startRate: startRate, maximumRate: maxRate,
+                                                       precision: precision) { step in
+            print(String(format: "%-5d %-10.0f %-11.0f %-9.3f %-9.4f %@", 0, step.rate, step.report.rps, step.report.latency_ms.p99,
+                         step.report.errorRate, step.holds ? "holds" : "fails").replacingOccurrences(of: "0     ", with: "      ", options: [], range: nil))
+        }
+        if let best {
+            print(String(format: "capacity: %.0f requests/s hold %@", best, slo))
+        } else {
+            print("capacity: even \(Int(startRate)) requests/s does not hold \(slo)")
+        }
+        if let json {
+            let rows = steps.map { ["rate": $0.rate, "rps": $0.report.rps, "p99_ms": $0.report.latency_ms.p99,
+                                    "error_rate": $0.report.errorRate, "holds": $0.holds ? 1 : 0] }
+            let object: [String: Any] = ["slo": slo, "capacity_rps": best ?? 0, "steps": rows]
+            try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]).write(to: URL(fileURLWithPath: json))
+        }
+        if best == nil { throw ExitCode(1) }
+    }
+}
+
+struct Merge: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Combine --json reports of runs made at once on several machines.")
+
+    @Argument(help: "Reports written by `loadtest run --json`.") var reports: [String]
+    @Option(help: "Write the merged report here.") var json: String?
+    @Option(help: "Write a self-contained HTML report here.") var html: String?
+
+    func run() throws {
+        let merged = try Report.merge(try reports.map { try Report.load($0) })
+        print(merged.text, terminator: "")
+        if let json { try merged.json().write(to: URL(fileURLWithPath: json)) }
+        if let html { try Data(HTMLReport.render(merged).utf8).write(to: URL(fileURLWithPath: html)) }
+    }
+}

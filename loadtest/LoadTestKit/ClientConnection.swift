@@ -1,0 +1,201 @@
+import CUV
+import Net
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One keep-alive connection of a worker: a non-blocking socket on the worker's loop
+/// (`uv_poll`, with `send`/`recv` done here, as wrk does with its own epoll loop), the HTTP/1
+/// response parser from `Net`, and the send times of the requests still in flight.
+/// Loop thread only.
+final class ClientConnection {
+    unowned let worker: Worker
+    let parser = HTTPResponseParser()
+    private var fd: Int32 = -1
+    private var poll: UnsafeMutablePointer<uv_poll_t>?
+    private var events: Int32 = 0
+    private(set) var connected = false
+    private var connecting = false
+    /// Intended start (ns) of each request in flight, oldest first.
+    private var starts: [UInt64] = []
+    private var startsHead = 0
+    /// Actual send time (ns) of the oldest request in flight, for timeouts.
+    private var sentAt: [UInt64] = []
+    private var pending: [UInt8] = []
+    private var pendingOffset = 0
+    private var closed = false
+    /// On the worker's list of connections to flush at the end of this loop turn.
+    var hasUnsentQueued = false
+
+    init(worker: Worker) {
+        self.worker = worker
+        parser.onResponse = { [unowned self] status in self.responded(status) }
+    }
+
+    var inFlight: Int { starts.count - startsHead }
+    var oldestSentAt: UInt64? { startsHead < sentAt.count ? sentAt[startsHead] : nil }
+
+    // MARK: Connect
+
+    func connect() {
+        guard !closed else { return }
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return failConnect() }
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = worker.address
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 || errno == EINPROGRESS else {
+            Glibc.close(fd)
+            fd = -1
+            return failConnect()
+        }
+        connecting = true
+        parser.reset()
+        let handle = UnsafeMutablePointer<uv_poll_t>.allocate(capacity: 1)
+        uv_poll_init(worker.loop.uvLoop, handle, fd)
+        handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
+        poll = handle
+        events = 0
+        watch(Int32(UV_WRITABLE.rawValue))
+    }
+
+    private func failConnect() {
+        worker.errors.connect += 1
+        worker.connectionLost(self, reconnect: true)
+    }
+
+    private func watch(_ wanted: Int32) {
+        guard let poll, wanted != events else { return }
+        events = wanted
+        uv_poll_start(poll, wanted) { handle, status, events in
+            let me = Unmanaged<ClientConnection>.fromOpaque(handle!.pointee.data).takeUnretainedValue()
+            me.onPoll(status: status, events: events)
+        }
+    }
+
+    private func onPoll(status: Int32, events: Int32) {
+        if connecting {
+            var error: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
+            guard status >= 0, error == 0 else {
+                worker.errors.connect += 1
+                return drop(countInFlightAs: nil)
+            }
+            connecting = false
+            connected = true
+            watch(Int32(UV_READABLE.rawValue))
+            worker.connectionReady(self)
+            return
+        }
+        guard status >= 0 else { return drop(countInFlightAs: .io) }
+        if events & Int32(UV_READABLE.rawValue) != 0 { readAvailable() }
+        if !closed, connected, events & Int32(UV_WRITABLE.rawValue) != 0 { flush() }
+    }
+
+    // MARK: Requests and responses
+
+    /// Queues a request; `intendedStart` is when the schedule meant it to leave (ns).
+    func send(_ bytes: [UInt8], intendedStart: UInt64, now: UInt64) {
+        starts.append(intendedStart)
+        sentAt.append(now)
+        if pendingOffset == pending.count {
+            pending.removeAll(keepingCapacity: true)
+            pendingOffset = 0
+        }
+        pending.append(contentsOf: bytes)
+    }
+
+    /// Writes what is queued (called once per loop turn after sends were queued).
+    func flush() {
+        while pendingOffset < pending.count {
+            let n = pending.withUnsafeBytes { buffer in
+                Glibc.send(fd, buffer.baseAddress! + pendingOffset, buffer.count - pendingOffset, Int32(MSG_NOSIGNAL))
+            }
+            if n > 0 {
+                pendingOffset += n
+                continue
+            }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                watch(Int32(UV_READABLE.rawValue | UV_WRITABLE.rawValue))
+                return
+            }
+            return drop(countInFlightAs: .io)
+        }
+        watch(Int32(UV_READABLE.rawValue))
+    }
+
+    var hasUnsent: Bool { pendingOffset < pending.count }
+
+    private func readAvailable() {
+        let buffer = worker.readBuffer
+        while !closed {
+            let n = recv(fd, buffer, Worker.readBufferSize, 0)
+            if n > 0 {
+                guard parser.feed(buffer, n) else {
+                    worker.errors.protocolErrors += 1
+                    return drop(countInFlightAs: nil)
+                }
+                if n < Worker.readBufferSize { return }
+                continue
+            }
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
+            // EOF or reset: what was in flight is lost.
+            return drop(countInFlightAs: .io)
+        }
+    }
+
+    private func responded(_ status: Int) {
+        guard startsHead < starts.count else {
+            worker.errors.protocolErrors += 1
+            return
+        }
+        let start = starts[startsHead]
+        startsHead += 1
+        if startsHead == starts.count {
+            starts.removeAll(keepingCapacity: true)
+            sentAt.removeAll(keepingCapacity: true)
+            startsHead = 0
+        }
+        worker.completed(self, status: status, intendedStart: start)
+        if !parser.shouldKeepAlive && inFlight == 0 { drop(countInFlightAs: nil) }
+    }
+
+    /// Closes the socket; requests in flight are counted as `kind` errors (when given) and
+    /// the worker opens a replacement.
+    func drop(countInFlightAs kind: Worker.ErrorKind?) {
+        guard fd >= 0 else { return }
+        if let kind { worker.errors.add(kind, inFlight) }
+        starts.removeAll(keepingCapacity: true)
+        sentAt.removeAll(keepingCapacity: true)
+        startsHead = 0
+        pending.removeAll(keepingCapacity: true)
+        pendingOffset = 0
+        closeSocket()
+        worker.connectionLost(self, reconnect: true)
+    }
+
+    private func closeSocket() {
+        connected = false
+        connecting = false
+        if let poll {
+            self.poll = nil
+            uv_poll_stop(poll)
+            uv_close(cuv_handle_poll(poll)) { handle in
+                Unmanaged<ClientConnection>.fromOpaque(handle!.pointee.data).release()
+                handle!.withMemoryRebound(to: uv_poll_t.self, capacity: 1) { $0.deallocate() }
+            }
+        }
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
+    }
+
+    /// Closes for good (end of the run).
+    func shutdown() {
+        closed = true
+        closeSocket()
+    }
+}

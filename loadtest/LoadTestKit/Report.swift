@@ -1,0 +1,146 @@
+import Foundation
+import Histogram
+
+/// What a run measured: counts, errors by class, the latency histogram (microseconds, 3
+/// significant digits) and a per-second series. Encodes to the `--json` file, whose top level
+/// has `requests`, `errors`, `duration_s`, `rps` and `latency_ms` as scripts expect; the
+/// histogram travels with it so `merge` is exact.
+public struct Report: Codable, Sendable {
+    public struct Latency: Codable, Sendable, Equatable {
+        public var p50: Double, p90: Double, p99: Double, p999: Double, p9999: Double, max: Double, mean: Double, min: Double
+    }
+
+    public struct Second: Codable, Sendable {
+        public var t: Int
+        public var requests: Int
+        public var errors: Int
+        public var p99_ms: Double
+    }
+
+    public struct ErrorClasses: Codable, Sendable, Equatable {
+        public var connect = 0, timeout = 0, io = 0, protocol_ = 0, status_4xx = 0, status_5xx = 0
+        enum CodingKeys: String, CodingKey { case connect, timeout, io, protocol_ = "protocol", status_4xx, status_5xx }
+        public var total: Int { connect + timeout + io + protocol_ + status_4xx + status_5xx }
+    }
+
+    public var url: String
+    public var mode: String
+    public var connections: Int
+    public var threads: Int
+    public var target_rate: Double?
+    public var requests: Int
+    public var errors: Int
+    public var duration_s: Double
+    public var rps: Double
+    public var latency_ms: Latency
+    public var errors_by_class: ErrorClasses
+    public var status: [String: Int]
+    public var warmup_requests: Int
+    public var timeseries: [Second]
+    public var thresholds: [String: Bool]
+    public var histogram_us: Histogram<UInt64>
+
+    public var latency: Latency { latency_ms }
+    /// Errors over all attempts (responses plus failed attempts that got none).
+    public var errorRate: Double {
+        let attempts = requests + errors_by_class.connect + errors_by_class.timeout + errors_by_class.io + errors_by_class.protocol_
+        return attempts == 0 ? 0 : Double(errors) / Double(attempts)
+    }
+
+    static func latency(of histogram: Histogram<UInt64>) -> Latency {
+        func ms(_ v: UInt64) -> Double { Double(v) / 1000 }
+        guard histogram.totalCount > 0 else { return Latency(p50: 0, p90: 0, p99: 0, p999: 0, p9999: 0, max: 0, mean: 0, min: 0) }
+        return Latency(p50: ms(histogram.valueAtPercentile(50)), p90: ms(histogram.valueAtPercentile(90)),
+                       p99: ms(histogram.valueAtPercentile(99)), p999: ms(histogram.valueAtPercentile(99.9)),
+                       p9999: ms(histogram.valueAtPercentile(99.99)), max: ms(histogram.max),
+                       mean: histogram.mean / 1000, min: ms(histogram.min))
+    }
+
+    /// Combines runs made at the same time on several machines: histograms add exactly,
+    /// counts add, the duration is the longest, so the rate is the sum of the parts.
+    public static func merge(_ reports: [Report]) throws(LoadTestError) -> Report {
+        guard var merged = reports.first else { throw .invalid("nothing to merge") }
+        for other in reports.dropFirst() {
+            merged.histogram_us.add(other.histogram_us)
+            merged.requests += other.requests
+            merged.errors += other.errors
+            merged.warmup_requests += other.warmup_requests
+            merged.connections += other.connections
+            merged.threads += other.threads
+            merged.duration_s = max(merged.duration_s, other.duration_s)
+            merged.errors_by_class.connect += other.errors_by_class.connect
+            merged.errors_by_class.timeout += other.errors_by_class.timeout
+            merged.errors_by_class.io += other.errors_by_class.io
+            merged.errors_by_class.protocol_ += other.errors_by_class.protocol_
+            merged.errors_by_class.status_4xx += other.errors_by_class.status_4xx
+            merged.errors_by_class.status_5xx += other.errors_by_class.status_5xx
+            for (k, v) in other.status { merged.status[k, default: 0] += v }
+            if let rate = other.target_rate { merged.target_rate = (merged.target_rate ?? 0) + rate }
+            for second in other.timeseries {
+                if let i = merged.timeseries.firstIndex(where: { $0.t == second.t }) {
+                    merged.timeseries[i].requests += second.requests
+                    merged.timeseries[i].errors += second.errors
+                    // Per-second p99 cannot be merged exactly without the seconds' histograms: keep the worse.
+                    merged.timeseries[i].p99_ms = Swift.max(merged.timeseries[i].p99_ms, second.p99_ms)
+                } else {
+                    merged.timeseries.append(second)
+                }
+            }
+        }
+        merged.timeseries.sort { $0.t < $1.t }
+        merged.rps = merged.duration_s > 0 ? Double(merged.requests) / merged.duration_s : 0
+        merged.latency_ms = latency(of: merged.histogram_us)
+        merged.url = Set(reports.map(\.url)).sorted().joined(separator: " ")
+        return merged
+    }
+
+    public func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    public static func load(_ path: String) throws -> Report {
+        guard let data = FileManager.default.contents(atPath: path) else { throw LoadTestError.invalid("cannot read \(path)") }
+        do { return try JSONDecoder().decode(Report.self, from: data) } catch {
+            throw LoadTestError.invalid("\(path) is not a loadtest --json report: \(error)")
+        }
+    }
+
+    /// wrk's summary, then the percentile table.
+    public var text: String {
+        func f(_ ms: Double) -> String {
+            if ms >= 1000 { return String(format: "%.2fs", ms / 1000) }
+            if ms >= 1 { return String(format: "%.2fms", ms) }
+            return String(format: "%.0fus", ms * 1000)
+        }
+        var out = "Running \(String(format: "%.1f", duration_s))s test @ \(url)\n"
+        out += "  \(threads) threads and \(connections) connections, \(mode) loop"
+        if let target_rate { out += " at \(String(format: "%.0f", target_rate)) requests/s (latency from intended start)" }
+        out += "\n  Latency  mean \(f(latency_ms.mean))  p50 \(f(latency_ms.p50))  p90 \(f(latency_ms.p90))  p99 \(f(latency_ms.p99))  max \(f(latency_ms.max))\n"
+        out += "  Latency Distribution\n"
+        for (label, value) in [("50%", latency_ms.p50), ("90%", latency_ms.p90), ("99%", latency_ms.p99),
+                               ("99.9%", latency_ms.p999), ("99.99%", latency_ms.p9999), ("100%", latency_ms.max)] {
+            out += "  \(label.padding(toLength: 7, withPad: " ", startingAt: 0)) \(f(value))\n"
+        }
+        out += "  \(requests) requests in \(String(format: "%.2f", duration_s))s\n"
+        if errors > 0 {
+            let e = errors_by_class
+            out += "  Errors: connect \(e.connect), timeout \(e.timeout), io \(e.io), protocol \(e.protocol_), 4xx \(e.status_4xx), 5xx \(e.status_5xx)\n"
+        }
+        out += "Requests/sec: \(String(format: "%.2f", rps))\n"
+        for (name, ok) in thresholds.sorted(by: { $0.key < $1.key }) { out += "  threshold \(name): \(ok ? "ok" : "FAILED")\n" }
+        return out
+    }
+
+    /// The full percentile distribution in HdrHistogram's text layout (milliseconds).
+    public var percentileDistribution: String {
+        var out = "   Value(ms)     Percentile TotalCount 1/(1-Percentile)\n"
+        for step in histogram_us.percentiles(ticksPerHalfDistance: 5) {
+            let p = step.percentileLevelIteratedTo / 100
+            out += String(format: "%12.3f %14.12f %10lu", Double(step.value) / 1000, p, UInt(step.totalCountToThisValue))
+            out += p < 1 ? String(format: " %14.2f\n", 1 / (1 - p)) : "\n"
+        }
+        return out
+    }
+}
