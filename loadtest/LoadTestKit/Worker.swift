@@ -233,7 +233,11 @@ final class Worker: @unchecked Sendable {
     private func dispatch(on connection: ClientConnection, intendedStart: UInt64, now: UInt64) {
         let template = plan.pick(&random)
         connection.send(template.render(&random, &sequence), intendedStart: intendedStart, now: now)
-        if !connection.hasUnsentQueued {
+        if plan.pipelineDepth == 1 && plan.rate == nil {
+            // One request per connection in flight: write it now, as wrk does, so the time
+            // from the timestamp to the wire is not spent waiting for the rest of the loop turn.
+            connection.flush()
+        } else if !connection.hasUnsentQueued {
             connection.hasUnsentQueued = true
             dirty.append(connection)
         }
@@ -259,7 +263,7 @@ final class Worker: @unchecked Sendable {
         }
         if plan.rate == nil {
             if let limit = requestLimit, issued >= limit { return beginStopIfDone() }
-            while connection.inFlight < plan.pipelineDepth {
+            while connection.connected && connection.inFlight < plan.pipelineDepth {
                 issued += 1
                 dispatch(on: connection, intendedStart: now, now: now)
                 if let limit = requestLimit, issued >= limit { break }
