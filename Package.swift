@@ -39,6 +39,7 @@ let package = Package(
         .systemLibrary(name: "CPostgres", pkgConfig: "libpq"),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3"),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis"),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
 
         // The event-loop core shared by the server and the load generator.
         .target(
@@ -106,7 +107,7 @@ let package = Package(
         .target(
             name: "LoadTestKit",
             dependencies: [
-                "Net", "CUV",
+                "Net", "CUV", "CZlib",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -123,7 +124,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Net"], path: "Tests/TestSupport"),
         .testTarget(name: "NetTests", dependencies: ["Net", "TestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Net", "Storage", "TestSupport"]),
-        .testTarget(name: "LoadTestTests", dependencies: ["LoadTestKit", "Net", "TestSupport"]),
+        .testTarget(name: "LoadTestTests", dependencies: ["LoadTestKit", "Net", "CZlib", "TestSupport", .product(name: "Histogram", package: "hdrhistogram-swift")]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Net", "TestSupport"]),
         .testTarget(name: "VectorIndexTests", dependencies: ["VectorIndex", "VectorKernels", "TestSupport"]),
     ],

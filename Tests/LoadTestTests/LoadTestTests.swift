@@ -1,4 +1,5 @@
 import Foundation
+import CZlib
 import Histogram
 @testable import LoadTestKit
 import Synchronization
@@ -193,5 +194,59 @@ struct LoadTestTests {
                 #expect(error.description.contains(location), "\(error) should name \(location)")
             }
         }
+    }
+}
+
+@Suite("HdrHistogram log")
+struct HdrLogTests {
+    /// Decodes one compressed V2 histogram back to its counts, the way HdrHistogram's readers do.
+    static func decode(_ base64: String) throws -> (digits: Int, counts: [Int64]) {
+        let bytes = try #require(Data(base64Encoded: base64)).map { $0 }
+        func be32(_ at: Int, _ b: [UInt8]) -> UInt32 { b[at..<at + 4].reduce(0) { $0 << 8 | UInt32($1) } }
+        #expect(be32(0, bytes) == 0x1c84_9314)
+        let compressedLength = Int(be32(4, bytes))
+        var plain = [UInt8](repeating: 0, count: 1 << 22)
+        var plainLength = uLong(plain.count)
+        let rc = uncompress(&plain, &plainLength, Array(bytes[8..<8 + compressedLength]), uLong(compressedLength))
+        #expect(rc == Z_OK)
+        plain = Array(plain.prefix(Int(plainLength)))
+        #expect(be32(0, plain) == 0x1c84_9313)
+        let payloadLength = Int(be32(4, plain))
+        let digits = Int(be32(12, plain))
+        var counts: [Int64] = []
+        var i = 40
+        while i < 40 + payloadLength {
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            for k in 0..<9 {
+                let byte = plain[i]
+                i += 1
+                if k == 8 { value |= UInt64(byte) << 56; break }
+                value |= UInt64(byte & 0x7F) << shift
+                if byte & 0x80 == 0 { break }
+                shift += 7
+            }
+            let decoded = Int64(bitPattern: (value >> 1) ^ (0 &- (value & 1)))
+            if decoded < 0 { counts += Array(repeating: 0, count: Int(-decoded)) } else { counts.append(decoded) }
+        }
+        return (digits, counts)
+    }
+
+    @Test("intervals encode to HdrHistogram's compressed V2 form and decode to the same counts")
+    func roundTrip() throws {
+        var histogram = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .two)
+        var random = SplitMix64(seed: 3)
+        for _ in 0..<5000 { _ = histogram.record(1 + random.next() % 50_000) }
+        _ = histogram.record(2_000_000)
+        let (digits, counts) = try Self.decode(try HdrLog.encode(histogram))
+        #expect(digits == 2)
+        let expected = try HdrLog.countsArray(histogram)
+        #expect(counts.map { UInt64($0) } == expected)
+        #expect(counts.reduce(0, +) == 5001)
+        let path = NSTemporaryDirectory() + "lt-\(UUID().uuidString).hlog"
+        try HdrLog.write(intervals: [histogram, histogram], startTime: 1_700_000_000, to: path)
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 5 && lines[0] == "#[Histogram log format version 1.3]")
+        #expect(lines[3].hasPrefix("0.000,1.000,20") && lines[3].contains(",HISTF") && lines[4].hasPrefix("1.000,1.000,"))
     }
 }

@@ -62,13 +62,15 @@ struct Run: ParsableCommand {
     @Option(help: "Write every figure as JSON here.") var json: String?
     @Option(help: "Write a self-contained HTML report here.") var html: String?
     @Flag(help: "Print the full percentile distribution.") var distribution = false
+    @Option(name: .customLong("hdr-log"), help: "Write each second's histogram here in HdrHistogram's log format.") var hdrLog: String?
 
     func run() throws {
         guard let seconds = parseDuration(duration), let warm = parseDuration(warmup) else { throw ValidationError("durations look like 10s or 500ms") }
         if let rate, rate <= 0 { throw ValidationError("--rate must be positive") }
         let thresholds = try threshold.flatMap { try Threshold.list($0) }
         let plan = try target.plan(duration: seconds, warmup: warm, rate: rate, requests: requests, thresholds: thresholds)
-        let report = try LoadTest.run(plan, progress: true)
+        let (report, intervals, startTime) = try LoadTest.runWithIntervals(plan, progress: true)
+        if let hdrLog { try HdrLog.write(intervals: intervals, startTime: startTime, to: hdrLog) }
         print(report.text, terminator: "")
         if distribution { print(report.percentileDistribution, terminator: "") }
         if let json { try report.json().write(to: URL(fileURLWithPath: json)) }
@@ -95,13 +97,17 @@ struct Capacity: ParsableCommand {
         guard !objective.isEmpty else { throw ValidationError("--slo needs at least one condition") }
         let base = try target.plan(duration: seconds, warmup: warm, rate: startRate, requests: nil, thresholds: [])
         print("step  rate/s     achieved/s  p99(ms)   errors    SLO")
+        var number = 0
         let (best, steps) = try CapacityPlanner.search(base: base, slo: objective, startRate: startRate, maximumRate: maxRate,
                                                        precision: precision) { step in
-            print(String(format: "%-5d %-10.0f %-11.0f %-9.3f %-9.4f %@", 0, step.rate, step.report.rps, step.report.latency_ms.p99,
-                         step.report.errorRate, step.holds ? "holds" : "fails").replacingOccurrences(of: "0     ", with: "      ", options: [], range: nil))
+            number += 1
+            let figures = String(format: "%-5d %-10.0f %-11.0f %-9.3f %-9.4f ", number, step.rate, step.report.rps,
+                                 step.report.latency_ms.p99, step.report.errorRate)
+            print(figures + (step.holds ? "holds" : "fails"))
+            fflush(nil)
         }
         if let best {
-            print(String(format: "capacity: %.0f requests/s hold %@", best, slo))
+            print("capacity: \(Int(best)) requests/s hold \(slo)")
         } else {
             print("capacity: even \(Int(startRate)) requests/s does not hold \(slo)")
         }

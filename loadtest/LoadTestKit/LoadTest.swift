@@ -10,6 +10,12 @@ import Glibc
 /// Runs a plan: one loop per thread, the connections spread over them, and one merged report.
 public enum LoadTest {
     public static func run(_ plan: RunPlan, progress: Bool = false) throws -> Report {
+        try runWithIntervals(plan, progress: progress).report
+    }
+
+    /// The report, and each second's histogram (for `--hdr-log`).
+    public static func runWithIntervals(_ plan: RunPlan, progress: Bool = false) throws -> (report: Report, intervals: [Histogram<UInt64>], startTime: Double) {
+        let wallStart = Date().timeIntervalSince1970 + plan.warmupSeconds
         let address = try resolve(plan.target)
         let group = try EventLoopGroup(loopCount: plan.threads)
         group.start()
@@ -51,7 +57,14 @@ public enum LoadTest {
         for worker in workers { worker.loop.execute { worker.stop(graceSeconds: grace) } }
         for (i, worker) in workers.enumerated() where !done[i] { worker.finished.wait() }
         if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-        return report(plan, workers, measureFrom: measureFrom, stoppedAt: stoppedAt)
+        var intervals: [Histogram<UInt64>] = []
+        for worker in workers {
+            for (i, second) in worker.seconds.enumerated() {
+                while intervals.count <= i { intervals.append(Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .two)) }
+                intervals[i].add(second.histogram)
+            }
+        }
+        return (report(plan, workers, measureFrom: measureFrom, stoppedAt: stoppedAt), intervals, wallStart)
     }
 
     static func report(_ plan: RunPlan, _ workers: [Worker], measureFrom: UInt64, stoppedAt: UInt64) -> Report {
