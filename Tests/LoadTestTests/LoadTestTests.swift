@@ -248,5 +248,13 @@ struct HdrLogTests {
         let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 5 && lines[0] == "#[Histogram log format version 1.3]")
         #expect(lines[3].hasPrefix("0.000,1.000,20") && lines[3].contains(",HISTF") && lines[4].hasPrefix("1.000,1.000,"))
+        // Read back (as `loadtest merge run.hlog …` does): the same counts and percentiles.
+        let back = try HdrLog.read(path)
+        #expect(back.count == 2 && back[1].start == 1)
+        #expect(back[0].histogram.totalCount == 5001)
+        #expect(try HdrLog.countsArray(back[0].histogram) == expected)
+        let merged = try Report.fromHdrLog(path)
+        #expect(merged.requests == 10_002 && merged.duration_s == 2)
+        #expect(merged.latency_ms.p99 == Report.latency(of: histogram).p99)
     }
 }

@@ -124,12 +124,13 @@ struct Capacity: ParsableCommand {
 struct Merge: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Combine --json reports of runs made at once on several machines.")
 
-    @Argument(help: "Reports written by `loadtest run --json`.") var reports: [String]
+    @Argument(help: "Reports written by `loadtest run --json`, or interval logs by `--hdr-log` (*.hlog).") var reports: [String]
     @Option(help: "Write the merged report here.") var json: String?
     @Option(help: "Write a self-contained HTML report here.") var html: String?
 
     func run() throws {
-        let merged = try Report.merge(try reports.map { try Report.load($0) })
+        // JSON reports, or HdrHistogram interval logs (.hlog), of runs made at the same time.
+        let merged = try Report.merge(try reports.map { $0.hasSuffix(".hlog") ? try Report.fromHdrLog($0) : try Report.load($0) })
         print(merged.text, terminator: "")
         if let json { try merged.json().write(to: URL(fileURLWithPath: json)) }
         if let html { try Data(HTMLReport.render(merged).utf8).write(to: URL(fileURLWithPath: html)) }

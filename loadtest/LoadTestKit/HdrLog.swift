@@ -57,6 +57,77 @@ public enum HdrLog {
         return Data(out).base64EncodedString()
     }
 
+    /// Reads a log written by `write` (or by HdrHistogram's own writers, for histograms of
+    /// microseconds): each interval's start (s) and histogram.
+    public static func read(_ path: String) throws -> [(start: Double, length: Double, histogram: Histogram<UInt64>)] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw LoadTestError.invalid("cannot read \(path)") }
+        var intervals: [(Double, Double, Histogram<UInt64>)] = []
+        for (number, line) in text.split(whereSeparator: \.isNewline).enumerated() {
+            if line.hasPrefix("#") || line.hasPrefix("\"") || line.isEmpty { continue }
+            let fields = line.split(separator: ",")
+            guard fields.count >= 4, let start = Double(fields[fields.count - 4].split(separator: "=").last ?? ""),
+                  let length = Double(fields[fields.count - 3]) else {
+                throw LoadTestError.invalid("\(path):\(number + 1): not an interval line")
+            }
+            intervals.append((start, length, try decode(String(fields[fields.count - 1]), at: "\(path):\(number + 1)")))
+        }
+        return intervals
+    }
+
+    /// One compressed V2 histogram from its base64 text.
+    public static func decode(_ base64: String, at location: String = "histogram") throws -> Histogram<UInt64> {
+        guard let data = Data(base64Encoded: base64) else { throw LoadTestError.invalid("\(location): not base64") }
+        let bytes = [UInt8](data)
+        func be32(_ b: [UInt8], _ at: Int) -> UInt32 { b[at..<at + 4].reduce(0) { $0 << 8 | UInt32($1) } }
+        func be64(_ b: [UInt8], _ at: Int) -> UInt64 { b[at..<at + 8].reduce(0) { $0 << 8 | UInt64($1) } }
+        guard bytes.count >= 8, be32(bytes, 0) & 0xFFFF_FF0F == 0x1c84_9304 else { throw LoadTestError.invalid("\(location): not a compressed V2 histogram") }
+        let compressedLength = Int(be32(bytes, 4))
+        guard bytes.count >= 8 + compressedLength else { throw LoadTestError.invalid("\(location): truncated") }
+        var plain = [UInt8](repeating: 0, count: 1 << 24)
+        var plainLength = uLong(plain.count)
+        guard uncompress(&plain, &plainLength, Array(bytes[8..<8 + compressedLength]), uLong(compressedLength)) == Z_OK,
+              plainLength >= 40, be32(plain, 0) & 0xFFFF_FF0F == 0x1c84_9303 else {
+            throw LoadTestError.invalid("\(location): corrupt histogram")
+        }
+        let payloadLength = Int(be32(plain, 4))
+        let digits = Int(be32(plain, 12))
+        let highest = be64(plain, 24)
+        guard (1...5).contains(digits), 40 + payloadLength <= Int(plainLength),
+              let precision = SignificantDigits(rawValue: Int8(digits)) else { throw LoadTestError.invalid("\(location): bad header") }
+        var histogram = Histogram<UInt64>(highestTrackableValue: max(highest, 2), numberOfSignificantValueDigits: precision)
+        // Index → value, as HdrHistogram lays its counts out (unit magnitude 0).
+        var magnitude = 0
+        while (1 << magnitude) < 2 * Int(pow(10.0, Double(digits))) { magnitude += 1 }
+        let halfMagnitude = max(magnitude, 1) - 1
+        let halfCount = 1 << halfMagnitude
+        var index = 0
+        var i = 40
+        let end = 40 + payloadLength
+        while i < end {
+            var raw: UInt64 = 0
+            var shift: UInt64 = 0
+            for k in 0..<9 {
+                guard i < end else { throw LoadTestError.invalid("\(location): truncated counts") }
+                let byte = plain[i]
+                i += 1
+                if k == 8 { raw |= UInt64(byte) << 56; break }
+                raw |= UInt64(byte & 0x7F) << shift
+                if byte & 0x80 == 0 { break }
+                shift += 7
+            }
+            let value = Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
+            if value < 0 { index += Int(-value); continue }
+            if value > 0 {
+                var bucket = (index >> halfMagnitude) - 1
+                var subBucket = (index & (halfCount - 1)) + halfCount
+                if bucket < 0 { subBucket -= halfCount; bucket = 0 }
+                _ = histogram.record(UInt64(subBucket) << UInt64(bucket), count: UInt64(value))
+            }
+            index += 1
+        }
+        return histogram
+    }
+
     /// The histogram's counts in HdrHistogram's index order, up to the last non-zero one.
     static func countsArray(_ histogram: Histogram<UInt64>) throws -> [UInt64] {
         // hdrhistogram-swift keeps its counts internal; its Codable form carries them in order.

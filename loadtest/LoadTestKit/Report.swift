@@ -61,7 +61,7 @@ public struct Report: Codable, Sendable {
     public static func merge(_ reports: [Report]) throws(LoadTestError) -> Report {
         guard var merged = reports.first else { throw .invalid("nothing to merge") }
         for other in reports.dropFirst() {
-            merged.histogram_us.add(other.histogram_us)
+            combine(&merged.histogram_us, other.histogram_us)
             merged.requests += other.requests
             merged.errors += other.errors
             merged.warmup_requests += other.warmup_requests
@@ -92,6 +92,42 @@ public struct Report: Codable, Sendable {
         merged.latency_ms = latency(of: merged.histogram_us)
         merged.url = Set(reports.map(\.url)).sorted().joined(separator: " ")
         return merged
+    }
+
+    /// A report from an HdrHistogram interval log (latencies only: a log holds no error counts).
+    public static func fromHdrLog(_ path: String) throws -> Report {
+        let intervals = try HdrLog.read(path)
+        // At the log's own precision, so the sum of its intervals is exact.
+        var total = Histogram<UInt64>(highestTrackableValue: 3_600_000_000,
+                                      numberOfSignificantValueDigits: intervals.first?.histogram.numberOfSignificantValueDigits ?? .three)
+        var series: [Second] = []
+        var first = Double.infinity, last = 0.0
+        for (start, length, histogram) in intervals {
+            combine(&total, histogram)
+            first = Swift.min(first, start)
+            last = Swift.max(last, start + length)
+            series.append(Second(t: Int(start.rounded(.down)), requests: Int(histogram.totalCount), errors: 0,
+                                 p99_ms: Double(histogram.valueAtPercentile(99)) / 1000))
+        }
+        let duration = intervals.isEmpty ? 0 : last - first
+        let requests = Int(total.totalCount)
+        return Report(url: path, mode: "log", connections: 0, threads: 0, target_rate: nil, requests: requests, errors: 0,
+                      duration_s: duration, rps: duration > 0 ? Double(requests) / duration : 0, latency_ms: latency(of: total),
+                      errors_by_class: ErrorClasses(), status: [:], warmup_requests: 0, timeseries: series, thresholds: [:],
+                      histogram_us: total)
+    }
+
+    /// Adds `other` into `total`: exactly when the layouts match, else value by value at
+    /// `other`'s resolution (a 2-digit log into a 3-digit report).
+    static func combine(_ total: inout Histogram<UInt64>, _ other: Histogram<UInt64>) {
+        if total.numberOfSignificantValueDigits == other.numberOfSignificantValueDigits
+            && total.lowestDiscernibleValue == other.lowestDiscernibleValue {
+            total.add(other)
+            return
+        }
+        for step in other.recordedValues() {
+            _ = total.record(other.medianEquivalentForValue(step.value), count: UInt64(step.count))
+        }
     }
 
     public func json() throws -> Data {
