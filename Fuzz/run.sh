@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer + AddressSanitizer targets from the project's own sources and runs each
-# for SECONDS (default 60): `http` (the HTTP/1.1 request codec) and `snapshot` (the HNSW
-# snapshot loader).
-# Usage: Fuzz/run.sh [SECONDS] [http|snapshot|all]
+# for SECONDS (default 60): `http` (the HTTP/1.1 request codec), `snapshot` (the HNSW
+# snapshot loader) and `json` (the metadata validator in Storage).
+# Usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -55,10 +55,25 @@ SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 AIW_FUZZ_SEEDS=Fuzz/corpus
 check_artifacts snapshot
 }
 
+run_json() {
+mkdir -p Fuzz/corpus-json
+swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name Storage \
+  Sources/Storage/JSON/JSONObjectValidator.swift Fuzz/JSONValidatorFuzzer.swift -o Fuzz/bin/json-validator \
+  2> >(grep -v "Cannot export local symbol" >&2)
+printf '%s' '{"a": [1, 2.5e-3, true, null, {"b": "\u00e9\ud83d\ude00"}], "c": -0}' > Fuzz/corpus-json/object
+printf '%s' '{"tags":["x"],"n":1}' > Fuzz/corpus-json/small
+rm -f Fuzz/bin/crash-* Fuzz/bin/leak-* Fuzz/bin/timeout-* Fuzz/bin/oom-*
+SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 Fuzz/bin/json-validator -max_total_time="$seconds" -max_len=2048 \
+  -artifact_prefix=Fuzz/bin/ -print_final_stats=1 Fuzz/corpus-json 2>&1 \
+  | grep -E "Done|stat::number_of_executed_units|ERROR|SUMMARY|Test unit written|Fatal" || true
+check_artifacts json
+}
+
 case "$which" in
   http) run_http ;;
   snapshot) run_snapshot ;;
-  all) run_http; run_snapshot ;;
+  json) run_json ;;
+  all) run_http; run_snapshot; run_json ;;
   *) echo "usage: Fuzz/run.sh [SECONDS] [http|snapshot|all]"; exit 2 ;;
 esac
 exit $failed

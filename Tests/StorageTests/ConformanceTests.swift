@@ -142,6 +142,8 @@ struct ConformanceTests {
             ("metadata broken", RecordInput(id: "m", vector: [1, 2, 3, 4], metadata: #"{"a":}"#)),
             ("metadata NUL escape", RecordInput(id: "m", vector: [1, 2, 3, 4], metadata: #"{"a":"\u0000"}"#)),
             ("metadata lone surrogate", RecordInput(id: "m", vector: [1, 2, 3, 4], metadata: #"{"a":"\ud800"}"#)),
+            ("metadata trailing comma", RecordInput(id: "m", vector: [1, 2, 3, 4], metadata: #"{"a":[],}"#)),
+            ("metadata number out of range", RecordInput(id: "m", vector: [1, 2, 3, 4], metadata: #"{"a":2.5e8888888884}"#)),
             ("1 MB id", RecordInput(id: hugeID, vector: [1, 2, 3, 4])),
             ("empty id", RecordInput(id: "", vector: [1, 2, 3, 4])),
             ("NUL in id", RecordInput(id: "a\u{0}b", vector: [1, 2, 3, 4])),

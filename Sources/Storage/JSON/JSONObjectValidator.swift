@@ -63,7 +63,12 @@ public enum JSONObjectValidator {
                     case UInt8(ascii: "f"): guard literal(bytes, &i, "false") else { return fail("bad literal") }
                     case UInt8(ascii: "n"): guard literal(bytes, &i, "null") else { return fail("bad literal") }
                     case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                        let numberStart = i
                         guard scanNumber(bytes, &i) else { return fail("bad number") }
+                        // Beyond a double's range: clients cannot read it back, and PostgreSQL's
+                        // numeric refuses the largest exponents.
+                        let literal = String(decoding: UnsafeBufferPointer(rebasing: bytes[numberStart..<i]), as: UTF8.self)
+                        guard let value = Double(literal), value.isFinite else { return fail("number out of range") }
                     default: return fail("unexpected character")
                     }
                     expectingValue = false
