@@ -74,6 +74,6 @@ case "$which" in
   snapshot) run_snapshot ;;
   json) run_json ;;
   all) run_http; run_snapshot; run_json ;;
-  *) echo "usage: Fuzz/run.sh [SECONDS] [http|snapshot|all]"; exit 2 ;;
+  *) echo "usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|all]"; exit 2 ;;
 esac
 exit $failed

@@ -1,7 +1,9 @@
 import Storage
 
 /// Who is calling: the key behind a request, with its limits resolved against the defaults.
-public struct Principal: Sendable {
+/// A class: built once per key-cache fill and shared by every request of that key (one
+/// retain instead of one per field).
+public final class Principal: Sendable {
     public let keyID: String
     public let tenantID: String
     public let role: Role
