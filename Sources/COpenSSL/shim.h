@@ -22,6 +22,8 @@ static inline int cssl_ctx_set_servername_callback(SSL_CTX *ctx, int (*cb)(SSL *
 }
 static inline int cssl_bio_pending(BIO *b) { return BIO_pending(b); }
 static inline uint64_t cssl_op_no_renegotiation(void) { return SSL_OP_NO_RENEGOTIATION; }
+/* SSL_set_tlsext_host_name is a macro over SSL_ctrl. */
+static inline int cssl_set_host_name(SSL *ssl, const char *name) { return (int)SSL_set_tlsext_host_name(ssl, name); }
 static inline uint64_t cssl_op_no_compression(void) { return SSL_OP_NO_COMPRESSION; }
 static inline uint64_t cssl_op_cipher_server_preference(void) { return SSL_OP_CIPHER_SERVER_PREFERENCE; }
 static inline int cssl_tls1_2_version(void) { return TLS1_2_VERSION; }

@@ -2,6 +2,7 @@ import Foundation
 import CZlib
 import Histogram
 @testable import LoadTestKit
+import Net
 import Synchronization
 import Testing
 import TestSupport
@@ -256,5 +257,35 @@ struct HdrLogTests {
         let merged = try Report.fromHdrLog(path)
         #expect(merged.requests == 10_002 && merged.duration_s == 2)
         #expect(merged.latency_ms.p99 == Report.latency(of: histogram).p99)
+    }
+}
+
+@Suite("loadtest over TLS")
+struct LoadTestTLSTests {
+    @Test("https:// through Net's TLS layer against the real gateway: verified with the CA, refused without it")
+    func https() throws {
+        let certificates = try TestCertificates()
+        let binary = try #require(builtExecutable("aiwriter"))
+        let gateway = try ChildProcess(executable: binary, arguments: [
+            "serve", "--port", "0", "--tls-port", "0", "--loops", "1",
+            "--tls-cert", certificates.path("a.pem"), "--tls-key", certificates.path("a.key")])
+        defer { gateway.signal(SIGKILL) }
+        #expect(gateway.waitFor("\"tls_port\":\"", seconds: 20))
+        let line = try #require(gateway.stderrText.split(separator: "\n").first { $0.contains("\"tls_port\":\"") })
+        let tlsPort = try #require(Int(line.components(separatedBy: "\"tls_port\":\"")[1].prefix { $0.isNumber }))
+        let target = try Target(url: "https://127.0.0.1:\(tlsPort)/healthz")
+        let template = try RequestTemplate(method: "GET", path: "/healthz", headers: [], body: nil, weight: 1,
+                                           authority: target.authority, baseDirectory: ".")
+        let trusted = try TLSClientContext(verifyPeer: true, caFile: certificates.path("a.pem"))
+        let plan = try RunPlan(target: target, templates: [template], connections: 4, threads: 1, durationSeconds: 0,
+                               requestCount: 500, tls: trusted)
+        let report = try LoadTest.run(plan)
+        #expect(report.requests == 500 && report.status["200"] == 500 && report.errors == 0)
+
+        // Without the CA the handshake fails verification: connect errors, no responses.
+        let untrusted = try TLSClientContext(verifyPeer: true, caFile: certificates.path("b.pem"))
+        let refused = try LoadTest.run(try RunPlan(target: target, templates: [template], connections: 1, threads: 1,
+                                                   durationSeconds: 0.5, tls: untrusted))
+        #expect(refused.requests == 0 && refused.errors_by_class.connect > 0)
     }
 }

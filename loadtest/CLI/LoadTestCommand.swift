@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LoadTestKit
+import Net
 
 /// `loadtest`: a load generator and capacity planner (closed loop like wrk, open loop with
 /// coordinated-omission correction like wrk2).
@@ -23,6 +24,8 @@ struct TargetOptions: ParsableArguments {
     @Option(name: [.customShort("H"), .long], help: "An extra request header, 'Name: value' (repeatable).") var header: [String] = []
     @Option(help: "Request method when no scenario is given.") var method = "GET"
     @Option(help: "Request body when no scenario is given.") var body: String?
+    @Flag(help: "https://: do not verify the server's certificate (self-signed test servers).") var insecure = false
+    @Option(help: "https://: trust this CA file instead of the system's roots.") var cacert: String?
 
     func plan(duration: Double, warmup: Double, rate: Double?, requests: Int?, thresholds: [Threshold]) throws -> RunPlan {
         let target = try Target(url: url)
@@ -44,9 +47,10 @@ struct TargetOptions: ParsableArguments {
                                              authority: target.authority, baseDirectory: ".")]
         }
         guard let timeoutSeconds = parseDuration(timeout), timeoutSeconds > 0 else { throw ValidationError("--timeout like 10s") }
+        let tls = target.isTLS ? try TLSClientContext(verifyPeer: !insecure, caFile: cacert) : nil
         return try RunPlan(target: target, templates: templates, connections: connections, threads: min(threads, connections),
                            durationSeconds: duration, warmupSeconds: warmup, rate: schedule, requestCount: requests,
-                           pipelineDepth: pipeline, timeoutSeconds: timeoutSeconds, thresholds: all)
+                           pipelineDepth: pipeline, timeoutSeconds: timeoutSeconds, thresholds: all, tls: tls)
     }
 }
 

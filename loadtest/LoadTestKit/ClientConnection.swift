@@ -24,6 +24,10 @@ final class ClientConnection {
     private var pending: [UInt8] = []
     private var pendingOffset = 0
     private var closed = false
+    /// https://: the session, and ciphertext waiting to be written.
+    private var tls: TLSClientSession?
+    private var wire: [UInt8] = []
+    private var wireOffset = 0
     /// On the worker's list of connections to flush at the end of this loop turn.
     var hasUnsentQueued = false
 
@@ -86,6 +90,16 @@ final class ClientConnection {
                 return drop(countInFlightAs: nil)
             }
             connecting = false
+            if let context = worker.plan.tls {
+                // Requests wait until the handshake is done.
+                guard let session = TLSClientSession(context: context, serverName: worker.plan.target.host) else {
+                    worker.errors.connect += 1
+                    return drop(countInFlightAs: nil)
+                }
+                tls = session
+                watch(Int32(UV_READABLE.rawValue))
+                return advanceHandshake()
+            }
             connected = true
             watch(Int32(UV_READABLE.rawValue))
             worker.connectionReady(self)
@@ -111,12 +125,29 @@ final class ClientConnection {
 
     /// Writes what is queued (called once per loop turn after sends were queued).
     func flush() {
-        while pendingOffset < pending.count {
-            let n = pending.withUnsafeBytes { buffer in
-                Glibc.send(fd, buffer.baseAddress! + pendingOffset, buffer.count - pendingOffset, Int32(MSG_NOSIGNAL))
+        guard let tls else {
+            sendRaw(&pending, &pendingOffset)
+            return
+        }
+        guard tls.isEstablished else { return }
+        if pendingOffset < pending.count {
+            let ok = pending.withUnsafeBytes { tls.write($0.baseAddress! + pendingOffset, $0.count - pendingOffset) }
+            pending.removeAll(keepingCapacity: true)
+            pendingOffset = 0
+            guard ok else { return drop(countInFlightAs: .io) }
+        }
+        tls.takeCiphertext(into: &wire)
+        sendRaw(&wire, &wireOffset)
+    }
+
+    private func sendRaw(_ buffer: inout [UInt8], _ offset: inout Int) {
+        while offset < buffer.count {
+            let start = offset
+            let n = buffer.withUnsafeBytes { bytes in
+                Glibc.send(fd, bytes.baseAddress! + start, bytes.count - start, Int32(MSG_NOSIGNAL))
             }
             if n > 0 {
-                pendingOffset += n
+                offset += n
                 continue
             }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -125,15 +156,55 @@ final class ClientConnection {
             }
             return drop(countInFlightAs: .io)
         }
+        buffer.removeAll(keepingCapacity: true)
+        offset = 0
         watch(Int32(UV_READABLE.rawValue))
     }
 
-    var hasUnsent: Bool { pendingOffset < pending.count }
+    /// Sends the handshake's next flight; on completion the connection takes requests.
+    private func advanceHandshake() {
+        guard let tls else { return }
+        let progress = tls.handshake()
+        tls.takeCiphertext(into: &wire)
+        sendRaw(&wire, &wireOffset)
+        guard fd >= 0 else { return }
+        switch progress {
+        case .needMoreData: return
+        case .failed:
+            worker.errors.connect += 1
+            drop(countInFlightAs: nil)
+        case .established:
+            connected = true
+            worker.connectionReady(self)
+        }
+    }
+
+    var hasUnsent: Bool { pendingOffset < pending.count || wireOffset < wire.count }
 
     private func readAvailable() {
         let buffer = worker.readBuffer
         while !closed {
             let n = recv(fd, buffer, Worker.readBufferSize, 0)
+            if n > 0, let tls {
+                tls.receive(buffer, n)
+                if !tls.isEstablished {
+                    advanceHandshake()
+                    if closed || fd < 0 || !tls.isEstablished { return }
+                }
+                // Decrypt into the same buffer: the ciphertext is already inside OpenSSL.
+                while true {
+                    let plain = tls.read(into: buffer, capacity: Worker.readBufferSize)
+                    if plain == 0 { break }
+                    if plain < 0 { return drop(countInFlightAs: .io) }
+                    guard parser.feed(buffer, plain) else {
+                        worker.errors.protocolErrors += 1
+                        return drop(countInFlightAs: nil)
+                    }
+                    if fd < 0 { return }
+                }
+                if n < Worker.readBufferSize { return }
+                continue
+            }
             if n > 0 {
                 guard parser.feed(buffer, n) else {
                     worker.errors.protocolErrors += 1
@@ -174,6 +245,9 @@ final class ClientConnection {
         startsHead = 0
         pending.removeAll(keepingCapacity: true)
         pendingOffset = 0
+        wire.removeAll(keepingCapacity: true)
+        wireOffset = 0
+        tls = nil
         closeSocket()
         worker.connectionLost(self, reconnect: true)
     }

@@ -1,3 +1,5 @@
+import Net
+
 /// Everything a run needs, fixed before it starts.
 public struct RunPlan: Sendable {
     public var target: Target
@@ -13,11 +15,13 @@ public struct RunPlan: Sendable {
     public var pipelineDepth: Int
     public var timeoutSeconds: Double
     public var thresholds: [Threshold]
+    /// For https:// targets.
+    public var tls: TLSClientContext?
     let cumulativeWeights: [Int]
 
     public init(target: Target, templates: [RequestTemplate], connections: Int, threads: Int, durationSeconds: Double,
                 warmupSeconds: Double = 0, rate: RateSchedule? = nil, requestCount: Int? = nil, pipelineDepth: Int = 1,
-                timeoutSeconds: Double = 10, thresholds: [Threshold] = []) throws(LoadTestError) {
+                timeoutSeconds: Double = 10, thresholds: [Threshold] = [], tls: TLSClientContext? = nil) throws(LoadTestError) {
         guard !templates.isEmpty else { throw .invalid("no requests to send") }
         guard connections >= 1, threads >= 1 else { throw .invalid("connections and threads must be at least 1") }
         guard connections >= threads else { throw .invalid("need at least one connection per thread (\(connections) < \(threads))") }
@@ -34,6 +38,8 @@ public struct RunPlan: Sendable {
         self.pipelineDepth = pipelineDepth
         self.timeoutSeconds = timeoutSeconds
         self.thresholds = thresholds
+        if target.isTLS && tls == nil { throw .invalid("an https:// URL needs a TLS client context") }
+        self.tls = tls
         var total = 0
         cumulativeWeights = templates.map { total += max(1, $0.weight); return total }
     }

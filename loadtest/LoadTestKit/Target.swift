@@ -7,12 +7,13 @@ public struct Target: Sendable, Equatable {
     /// The Host header value.
     public var authority: String
 
+    /// https:// (TLS through `Net`'s TLS layer).
+    public var isTLS: Bool
+
     public init(url: String) throws(LoadTestError) {
-        if url.hasPrefix("https://") {
-            throw .invalid("https:// is not supported yet: measure TLS with the gateway's plain listener, or with wrk")
-        }
-        guard url.hasPrefix("http://") else { throw .invalid("the URL must start with http://") }
-        let rest = url.dropFirst("http://".count)
+        isTLS = url.hasPrefix("https://")
+        guard url.hasPrefix("http://") || isTLS else { throw .invalid("the URL must start with http:// or https://") }
+        let rest = url.dropFirst(isTLS ? "https://".count : "http://".count)
         let slash = rest.firstIndex(of: "/") ?? rest.endIndex
         let hostPort = rest[..<slash]
         path = slash == rest.endIndex ? "/" : String(rest[slash...])
@@ -24,7 +25,7 @@ public struct Target: Sendable, Equatable {
             port = p
             host = String(hostPort[..<colon])
         } else {
-            port = 80
+            port = isTLS ? 443 : 80
             host = String(hostPort)
         }
         guard !host.isEmpty else { throw .invalid("no host in \(url)") }

@@ -14,7 +14,7 @@ final class TLSSession {
     let incoming: OpaquePointer
     let outgoing: OpaquePointer
     /// Keeps the contexts (and the SNI callback's object) alive as long as this session.
-    let context: TLSContext
+    let context: AnyObject
     private(set) var isEstablished = false
 
     init?(context: TLSContext) {
@@ -29,6 +29,25 @@ final class TLSSession {
         self.context = context
         SSL_set_bio(ssl, rbio, wbio) // the SSL owns both BIOs from here on
         SSL_set_accept_state(ssl)
+    }
+
+    /// The client side: a session that connects to `serverName` (sent as SNI).
+    init?(client: TLSClientContext, serverName: String) {
+        guard let ssl = SSL_new(client.ctx) else { return nil }
+        guard let rbio = BIO_new(BIO_s_mem()), let wbio = BIO_new(BIO_s_mem()) else {
+            SSL_free(ssl)
+            return nil
+        }
+        self.ssl = ssl
+        incoming = rbio
+        outgoing = wbio
+        context = client
+        SSL_set_bio(ssl, rbio, wbio)
+        SSL_set_connect_state(ssl)
+        if !serverName.isEmpty && !serverName.allSatisfy({ $0.isNumber || $0 == "." }) {
+            _ = cssl_set_host_name(ssl, serverName)
+            if client.verifyPeer { SSL_set1_host(ssl, serverName) }
+        }
     }
 
     deinit { SSL_free(ssl) }
