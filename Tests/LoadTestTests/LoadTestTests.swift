@@ -289,3 +289,32 @@ struct LoadTestTLSTests {
         #expect(refused.requests == 0 && refused.errors_by_class.connect > 0)
     }
 }
+
+@Suite("loadtest stages")
+struct LoadTestStageTests {
+    @Test("connection stages ramp a closed loop up: the second second carries more than the first")
+    func connectionRamp() throws {
+        let server = try StallingServer(stallAt: Int.max)
+        let target = try Target(url: "http://127.0.0.1:\(server.port)/")
+        let scenario = try Scenario.parse("""
+            requests:
+              - url: /
+            stages:
+              - {duration: 1s, connections: 1}
+              - {duration: 1s, connections: 8}
+            """, name: "ramp.yaml", target: target, baseDirectory: ".")
+        let stages = try #require(scenario.connectionStages)
+        #expect(scenario.stages == nil && stages.value(at: 0.5) == 0.5 && stages.value(at: 1.5) == 4.5)
+        let plan = try RunPlan(target: target, templates: scenario.templates, connections: 8, threads: 1, durationSeconds: 0,
+                               connectionStages: stages)
+        let report = try LoadTest.run(plan)
+        #expect(report.duration_s >= 2)
+        #expect(report.timeseries.count >= 2)
+        #expect(report.timeseries[1].requests > report.timeseries[0].requests, "\(report.timeseries.map(\.requests))")
+        #expect(report.requests == server.count.load(ordering: .relaxed))
+        #expect(throws: LoadTestError.self) {
+            _ = try Scenario.parse("requests:\n  - url: /\nstages:\n  - {duration: 1s, rate: 5}\n  - {duration: 1s, connections: 2}\n",
+                                   name: "mixed.yaml", target: target, baseDirectory: ".")
+        }
+    }
+}

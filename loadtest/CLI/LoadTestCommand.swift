@@ -31,11 +31,13 @@ struct TargetOptions: ParsableArguments {
         let target = try Target(url: url)
         var templates: [RequestTemplate]
         var schedule = rate.map { RateSchedule.constant($0) }
+        var connectionStages: RateSchedule?
         var all = thresholds
         if let scenario {
             let parsed = try Scenario.load(path: scenario, target: target)
             templates = parsed.templates
             if schedule == nil { schedule = parsed.stages }
+            if rate == nil { connectionStages = parsed.connectionStages }
             all += parsed.thresholds
         } else {
             var headers: [(String, String)] = []
@@ -50,7 +52,8 @@ struct TargetOptions: ParsableArguments {
         let tls = target.isTLS ? try TLSClientContext(verifyPeer: !insecure, caFile: cacert) : nil
         return try RunPlan(target: target, templates: templates, connections: connections, threads: min(threads, connections),
                            durationSeconds: duration, warmupSeconds: warmup, rate: schedule, requestCount: requests,
-                           pipelineDepth: pipeline, timeoutSeconds: timeoutSeconds, thresholds: all, tls: tls)
+                           pipelineDepth: pipeline, timeoutSeconds: timeoutSeconds, thresholds: all, tls: tls,
+                           connectionStages: connectionStages)
     }
 }
 

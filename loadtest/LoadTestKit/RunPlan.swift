@@ -17,16 +17,22 @@ public struct RunPlan: Sendable {
     public var thresholds: [Threshold]
     /// For https:// targets.
     public var tls: TLSClientContext?
+    /// Closed loop with stages: how many of the connections are active over time (the rest
+    /// stay open but idle). nil: all of them, all the time.
+    public var connectionStages: RateSchedule?
     let cumulativeWeights: [Int]
 
     public init(target: Target, templates: [RequestTemplate], connections: Int, threads: Int, durationSeconds: Double,
                 warmupSeconds: Double = 0, rate: RateSchedule? = nil, requestCount: Int? = nil, pipelineDepth: Int = 1,
-                timeoutSeconds: Double = 10, thresholds: [Threshold] = [], tls: TLSClientContext? = nil) throws(LoadTestError) {
+                timeoutSeconds: Double = 10, thresholds: [Threshold] = [], tls: TLSClientContext? = nil,
+                connectionStages: RateSchedule? = nil) throws(LoadTestError) {
         guard !templates.isEmpty else { throw .invalid("no requests to send") }
         guard connections >= 1, threads >= 1 else { throw .invalid("connections and threads must be at least 1") }
         guard connections >= threads else { throw .invalid("need at least one connection per thread (\(connections) < \(threads))") }
         guard pipelineDepth >= 1, pipelineDepth <= 1024 else { throw .invalid("pipeline depth must be 1–1024") }
-        guard durationSeconds > 0 || requestCount != nil else { throw .invalid("give a duration or a request count") }
+        guard durationSeconds > 0 || requestCount != nil || rate?.totalSeconds != nil || connectionStages?.totalSeconds != nil else {
+            throw .invalid("give a duration, a request count or stages")
+        }
         self.target = target
         self.templates = templates
         self.connections = connections
@@ -40,6 +46,11 @@ public struct RunPlan: Sendable {
         self.thresholds = thresholds
         if target.isTLS && tls == nil { throw .invalid("an https:// URL needs a TLS client context") }
         self.tls = tls
+        if let connectionStages {
+            guard rate == nil else { throw .invalid("stages ramp either the rate or the connections, not both") }
+            self.durationSeconds = max(durationSeconds, connectionStages.totalSeconds ?? 0)
+        }
+        self.connectionStages = connectionStages
         var total = 0
         cumulativeWeights = templates.map { total += max(1, $0.weight); return total }
     }
@@ -109,6 +120,16 @@ public struct RateSchedule: Sendable, Equatable {
             return s.start + (-s.fromRate + max(0, disc).squareRoot()) / slope
         }
         return segments.last.map { $0.end } ?? 0
+    }
+
+    /// The schedule's value at `t` seconds (for a connection schedule: how many are active).
+    public func value(at t: Double) -> Double {
+        for s in segments where t < s.end {
+            guard t >= s.start else { return s.fromRate }
+            guard s.end.isFinite else { return s.fromRate }
+            return s.fromRate + (s.toRate - s.fromRate) * (t - s.start) / (s.end - s.start)
+        }
+        return segments.last?.toRate ?? 0
     }
 
     /// The highest rate anywhere on the schedule.

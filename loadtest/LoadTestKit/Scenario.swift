@@ -14,6 +14,8 @@ import Yams
 ///     body: '{"query_embeddings": [{{fvecs:queries.fvecs}}], "n_results": 10}'
 ///   - url: /healthz
 /// stages:                     # open loop: ramp to each rate over each duration
+///                             # (or `connections: N` instead of `rate`: a closed loop ramping
+///                             #  its active connections)
 ///   - {duration: 10s, rate: 1000}
 ///   - {duration: 30s, rate: 1000}
 ///   - {duration: 5s, rate: 0}
@@ -22,6 +24,8 @@ import Yams
 public struct Scenario: Sendable {
     public var templates: [RequestTemplate]
     public var stages: RateSchedule?
+    /// Stages that ramp connections (closed loop) rather than the rate.
+    public var connectionStages: RateSchedule?
     public var thresholds: [Threshold]
 
     public static func load(path: String, target: Target) throws(LoadTestError) -> Scenario {
@@ -46,6 +50,7 @@ public struct Scenario: Sendable {
         guard let mapping = root.mapping else { throw .invalid("\(at(root)): the scenario must be a mapping with `requests:`") }
         var templates: [RequestTemplate] = []
         var stages: RateSchedule?
+        var connectionStages: RateSchedule?
         var thresholds: [Threshold] = []
         for (keyNode, value) in mapping {
             guard let key = keyNode.string else { throw .invalid("\(at(keyNode)): keys must be strings") }
@@ -56,24 +61,36 @@ public struct Scenario: Sendable {
             case "stages":
                 guard let list = value.sequence, !list.isEmpty else { throw .invalid("\(at(value)): `stages` must be a non-empty list") }
                 var parsed: [(Double, Double)] = []
+                var rampsConnections: Bool?
                 for item in list {
-                    guard let stage = item.mapping else { throw .invalid("\(at(item)): a stage is {duration: 10s, rate: 100}") }
+                    guard let stage = item.mapping else { throw .invalid("\(at(item)): a stage is {duration: 10s, rate: 100} or {duration: 10s, connections: 50}") }
                     var duration: Double?, rate: Double?
                     for (k, v) in stage {
                         switch k.string {
                         case "duration":
                             guard let d = v.string.flatMap(parseDuration), d > 0 else { throw .invalid("\(at(v)): duration like 10s, 500ms or 2m") }
                             duration = d
-                        case "rate":
-                            guard let r = v.string.flatMap(Double.init), r >= 0 else { throw .invalid("\(at(v)): rate is requests per second ≥ 0") }
+                        case "rate", "connections":
+                            let isConnections = k.string == "connections"
+                            if let previous = rampsConnections, previous != isConnections {
+                                throw .invalid("\(at(k)): stages ramp either rate or connections, not both")
+                            }
+                            rampsConnections = isConnections
+                            guard let r = v.string.flatMap(Double.init), r >= 0, !isConnections || r == r.rounded() else {
+                                throw .invalid("\(at(v)): \(isConnections ? "connections is a whole number ≥ 0" : "rate is requests per second ≥ 0")")
+                            }
                             rate = r
-                        default: throw .invalid("\(at(k)): unknown stage field '\(k.string ?? "?")' (duration, rate)")
+                        default: throw .invalid("\(at(k)): unknown stage field '\(k.string ?? "?")' (duration, rate, connections)")
                         }
                     }
-                    guard let duration, let rate else { throw .invalid("\(at(item)): a stage needs duration and rate") }
+                    guard let duration, let rate else { throw .invalid("\(at(item)): a stage needs duration and rate (or connections)") }
                     parsed.append((duration, rate))
                 }
-                stages = .stages(parsed)
+                if rampsConnections == true {
+                    connectionStages = .stages(parsed)
+                } else {
+                    stages = .stages(parsed)
+                }
             case "thresholds":
                 guard let list = value.sequence else { throw .invalid("\(at(value)): `thresholds` is a list like [\"p99<20ms\"]") }
                 for item in list {
@@ -85,7 +102,7 @@ public struct Scenario: Sendable {
             }
         }
         guard !templates.isEmpty else { throw .invalid("\(name): the scenario has no `requests`") }
-        return Scenario(templates: templates, stages: stages, thresholds: thresholds)
+        return Scenario(templates: templates, stages: stages, connectionStages: connectionStages, thresholds: thresholds)
     }
 
     static func request(_ node: Node, at: (Node) -> String, target: Target, baseDirectory: String) throws(LoadTestError) -> RequestTemplate {

@@ -71,6 +71,8 @@ final class Worker: @unchecked Sendable {
     let requestLimit: Int?
     var lastTimeoutCheck: UInt64 = 0
     var started = false
+    /// Closed loop with connection stages: connections beyond this index get no new requests.
+    lazy var activeConnections = connectionCount
     var scheduleFD: Int32 = -1
     var schedulePoll: UnsafeMutablePointer<uv_poll_t>?
 
@@ -113,7 +115,12 @@ final class Worker: @unchecked Sendable {
             while Worker.now < startNanoseconds {}
             started = true
             let now = Worker.now
-            if plan.rate == nil { for connection in connections where connection.connected { refill(connection, now: now) } }
+            if plan.rate == nil {
+                if let stages = plan.connectionStages {
+                    activeConnections = min(connectionCount, Int((stages.value(at: 0) * rateShare).rounded()))
+                }
+                for connection in connections where connection.connected { refill(connection, now: now) }
+            }
         }
         let timer = UnsafeMutablePointer<uv_timer_t>.allocate(capacity: 1)
         uv_timer_init(loop.uvLoop, timer)
@@ -180,6 +187,17 @@ final class Worker: @unchecked Sendable {
         if stopping {
             if now >= stopDeadline || connections.allSatisfy({ $0.inFlight == 0 }) { finish() }
             return
+        }
+        if let stages = plan.connectionStages, started {
+            // Active connections follow the stages; this worker's share, rounded.
+            let elapsed = Double(now &- startNanoseconds) / 1e9
+            let target = Int((stages.value(at: elapsed) * rateShare).rounded())
+            let wanted = min(connections.count, max(0, target))
+            if wanted != activeConnections {
+                let grew = wanted > activeConnections
+                activeConnections = wanted
+                if grew { for connection in connections.prefix(wanted) where connection.connected && connection.inFlight == 0 { refill(connection, now: now) } }
+            }
         }
         if now - lastTimeoutCheck > 100_000_000 {
             lastTimeoutCheck = now
@@ -263,6 +281,9 @@ final class Worker: @unchecked Sendable {
         }
         if plan.rate == nil {
             if let limit = requestLimit, issued >= limit { return beginStopIfDone() }
+            if plan.connectionStages != nil, let index = connections.firstIndex(where: { $0 === connection }), index >= activeConnections {
+                return
+            }
             while connection.connected && connection.inFlight < plan.pipelineDepth {
                 issued += 1
                 dispatch(on: connection, intendedStart: now, now: now)
