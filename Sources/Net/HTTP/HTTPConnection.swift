@@ -362,14 +362,28 @@ final class HTTPConnection {
     /// response, whatever it echoes.
     static func isSafeHeader(_ name: String, _ value: String) -> Bool {
         if name.isEmpty { return false }
-        for c in name.utf8 {
-            let ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
-                || c == 0x2D || c == 0x5F || c == 0x21 || c == 0x23 || c == 0x24 || c == 0x25 || c == 0x26
-                || c == 0x27 || c == 0x2A || c == 0x2B || c == 0x2E || c == 0x5E || c == 0x60 || c == 0x7C || c == 0x7E
-            if !ok { return false }
+        // Over contiguous UTF-8 (the strings are native): no iterator per byte.
+        var name = name
+        let nameOK = name.withUTF8 { bytes in
+            for c in bytes where !isTokenByte(c) { return false }
+            return true
         }
-        for c in value.utf8 where c == 0x0D || c == 0x0A || c == 0x00 { return false }
-        return true
+        guard nameOK else { return false }
+        var value = value
+        return value.withUTF8 { bytes in
+            for c in bytes where c < 0x20 && (c == 0x0D || c == 0x0A || c == 0x00) { return false }
+            return true
+        }
+    }
+
+    /// RFC 9110 tchar.
+    @inline(__always)
+    static func isTokenByte(_ c: UInt8) -> Bool {
+        switch c {
+        case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: return true
+        case 0x21, 0x23, 0x24, 0x25, 0x26, 0x27, 0x2A, 0x2B, 0x2D, 0x2E, 0x5E, 0x5F, 0x60, 0x7C, 0x7E: return true
+        default: return false
+        }
     }
 
     func isCurrent(_ generation: UInt32) -> Bool {
