@@ -51,7 +51,11 @@ public final class RateLimiter: Sendable {
     @usableFromInline
     func checkShared(_ redis: RedisRateLimiter, _ key: String, _ policy: RateLimitPolicy, cost: Int64, on loop: EventLoop,
                      _ done: @escaping (Outcome) -> Void) {
-        redis.decide(key, policy.gcra, cost: cost, on: loop) { [self] result in
+        let ask: (@escaping (Result<GCRA.Decision, RedisError>) -> Void) -> Void = { done in
+            if cost == 1 { redis.decideUnit(key, policy.gcra, on: loop, done) }
+            else { redis.decide(key, policy.gcra, cost: cost, on: loop, done) }
+        }
+        ask { [self] result in
             switch result {
             case .success(let decision):
                 if degraded.exchange(false, ordering: .relaxed) {

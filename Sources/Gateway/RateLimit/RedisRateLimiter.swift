@@ -1,4 +1,5 @@
 import COpenSSL
+import CUV
 import Net
 import Storage
 
@@ -39,6 +40,28 @@ public final class RedisRateLimiter: Sendable {
         end
         return 1
         """
+    /// Decides ARGV[3] unit requests at once, exactly as if they arrived one after another at
+    /// the same instant: returns {allowed count, remaining after, retry_after_us of the first
+    /// refused, used_us after}.
+    static let batchScript = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+        local interval = tonumber(ARGV[1])
+        local burst = tonumber(ARGV[2])
+        local n = tonumber(ARGV[3])
+        local tat = tonumber(redis.call('GET', KEYS[1]))
+        if tat == nil or tat < now then tat = now end
+        local capacity = burst * interval
+        local k = math.floor((now + capacity - tat) / interval)
+        if k < 0 then k = 0 end
+        if k > n then k = n end
+        local newtat = tat + k * interval
+        if k > 0 then
+          redis.call('SET', KEYS[1], string.format('%d', newtat), 'PX', math.ceil((newtat - now) / 1000) + 1)
+        end
+        return {k, math.max(0, math.floor((capacity - (newtat - now)) / interval)), newtat + interval - capacity - now, newtat - now}
+        """
+    static let batchSHA = sha1Hex(batchScript)
     static let decideSHA = sha1Hex(decideScript)
     static let adjustSHA = sha1Hex(adjustScript)
 
@@ -65,6 +88,42 @@ public final class RedisRateLimiter: Sendable {
             })
         }
     }
+
+    /// One unit request against `key`. Requests for the same key within one loop turn go to
+    /// Redis as one script call (a batch of n decided in order), so a busy key costs one
+    /// round trip per turn instead of one per request.
+    public func decideUnit(_ key: String, _ gcra: GCRA, on loop: EventLoop,
+                           _ done: @escaping (Result<GCRA.Decision, RedisError>) -> Void) {
+        loop.local(for: batchKey) { DecisionBatcher(loop: loop, limiter: self) }.add(key, gcra, done)
+    }
+
+    func decideBatch(_ key: String, _ gcra: GCRA, count: Int, on loop: EventLoop,
+                     _ done: @escaping (Result<[GCRA.Decision], RedisError>) -> Void) {
+        let arguments = ["1", "aiw:rl:" + key, String(gcra.interval), String(gcra.burst), String(count)]
+        evaluate(RedisRateLimiter.batchSHA, RedisRateLimiter.batchScript, arguments, on: loop) { result in
+            done(result.flatMap { reply in
+                guard case .array(let items) = reply, items.count == 4,
+                      let allowed = items[0].integer, let remainingAfter = items[1].integer,
+                      let retry = items[2].integer, let used = items[3].integer
+                else { return .failure(.unavailable("unexpected reply from the rate-limit script: \(reply)")) }
+                var decisions: [GCRA.Decision] = []
+                decisions.reserveCapacity(count)
+                for i in 0..<count {
+                    if Int64(i) < allowed {
+                        let remaining = remainingAfter + (allowed - 1 - Int64(i))
+                        let nextUnit = remaining < gcra.burst ? max(0, used - (allowed - 1 - Int64(i)) * gcra.interval - (gcra.burst - remaining - 1) * gcra.interval) : 0
+                        decisions.append(GCRA.Decision(allowed: true, remaining: remaining, retryAfter: 0, nextUnitAfter: nextUnit, tat: 0))
+                    } else {
+                        decisions.append(GCRA.Decision(allowed: false, remaining: 0, retryAfter: max(0, retry),
+                                                       nextUnitAfter: max(0, retry), tat: 0))
+                    }
+                }
+                return .success(decisions)
+            })
+        }
+    }
+
+    private let batchKey = BatchKey()
 
     public func adjust(_ key: String, _ gcra: GCRA, by delta: Int64, on loop: EventLoop,
                        _ done: @escaping (Result<Void, RedisError>) -> Void) {
@@ -100,4 +159,70 @@ func sha1Hex(_ text: String) -> String {
     let bytes = Array(text.utf8)
     _ = SHA1(bytes, bytes.count, &digest)
     return digest.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+}
+
+private final class BatchKey: Sendable {}
+
+/// One loop's unit decisions waiting for the end of the loop turn (a `uv_check` handle runs
+/// after the turn's I/O callbacks), grouped by key. Loop thread only.
+final class DecisionBatcher {
+    struct Group {
+        var gcra: GCRA
+        var waiting: [(Result<GCRA.Decision, RedisError>) -> Void]
+    }
+
+    unowned let limiter: RedisRateLimiter
+    let loop: EventLoop
+    private var groups: [String: Group] = [:]
+    private let check: UnsafeMutablePointer<uv_check_t>
+    private var armed = false
+
+    init(loop: EventLoop, limiter: RedisRateLimiter) {
+        self.loop = loop
+        self.limiter = limiter
+        check = .allocate(capacity: 1)
+        uv_check_init(loop.uvLoop, check)
+        check.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        loop.onStop { [check] in
+            uv_check_stop(check)
+            uv_close(cuv_handle_check(check)) { $0!.withMemoryRebound(to: uv_check_t.self, capacity: 1) { $0.deallocate() } }
+        }
+    }
+
+    func add(_ key: String, _ gcra: GCRA, _ done: @escaping (Result<GCRA.Decision, RedisError>) -> Void) {
+        if groups[key]?.gcra == gcra {
+            groups[key]!.waiting.append(done)
+        } else {
+            if let previous = groups.removeValue(forKey: key) { send(key, previous) }
+            groups[key] = Group(gcra: gcra, waiting: [done])
+        }
+        if !armed {
+            armed = true
+            uv_check_start(check) { handle in
+                Unmanaged<DecisionBatcher>.fromOpaque(handle!.pointee.data).takeUnretainedValue().flush()
+            }
+        }
+    }
+
+    private func flush() {
+        armed = false
+        uv_check_stop(check)
+        let pending = groups
+        groups.removeAll(keepingCapacity: true)
+        for (key, group) in pending { send(key, group) }
+    }
+
+    private func send(_ key: String, _ group: Group) {
+        if group.waiting.count == 1 {
+            limiter.decide(key, group.gcra, on: loop, group.waiting[0])
+            return
+        }
+        let waiting = group.waiting
+        limiter.decideBatch(key, group.gcra, count: waiting.count, on: loop) { result in
+            switch result {
+            case .success(let decisions): for (done, decision) in zip(waiting, decisions) { done(.success(decision)) }
+            case .failure(let error): for done in waiting { done(.failure(error)) }
+            }
+        }
+    }
 }
