@@ -173,7 +173,7 @@ final class LoopRun: @unchecked Sendable {
     let batch: Int
     let dimension: Int
     let reportAcks: Bool
-    var random: UInt64
+    var random: SplitMix64
     var measuring = false
     var stopping = false
     var active = 0
@@ -192,20 +192,12 @@ final class LoopRun: @unchecked Sendable {
         self.batch = batch
         self.dimension = dimension
         self.reportAcks = reportAcks
-        random = seed
+        random = SplitMix64(seed: seed)
     }
 
     func start() {
         if inFlight == 0 { finished.signal(); return }
         for _ in 0..<inFlight { issue() }
-    }
-
-    func nextRandom() -> UInt64 {
-        random &+= 0x9E37_79B9_7F4A_7C15
-        var z = random
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 
     func issue() {
@@ -221,7 +213,7 @@ final class LoopRun: @unchecked Sendable {
             for _ in 0..<batch {
                 nextRecord += 1
                 var vector = [Float](repeating: 0, count: dimension)
-                for d in 0..<dimension { vector[d] = Float(nextRandom() >> 40) / Float(1 << 24) - 0.5 }
+                for d in 0..<dimension { vector[d] = Float(random.next() >> 40) / Float(1 << 24) - 0.5 }
                 records.append(RecordInput(id: "\(workload.runTag)-\(loop.index)-\(nextRecord)", vector: vector,
                                            metadata: "{\"batch\":\(nextRecord / batch)}"))
             }
@@ -238,7 +230,7 @@ final class LoopRun: @unchecked Sendable {
             }
         } else {
             let span = UInt64(workload.lastDocument - workload.firstDocument + 1)
-            let id = workload.firstDocument + Int64(nextRandom() % span)
+            let id = workload.firstDocument + Int64(random.next() % span)
             store.document(tenantID: workload.tenant, id: id, on: loop) { [self] result in
                 completed(started, result.map { _ in () })
             }

@@ -209,6 +209,13 @@ struct RateLimitTests {
         #expect(try Self.get(port, "/v1/admin/keys", secret: writerB).status == 403)
         let created = try client.roundTrip("POST /v1/admin/keys HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(adminA)\r\nContent-Length: 32\r\n\r\n{\"name\":\"ci\",\"role\":\"superuser\"}")
         #expect(created.status == 422)
+        for hostile in [#"{"burst":1e30}"#, #"{"burst":2.5}"#, #"{"rate":true}"#, #"{"rate":"-5/s"}"#, #"{"roles":"admin"}"#,
+                        #"{"name":7}"#, #"{"tokens_per_minute":0}"#] {
+            let refused = try client.roundTrip("POST /v1/admin/keys HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(adminA)\r\nContent-Length: \(hostile.utf8.count)\r\n\r\n\(hostile)")
+            #expect(refused.status == 422, "\(hostile): \(refused.status)")
+        }
+        let notObject = try client.roundTrip("POST /v1/admin/keys HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(adminA)\r\nContent-Length: 3\r\n\r\n[1]")
+        #expect(notObject.status == 400)
         let body = #"{"name":"ci","role":"writer","rate":"50/s","burst":5}"#
         let made = try client.roundTrip("POST /v1/admin/keys HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(adminA)\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
         #expect(made.status == 201)

@@ -1,17 +1,11 @@
 import Foundation
+import Net
 
-/// A seeded generator (SplitMix64) so every test run sees the same "random" data.
-public struct SplitMix: RandomNumberGenerator {
-    public var state: UInt64
-    public init(state: UInt64) { self.state = state }
+/// The tests' seeded generator is Net's SplitMix64, so every run sees the same "random" data.
+public typealias SplitMix = SplitMix64
 
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
-    }
+extension SplitMix64 {
+    public init(state: UInt64) { self.init(seed: state) }
 
     /// A standard normal sample (Box–Muller).
     public mutating func gaussian() -> Float {

@@ -30,9 +30,14 @@ final class ClientConnection {
     private var wireOffset = 0
     /// On the worker's list of connections to flush at the end of this loop turn.
     var hasUnsentQueued = false
+    /// On the worker's free list (open loop), so it is put there at most once.
+    var isReady = false
+    /// Position among the worker's connections (connection stages activate a prefix).
+    let index: Int
 
-    init(worker: Worker) {
+    init(worker: Worker, index: Int) {
         self.worker = worker
+        self.index = index
         parser.onResponse = { [unowned self] status in self.responded(status) }
     }
 

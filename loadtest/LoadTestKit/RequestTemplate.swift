@@ -1,4 +1,5 @@
 import Foundation
+import Net
 
 /// A request to send, with `{{…}}` placeholders filled per request:
 /// `{{seq}}` (1, 2, 3… per worker), `{{int:LOW:HIGH}}`, `{{choice:a|b|c}}`,
@@ -182,18 +183,5 @@ final class FileLines: Sendable {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw .invalid("cannot read \(path)") }
         lines = text.split(whereSeparator: \.isNewline).map { Array($0.utf8) }
         guard !lines.isEmpty else { throw .invalid("\(path) has no lines") }
-    }
-}
-
-/// A small, fast, seedable generator: each worker has its own.
-public struct SplitMix64: Sendable {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -103,8 +103,8 @@ final class Worker: @unchecked Sendable {
             Unmanaged<Worker>.fromOpaque(handle!.pointee.data).takeUnretainedValue().flushDirty()
         }
         flusher = check
-        for _ in 0..<connectionCount {
-            let connection = ClientConnection(worker: self)
+        for index in 0..<connectionCount {
+            let connection = ClientConnection(worker: self, index: index)
             connections.append(connection)
             connection.connect()
         }
@@ -243,6 +243,7 @@ final class Worker: @unchecked Sendable {
 
     private func freeConnection() -> ClientConnection? {
         while let connection = ready.popLast() {
+            connection.isReady = false
             if connection.connected && connection.inFlight < plan.pipelineDepth { return connection }
         }
         return nil
@@ -259,7 +260,15 @@ final class Worker: @unchecked Sendable {
             connection.hasUnsentQueued = true
             dirty.append(connection)
         }
-        if connection.inFlight < plan.pipelineDepth { ready.append(connection) }
+        if connection.inFlight < plan.pipelineDepth { markReady(connection) }
+    }
+
+    /// Puts a connection on the free list once (a flag, not a search: this runs per response).
+    @inline(__always)
+    private func markReady(_ connection: ClientConnection) {
+        guard !connection.isReady else { return }
+        connection.isReady = true
+        ready.append(connection)
     }
 
     private func flushDirty() {
@@ -276,14 +285,12 @@ final class Worker: @unchecked Sendable {
     private func refill(_ connection: ClientConnection, now: UInt64) {
         guard !stopping, connection.connected else { return }
         guard started else {
-            if !ready.contains(where: { $0 === connection }) { ready.append(connection) }
+            markReady(connection)
             return
         }
         if plan.rate == nil {
             if let limit = requestLimit, issued >= limit { return beginStopIfDone() }
-            if plan.connectionStages != nil, let index = connections.firstIndex(where: { $0 === connection }), index >= activeConnections {
-                return
-            }
+            if plan.connectionStages != nil, connection.index >= activeConnections { return }
             while connection.connected && connection.inFlight < plan.pipelineDepth {
                 issued += 1
                 dispatch(on: connection, intendedStart: now, now: now)
@@ -300,7 +307,7 @@ final class Worker: @unchecked Sendable {
             backlog.removeAll(keepingCapacity: true)
             backlogHead = 0
         }
-        if connection.inFlight < plan.pipelineDepth && !ready.contains(where: { $0 === connection }) { ready.append(connection) }
+        if connection.inFlight < plan.pipelineDepth { markReady(connection) }
     }
 
     private func beginStopIfDone() {
@@ -314,9 +321,6 @@ final class Worker: @unchecked Sendable {
     }
 
     func connectionLost(_ connection: ClientConnection, reconnect: Bool) {
-        ready.removeAll { $0 === connection }
-        connection.hasUnsentQueued = false
-        dirty.removeAll { $0 === connection }
         if stopping {
             if connections.allSatisfy({ $0.inFlight == 0 }) { finish() }
             return

@@ -53,6 +53,8 @@ public final class LocalRateLimiter: Sendable {
         for _ in 0..<count {
             let index = sweepCursor.add(1, ordering: .relaxed).oldValue % LocalRateLimiter.stripeCount
             stripes[index].table.withLock { table in
+                // Rebuild only when something expired (this runs every second on every loop).
+                guard table.values.contains(where: { $0 <= now }) else { return }
                 table = table.filter { $0.value > now }
             }
         }

@@ -116,18 +116,12 @@ struct NewKey {
                 role = r
             case "rate":
                 if let s = value as? String, let r = RateLimitPolicy.parseRate(s) { rate = r }
-                else if let n = value as? NSNumber, !Self.isBool(n), n.doubleValue > 0 { rate = n.doubleValue }
+                else if let n = value as? NSNumber, !Self.isBool(n), n.doubleValue > 0, n.doubleValue <= 1e12 { rate = n.doubleValue }
                 else { throw Self.wrongType(field, "a positive number per second or \"100/s\"") }
             case "burst":
-                guard let n = value as? NSNumber, !Self.isBool(n), n.doubleValue >= 1, n.doubleValue == n.doubleValue.rounded() else {
-                    throw Self.wrongType(field, "a whole number ≥ 1")
-                }
-                burst = n.int64Value
+                burst = try Self.count(field, value)
             case "tokens_per_minute":
-                guard let n = value as? NSNumber, !Self.isBool(n), n.doubleValue >= 1, n.doubleValue == n.doubleValue.rounded() else {
-                    throw Self.wrongType(field, "a whole number ≥ 1")
-                }
-                tokensPerMinute = n.int64Value
+                tokensPerMinute = try Self.count(field, value)
             default:
                 throw GatewayError(.unprocessableContent, "invalid_request", "unknown field '\(field.prefix(64))'")
             }
@@ -135,6 +129,15 @@ struct NewKey {
     }
 
     static func isBool(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
+
+    /// A whole number from 1 to 10^12 (beyond that Int64 conversions and GCRA arithmetic lose meaning).
+    static func count(_ field: String, _ value: Any) throws -> Int64 {
+        guard let n = value as? NSNumber, !isBool(n), n.doubleValue >= 1, n.doubleValue <= 1e12,
+              n.doubleValue == n.doubleValue.rounded() else {
+            throw wrongType(field, "a whole number from 1 to 10^12")
+        }
+        return n.int64Value
+    }
 
     static func wrongType(_ field: String, _ expected: String) -> GatewayError {
         GatewayError(.unprocessableContent, "invalid_request", "'\(field)' must be \(expected)")

@@ -17,23 +17,15 @@ final class TLSSession {
     let context: AnyObject
     private(set) var isEstablished = false
 
-    init?(context: TLSContext) {
-        guard let ssl = SSL_new(context.defaultContext) else { return nil }
-        guard let rbio = BIO_new(BIO_s_mem()), let wbio = BIO_new(BIO_s_mem()) else {
-            SSL_free(ssl)
-            return nil
-        }
-        self.ssl = ssl
-        incoming = rbio
-        outgoing = wbio
-        self.context = context
-        SSL_set_bio(ssl, rbio, wbio) // the SSL owns both BIOs from here on
+    /// The server side of an accepted connection.
+    convenience init?(context: TLSContext) {
+        self.init(ctx: context.defaultContext, owner: context)
         SSL_set_accept_state(ssl)
     }
 
-    /// The client side: a session that connects to `serverName` (sent as SNI).
-    init?(client: TLSClientContext, serverName: String) {
-        guard let ssl = SSL_new(client.ctx) else { return nil }
+    /// An SSL on `ctx` with both memory BIOs attached; `owner` keeps `ctx` alive.
+    private init?(ctx: OpaquePointer, owner: AnyObject) {
+        guard let ssl = SSL_new(ctx) else { return nil }
         guard let rbio = BIO_new(BIO_s_mem()), let wbio = BIO_new(BIO_s_mem()) else {
             SSL_free(ssl)
             return nil
@@ -41,8 +33,13 @@ final class TLSSession {
         self.ssl = ssl
         incoming = rbio
         outgoing = wbio
-        context = client
-        SSL_set_bio(ssl, rbio, wbio)
+        context = owner
+        SSL_set_bio(ssl, rbio, wbio) // the SSL owns both BIOs from here on
+    }
+
+    /// The client side: a session that connects to `serverName` (sent as SNI).
+    convenience init?(client: TLSClientContext, serverName: String) {
+        self.init(ctx: client.ctx, owner: client)
         SSL_set_connect_state(ssl)
         if !serverName.isEmpty && !serverName.allSatisfy({ $0.isNumber || $0 == "." }) {
             _ = cssl_set_host_name(ssl, serverName)
