@@ -288,22 +288,26 @@ struct GCRATests {
         let limiter = RateLimiter(redis: nil, failureMode: .open, logger: .init(label: "t"))
         let budget = TokenBudget(limiter: limiter)
         let loop = group.loops[0]
-        // 600 tokens a minute: two parallel 400-token estimates cannot both pass.
-        let first = await withCheckedContinuation { c in
-            loop.execute { budget.reserve(keyID: "k", tokensPerMinute: 600, estimate: 400, on: loop) { c.resume(returning: $0) } }
+        // The whole sequence runs on the loop, one callback after another, so that no wait for
+        // a free thread of the test runner (seconds, on a busy machine) refills the budget
+        // between the steps: 600 tokens a minute earn 10 back per second.
+        typealias Outcome = Result<TokenBudget.Reservation, RateLimitRefusal>
+        let (first, second, third) = await withCheckedContinuation { (c: CheckedContinuation<(Outcome, Outcome, Outcome), Never>) in
+            loop.execute {
+                // Two parallel 400-token estimates cannot both pass.
+                budget.reserve(keyID: "k", tokensPerMinute: 600, estimate: 400, on: loop) { first in
+                    budget.reserve(keyID: "k", tokensPerMinute: 600, estimate: 400, on: loop) { second in
+                        // The first used only 50: settling returns 350, and the second now fits.
+                        if case .success(let reservation) = first { budget.settle(reservation, used: 50, on: loop) }
+                        budget.reserve(keyID: "k", tokensPerMinute: 600, estimate: 400, on: loop) { third in
+                            c.resume(returning: (first, second, third))
+                        }
+                    }
+                }
+            }
         }
-        let second = await withCheckedContinuation { c in
-            loop.execute { budget.reserve(keyID: "k", tokensPerMinute: 600, estimate: 400, on: loop) { c.resume(returning: $0) } }
-        }
-        let reservation = try first.get()
+        #expect((try? first.get()) != nil)
         #expect((try? second.get()) == nil)
-        // The first used only 50: settling returns 350, and the second now fits.
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            loop.execute { budget.settle(reservation, used: 50, on: loop); c.resume() }
-        }
-        let third = await withCheckedContinuation { c in
-            loop.execute { budget.reserve(keyID: "k", tokensPerMinute: 600, estimate: 400, on: loop) { c.resume(returning: $0) } }
-        }
         #expect((try? third.get()) != nil)
     }
 }
