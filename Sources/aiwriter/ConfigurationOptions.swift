@@ -46,6 +46,7 @@ struct ConfigurationOptions: ParsableArguments {
     @Option(name: .customLong("default-rate"), help: "Default per-key rate, e.g. 100/s.") var defaultRate: String?
     @Option(name: .customLong("default-burst"), help: "Default per-key burst.") var defaultBurst: String?
     @Option(name: .customLong("auth-failure-rate"), help: "Failed authentications per client address, e.g. 10/s.") var authFailureRate: String?
+    @Option(name: .customLong("trusted-proxies"), help: "Load balancers (addresses or CIDR blocks, comma-separated) whose X-Forwarded-For names the client.") var trustedProxies: String?
 
     var flags: [String: String] {
         let pairs: [(String, String?)] = [
@@ -63,6 +64,7 @@ struct ConfigurationOptions: ParsableArguments {
             ("sqlite-synchronous", sqliteSynchronous), ("migrate", migrate),
             ("rate-limit-store", rateLimitStore), ("redis-url", redisURL), ("rate-limit-on-redis-failure", rateLimitOnRedisFailure),
             ("default-rate", defaultRate), ("default-burst", defaultBurst), ("auth-failure-rate", authFailureRate),
+            ("trusted-proxies", trustedProxies),
         ]
         var result: [String: String] = [:]
         for (key, value) in pairs { if let value { result[key] = value } }

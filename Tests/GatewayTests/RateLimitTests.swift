@@ -311,3 +311,57 @@ struct GCRATests {
         #expect((try? third.get()) != nil)
     }
 }
+
+@Suite("Client addresses behind a load balancer", .serialized)
+struct ForwardedClientTests {
+    static func get(_ port: Int, forwardedFor: String?, secret: String?) throws -> Int {
+        let client = try RawClient(port: port)
+        let auth = secret.map { "Authorization: Bearer \($0)\r\n" } ?? ""
+        let forwarded = forwardedFor.map { "X-Forwarded-For: \($0)\r\n" } ?? ""
+        return try client.roundTrip("GET /v1/whoami HTTP/1.1\r\nHost: t\r\n\(auth)\(forwarded)\r\n").status
+    }
+
+    /// Fails from `client` until it is refused; returns how many answers were 401 first.
+    static func exhaust(_ port: Int, client: String) throws -> Int {
+        var unauthorized = 0
+        for _ in 0..<100 {
+            let status = try get(port, forwardedFor: client, secret: "aiw_nope")
+            if status == 429 { return unauthorized }
+            unauthorized += 1
+        }
+        return unauthorized
+    }
+
+    @Test("behind a trusted proxy, one client's failed keys do not lock out the others")
+    func trustedProxy() throws {
+        let database = try RateLimitTests.database()
+        let (_, secret) = try RateLimitTests.createKey(database, tenant: "lb", role: "reader", rate: "1000/s", burst: 100)
+        let (gateway, port) = try RateLimitTests.startGateway(database, ["--auth-failure-rate", "1/s", "--trusted-proxies", "127.0.0.0/8,::1"])
+        defer { gateway.signal(SIGKILL) }
+        let spent = try Self.exhaust(port, client: "203.0.113.1")
+        #expect(spent >= 5 && spent < 100, "the failure budget ran out for 203.0.113.1 after \(spent)")
+        #expect(try Self.get(port, forwardedFor: "203.0.113.1", secret: "aiw_nope") == 429)
+        // Another client behind the same balancer is not affected.
+        #expect(try Self.get(port, forwardedFor: "203.0.113.2", secret: "aiw_nope") == 401)
+        #expect(try Self.get(port, forwardedFor: "203.0.113.2", secret: secret) == 200)
+        // A forged entry to the left of the balancer's does not give a fresh budget.
+        #expect(try Self.get(port, forwardedFor: "198.51.100.77, 203.0.113.1", secret: "aiw_nope") == 429)
+    }
+
+    @Test("without trusted proxies, X-Forwarded-For cannot buy a fresh failure budget")
+    func untrustedHeaderIgnored() throws {
+        let database = try RateLimitTests.database()
+        let (gateway, port) = try RateLimitTests.startGateway(database, ["--auth-failure-rate", "1/s"])
+        defer { gateway.signal(SIGKILL) }
+        _ = try Self.exhaust(port, client: "203.0.113.1")
+        #expect(try Self.get(port, forwardedFor: "203.0.113.2", secret: "aiw_nope") == 429)
+        #expect(try Self.get(port, forwardedFor: nil, secret: nil) == 429)
+    }
+
+    @Test("a malformed trusted-proxies entry is refused at start with its name")
+    func badConfiguration() throws {
+        let child = try ChildProcess(executable: try RateLimitTests.binary(), arguments: ["serve", "--port", "0", "--trusted-proxies", "10.0.0.0/8,10.0.0.0/40"])
+        #expect(child.waitForExit(seconds: 10).map { $0 != 0 } == true)
+        #expect(child.stderrText.contains("10.0.0.0/40"), "\(child.stderrText)")
+    }
+}

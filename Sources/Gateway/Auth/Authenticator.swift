@@ -51,7 +51,7 @@ public final class Authenticator: Sendable {
         if let hash, let entry = cache.lookup(hash, now: loop.nowMilliseconds), let principal = entry.principal {
             return admit(context, principal, role, handler)
         }
-        let address = context.responder.remoteIP
+        let address = context.clientIP
         guard failures.wouldAllow(address, failurePolicy.gcra) else {
             let retry = failurePolicy.gcra.interval
             context.send(GatewayError(.tooManyRequests, "rate_limited", "too many failed authentications from this address",

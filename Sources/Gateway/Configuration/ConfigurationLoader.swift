@@ -145,6 +145,10 @@ public enum ConfigurationLoader {
                 guard let rate = RateLimitPolicy.parseRate(v) else { throw ConfigurationError(description: "must look like 10/s") }
                 c.authFailureRatePerSecond = rate
             }),
+        Key("trusted-proxies", "Comma-separated addresses or CIDR blocks of load balancers whose X-Forwarded-For names the client",
+            read: { $0.trustedProxies.networks.map(\.description).joined(separator: ",") }, apply: { c, v in
+                do { c.trustedProxies = try TrustedProxies(parsing: v) } catch let error as TrustedProxies.InvalidEntry { throw ConfigurationError(description: error.description) }
+            }),
         Key("migrate", "Apply pending migrations at start: auto (SQLite only), true or false",
             read: { $0.migrateOnStart.rawValue }, apply: { c, v in
                 guard let policy = GatewayConfiguration.MigrationPolicy(rawValue: v) else {

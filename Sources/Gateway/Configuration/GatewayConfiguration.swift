@@ -24,6 +24,8 @@ public struct GatewayConfiguration: Sendable {
     public var defaultBurst: Int64 = 200
     /// Failed authentications allowed per client address.
     public var authFailureRatePerSecond = 10.0
+    /// Load balancers whose X-Forwarded-For names the client (none by default).
+    public var trustedProxies = TrustedProxies()
     /// TLS, assembled into `http.tls` by `resolveTLS()`.
     public var tlsCertificates: [String] = []
     public var tlsKeys: [String] = []

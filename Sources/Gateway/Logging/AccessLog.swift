@@ -17,6 +17,7 @@ final class AccessLog: Sendable {
             "status": .stringConvertible(status.rawValue),
             "duration_ms": .string(String(Double(nanoseconds / 1000) / 1000)),
             "remote": .string(context.responder.remoteAddress),
+            "client": .string(context.clientIP),
             "bytes_in": .stringConvertible(request.bodyCount),
         ])
     }

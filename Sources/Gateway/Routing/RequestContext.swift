@@ -14,6 +14,10 @@ public struct RequestContext {
         parameters.first { $0.0 == name }?.1
     }
 
+    /// The client's IP address: the peer's, or, when the peer is a trusted proxy, the one
+    /// its `X-Forwarded-For` chain vouches for (see `TrustedProxies`). Canonical spelling.
+    public var clientIP: String { gateway.clientIP(request, responder) }
+
     /// The loop this request lives on.
     public var loop: EventLoop { responder.loop }
 

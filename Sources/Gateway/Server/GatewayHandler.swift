@@ -10,9 +10,11 @@ public final class GatewayHandler: HTTPHandler {
     let accessLog: AccessLog?
     let logger: Logger
     let draining = Atomic<Bool>(false)
+    let trustedProxies: TrustedProxies
 
-    init(router: Router, loopCount: Int, accessLog: AccessLog?, logger: Logger) {
+    init(router: Router, loopCount: Int, accessLog: AccessLog?, trustedProxies: TrustedProxies = TrustedProxies(), logger: Logger) {
         self.logger = logger
+        self.trustedProxies = trustedProxies
         self.router = router
         self.metrics = GatewayMetrics(loopCount: loopCount, routePatterns: router.routes.map { "\($0.method) \($0.pattern)" })
         self.accessLog = accessLog
@@ -38,6 +40,14 @@ public final class GatewayHandler: HTTPHandler {
 
     func context(_ request: HTTPRequest, _ responder: HTTPResponder) -> RequestContext {
         RequestContext(request: request, responder: responder, parameters: [], routeSlot: GatewayMetrics.unmatchedRoute, gateway: self)
+    }
+
+    func clientIP(_ request: HTTPRequest, _ responder: HTTPResponder) -> String {
+        let peerText = responder.remoteIP
+        guard let peer = IPAddress(peerText) else { return peerText }
+        guard trustedProxies.isTrusted(peer) else { return peer.description }
+        let values = request.headerValues("x-forwarded-for")
+        return trustedProxies.client(peer: peer, forwardedFor: values.map { Substring($0) }).description
     }
 
     @inline(__always)

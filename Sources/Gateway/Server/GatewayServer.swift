@@ -58,7 +58,8 @@ public final class GatewayServer: @unchecked Sendable {
         KeyRoutes.register(on: builder, auth: authenticator)
         extraRoutes(builder)
         let accessLog = configuration.accessLog ? AccessLog(logger: Logger(label: "aiwriter.access")) : nil
-        handler = GatewayHandler(router: builder.build(), loopCount: configuration.loops, accessLog: accessLog, logger: logger)
+        handler = GatewayHandler(router: builder.build(), loopCount: configuration.loops, accessLog: accessLog,
+                                 trustedProxies: configuration.trustedProxies, logger: logger)
         server = HTTPServer(group: group, configuration: configuration.http, handler: handler)
     }
 

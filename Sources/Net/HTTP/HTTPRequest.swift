@@ -81,6 +81,27 @@ public struct HTTPRequest {
         }
     }
 
+    /// The values of every header field named `name` (case-insensitive), in order: for
+    /// list-valued fields a client or proxy may have split over several lines.
+    public func headerValues(_ name: String) -> [String] {
+        var name = name
+        return name.withUTF8 { wanted -> [String] in
+            let base = codec.head.readablePointer
+            var values: [String] = []
+            for s in codec.slots where Int(s.nameLength) == wanted.count {
+                var same = true
+                for i in 0..<wanted.count where HTTPRequestParser.lower(base.load(fromByteOffset: Int(s.nameStart) + i, as: UInt8.self)) != HTTPRequestParser.lower(wanted[i]) {
+                    same = false
+                    break
+                }
+                if same {
+                    values.append(String(decoding: UnsafeRawBufferPointer(start: base + Int(s.valueStart), count: Int(s.valueLength)), as: UTF8.self))
+                }
+            }
+            return values
+        }
+    }
+
     /// The raw bytes of the first header field named `name` (lowercase ASCII), without a
     /// String copy: the hot path's way to read Authorization.
     public func withHeaderValue<R>(_ name: StaticString, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
