@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer + AddressSanitizer targets from the project's own sources and runs each
 # for SECONDS (default 60): `http` (the HTTP/1.1 request codec), `snapshot` (the HNSW
-# snapshot loader) and `json` (the metadata validator in Storage).
-# Usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|all]
+# snapshot loader), `json` (the metadata validator in Storage) and `forwarded` (client
+# addresses from X-Forwarded-For behind trusted proxies).
+# Usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -69,11 +70,27 @@ SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 Fuzz/bin/json-validator -m
 check_artifacts json
 }
 
+run_forwarded() {
+mkdir -p Fuzz/corpus-forwarded
+swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name Gateway \
+  Sources/Gateway/ClientAddress/IPAddress.swift Sources/Gateway/ClientAddress/TrustedProxies.swift \
+  Fuzz/ForwardedForFuzzer.swift -o Fuzz/bin/forwarded-for 2> >(grep -v "Cannot export local symbol" >&2)
+printf '%b' '10.0.0.0/8,2001:db8::/32\n10.0.0.2\n1.1.1.1, 203.0.113.9\n10.0.0.5' > Fuzz/corpus-forwarded/chain
+printf '%b' '::1,127.0.0.1/32\n::ffff:127.0.0.1\n[2001:db8::7]:443, 1.2.3.4:80\n' > Fuzz/corpus-forwarded/ports
+printf '%b' '0.0.0.0/0\n8.8.8.8\ngarbage, 10.0.0.7,\n' > Fuzz/corpus-forwarded/garbage
+rm -f Fuzz/bin/crash-* Fuzz/bin/leak-* Fuzz/bin/timeout-* Fuzz/bin/oom-*
+SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 Fuzz/bin/forwarded-for -max_total_time="$seconds" -max_len=1024 \
+  -artifact_prefix=Fuzz/bin/ -print_final_stats=1 Fuzz/corpus-forwarded 2>&1 \
+  | grep -E "Done|stat::number_of_executed_units|ERROR|SUMMARY|Test unit written|Fatal" || true
+check_artifacts forwarded
+}
+
 case "$which" in
   http) run_http ;;
   snapshot) run_snapshot ;;
   json) run_json ;;
-  all) run_http; run_snapshot; run_json ;;
-  *) echo "usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|all]"; exit 2 ;;
+  forwarded) run_forwarded ;;
+  all) run_http; run_snapshot; run_json; run_forwarded ;;
+  *) echo "usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|all]"; exit 2 ;;
 esac
 exit $failed
