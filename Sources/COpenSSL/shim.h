@@ -6,7 +6,23 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/core_names.h>
+#include <openssl/sha.h>
 #include <string.h>
+
+/* SHA-256 on a stack context: no allocation and no provider lookup. OpenSSL 3's EVP path
+   allocates the digest state on every init and its one-shot SHA256() fetches the algorithm
+   under a process-wide lock; the low-level functions are deprecated but kept, and used here
+   on purpose for the per-request API-key hash. */
+static inline void cssl_sha256(const void *data, size_t length, unsigned char out[32]) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    SHA256_CTX context;
+    SHA256_Init(&context);
+    SHA256_Update(&context, data, length);
+    SHA256_Final(out, &context);
+    OPENSSL_cleanse(&context, sizeof context);
+#pragma GCC diagnostic pop
+}
 
 /* OpenSSL's function-like macros do not import into Swift: typed wrappers. */
 static inline int cssl_ctx_set_min_proto(SSL_CTX *ctx, int version) { return (int)SSL_CTX_set_min_proto_version(ctx, version); }

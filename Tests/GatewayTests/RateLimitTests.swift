@@ -277,6 +277,11 @@ struct GCRATests {
         let policy = RateLimitPolicy(ratePerSecond: 10, burst: 2)
         #expect(policy.policyHeader == "\"default\";q=10;w=1")
         #expect(policy.stateHeader(third) == "\"default\";r=0;t=1")
+        // Written byte by byte into the string's storage: long names and 19-digit numbers too.
+        let wide = RateLimitPolicy(name: "tokens-per-minute-of-a-long-name", ratePerSecond: 1e12, burst: 1_000_000_000_000)
+        let fresh = wide.gcra.decide(tat: nil, now: 0)
+        #expect(wide.stateHeader(fresh) == "\"tokens-per-minute-of-a-long-name\";r=\(fresh.remaining);t=\((fresh.nextUnitAfter + 999_999) / 1_000_000)")
+        #expect(fresh.remaining == 999_999_999_999)
         #expect(RateLimitPolicy.parseRate("6000/m") == 100 && RateLimitPolicy.parseRate("x/s") == nil)
     }
 

@@ -48,9 +48,10 @@ public enum APIKeySecret {
     /// Whether `token` has the shape of a secret: checked before any hashing or lookup, so
     /// junk (empty, 10 KB, non-ASCII, another vendor's key) costs nothing.
     public static func isWellFormed(_ token: UnsafeRawBufferPointer) -> Bool {
-        guard token.count == prefix.utf8.count + bodyLength else { return false }
-        for (i, c) in prefix.utf8.enumerated() where token[i] != c { return false }
-        for i in prefix.utf8.count..<token.count {
+        guard token.count == 4 + bodyLength else { return false }
+        // "aiw_" as one little-endian word: no String, no iterator.
+        guard token.loadUnaligned(as: UInt32.self) == UInt32(littleEndian: 0x5F77_6961) else { return false }
+        for i in 4..<token.count {
             let c = token[i]
             let ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
             if !ok { return false }
@@ -60,7 +61,7 @@ public enum APIKeySecret {
 
     public static func sha256(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: 32)
-        _ = SHA256(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, &digest)
+        cssl_sha256(bytes.baseAddress, bytes.count, &digest)
         return digest
     }
 

@@ -40,8 +40,10 @@ public final class Authenticator: Sendable {
         let hash: KeyHash? = context.request.withHeaderValue("authorization") { value in
             guard let value, value.count > 7 else { return nil }
             // "Bearer " case-insensitively, then exactly one well-formed secret.
-            let scheme: [UInt8] = Array("bearer ".utf8)
-            for i in 0..<7 where (value[i] | 0x20) != scheme[i] && !(i == 6 && value[i] == 0x20) { return nil }
+            // Read from the binary's constant data: no array per request.
+            let scheme: StaticString = "bearer"
+            for i in 0..<6 where (value[i] | 0x20) != scheme.utf8Start[i] { return nil }
+            guard value[6] == 0x20 else { return nil }
             let token = UnsafeRawBufferPointer(rebasing: value[7...])
             guard APIKeySecret.isWellFormed(token) else { return nil }
             return cache.hash(token)

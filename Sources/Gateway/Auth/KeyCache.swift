@@ -19,21 +19,12 @@ final class KeyCache {
     static let capacity = 100_000
 
     private var entries: [KeyHash: Entry] = [:]
-    /// SHA-256 with the algorithm fetched once: OpenSSL 3's one-shot `SHA256()` looks the
-    /// provider up on every call, under a process-wide lock.
-    private let digest: OpaquePointer = EVP_MD_CTX_new()
-    // nonisolated(unsafe): an immutable, reference-counted OpenSSL algorithm object, fetched once.
-    nonisolated(unsafe) private static let sha256: OpaquePointer = EVP_MD_fetch(nil, "SHA256", nil)
-
-    deinit { EVP_MD_CTX_free(digest) }
-
+    /// SHA-256 of a presented secret, on the stack (see `cssl_sha256`: the EVP path allocated
+    /// and freed its state on every request).
     func hash(_ bytes: UnsafeRawBufferPointer) -> KeyHash {
         var out = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         return withUnsafeMutableBytes(of: &out) { buffer in
-            var length: UInt32 = 0
-            EVP_DigestInit_ex2(digest, KeyCache.sha256, nil)
-            EVP_DigestUpdate(digest, bytes.baseAddress, bytes.count)
-            EVP_DigestFinal_ex(digest, buffer.baseAddress!.assumingMemoryBound(to: UInt8.self), &length)
+            cssl_sha256(bytes.baseAddress, bytes.count, buffer.baseAddress!.assumingMemoryBound(to: UInt8.self))
             return KeyHash(UnsafeRawBufferPointer(buffer))
         }
     }

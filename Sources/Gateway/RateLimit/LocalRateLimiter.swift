@@ -6,7 +6,23 @@ import Synchronization
 /// an absent key, so sweeps drop those and memory stays bounded under key churn.
 public final class LocalRateLimiter: Sendable {
     final class Stripe: Sendable {
-        let table = Mutex<[String: Int64]>([:])
+        let table = Mutex<[Slot: Int64]>([:])
+    }
+
+    /// A key with its string hash computed once: it picks the stripe and keys the stripe's
+    /// table without hashing the string a second time.
+    struct Slot: Hashable {
+        let key: String
+        let hash: Int
+
+        @inline(__always)
+        init(_ key: String) {
+            self.key = key
+            hash = key.hashValue
+        }
+
+        static func == (a: Slot, b: Slot) -> Bool { a.hash == b.hash && a.key == b.key }
+        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
     }
 
     static let stripeCount = 64
@@ -19,32 +35,33 @@ public final class LocalRateLimiter: Sendable {
     @inlinable public static var now: Int64 { Int64(EventLoop.monotonicNanoseconds / 1000) }
 
     @inline(__always)
-    func stripe(_ key: String) -> Stripe {
-        var hasher = Hasher()
-        hasher.combine(key)
-        return stripes[Int(UInt(bitPattern: hasher.finalize()) % UInt(LocalRateLimiter.stripeCount))]
+    func stripe(_ slot: Slot) -> Stripe {
+        stripes[Int(UInt(bitPattern: slot.hash) % UInt(LocalRateLimiter.stripeCount))]
     }
 
     /// Decides and records a request of `cost` against `key`.
     public func decide(_ key: String, _ gcra: GCRA, cost: Int64 = 1, now: Int64 = LocalRateLimiter.now) -> GCRA.Decision {
-        stripe(key).table.withLock { table in
-            let decision = gcra.decide(tat: table[key], now: now, cost: cost)
-            if decision.allowed { table[key] = decision.tat }
+        let slot = Slot(key)
+        return stripe(slot).table.withLock { table in
+            let decision = gcra.decide(tat: table[slot], now: now, cost: cost)
+            if decision.allowed { table[slot] = decision.tat }
             return decision
         }
     }
 
     /// Whether a request would pass now, without recording one.
     public func wouldAllow(_ key: String, _ gcra: GCRA, now: Int64 = LocalRateLimiter.now) -> Bool {
-        stripe(key).table.withLock { table in gcra.decide(tat: table[key], now: now).allowed }
+        let slot = Slot(key)
+        return stripe(slot).table.withLock { table in gcra.decide(tat: table[slot], now: now).allowed }
     }
 
     /// Moves `key`'s TAT by `delta` units (negative gives quota back): token reservations
     /// settled against what the upstream reported.
     public func adjust(_ key: String, _ gcra: GCRA, by delta: Int64, now: Int64 = LocalRateLimiter.now) {
-        stripe(key).table.withLock { table in
-            let tat = max(table[key] ?? now, now) + delta * gcra.interval
-            if tat > now { table[key] = tat } else { table[key] = nil }
+        let slot = Slot(key)
+        stripe(slot).table.withLock { table in
+            let tat = max(table[slot] ?? now, now) + delta * gcra.interval
+            if tat > now { table[slot] = tat } else { table[slot] = nil }
         }
     }
 

@@ -18,34 +18,39 @@ public struct RateLimitPolicy: Sendable, Equatable {
         return "\"\(name)\";q=1;w=\(max(1, Int64((1 / ratePerSecond).rounded())))"
     }
 
-    /// `"default";r=42;t=1` for a decision (built without interpolation: it is on every
-    /// limited response).
+    /// `"default";r=42;t=1` for a decision, written straight into the string's storage (it is
+    /// on every limited response: one allocation, no intermediate array or interpolation).
     public func stateHeader(_ decision: GCRA.Decision) -> String {
         let t = decision.allowed ? decision.nextUnitAfter : max(decision.retryAfter, decision.nextUnitAfter)
-        var out = [UInt8]()
-        out.reserveCapacity(name.utf8.count + 32)
-        out.append(0x22)
-        out.append(contentsOf: name.utf8)
-        out.append(contentsOf: [0x22, 0x3B, 0x72, 0x3D])  // ";r=
-        RateLimitPolicy.appendDecimal(decision.remaining, &out)
-        out.append(contentsOf: [0x3B, 0x74, 0x3D])  // ;t=
-        RateLimitPolicy.appendDecimal((t + 999_999) / 1_000_000, &out)
-        return String(decoding: out, as: UTF8.self)
+        var name = name
+        return name.withUTF8 { nameBytes in
+            // Quotes, ";r=", ";t=" and two 20-digit numbers at most.
+            String(unsafeUninitializedCapacity: nameBytes.count + 48) { out in
+                var i = 0
+                out[i] = 0x22; i += 1
+                for byte in nameBytes { out[i] = byte; i += 1 }
+                out[i] = 0x22; out[i + 1] = 0x3B; out[i + 2] = 0x72; out[i + 3] = 0x3D; i += 4  // ";r=
+                i = RateLimitPolicy.writeDecimal(decision.remaining, out, at: i)
+                out[i] = 0x3B; out[i + 1] = 0x74; out[i + 2] = 0x3D; i += 3  // ;t=
+                return RateLimitPolicy.writeDecimal((t + 999_999) / 1_000_000, out, at: i)
+            }
+        }
     }
 
+    /// Writes `value` (negative as 0) in decimal at `index`; returns the index after it.
     @inline(__always)
-    static func appendDecimal(_ value: Int64, _ out: inout [UInt8]) {
+    static func writeDecimal(_ value: Int64, _ out: UnsafeMutableBufferPointer<UInt8>, at index: Int) -> Int {
         var v = UInt64(max(0, value))
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            repeat {
-                buffer[23 - count] = UInt8(truncatingIfNeeded: v % 10) + 0x30
-                v /= 10
-                count += 1
-            } while v > 0
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[(24 - count)...]))
-        }
+        var digits = 1
+        var probe = v
+        while probe >= 10 { probe /= 10; digits += 1 }
+        var i = index + digits
+        repeat {
+            i -= 1
+            out[i] = UInt8(truncatingIfNeeded: v % 10) + 0x30
+            v /= 10
+        } while v > 0
+        return index + digits
     }
 
     /// Parses "100/s", "6000/m", "10/h" or a bare number (per second).

@@ -113,7 +113,9 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     var scheduledByID: [ObjectIdentifier: ScheduledTask] = [:]
-    var locals: [ObjectIdentifier: AnyObject] = [:]
+    /// A handful of entries (a key cache, a pool, a limiter connection): a linear scan beats
+    /// hashing, and this is read on every authenticated request.
+    var locals: [(key: ObjectIdentifier, value: AnyObject)] = []
 
     /// The object this loop keeps for `owner` (a connection pool, a cache shard), made by
     /// `create` on first use. Lets a shared service keep per-loop state without a lock.
@@ -127,8 +129,14 @@ public final class EventLoop: @unchecked Sendable {
         return made
     }
 
-    @usableFromInline func localValue(_ key: ObjectIdentifier) -> AnyObject? { locals[key] }
-    @usableFromInline func setLocalValue(_ value: AnyObject, _ key: ObjectIdentifier) { locals[key] = value }
+    @usableFromInline func localValue(_ key: ObjectIdentifier) -> AnyObject? {
+        for entry in locals where entry.key == key { return entry.value }
+        return nil
+    }
+
+    @usableFromInline func setLocalValue(_ value: AnyObject, _ key: ObjectIdentifier) {
+        if let index = locals.firstIndex(where: { $0.key == key }) { locals[index].value = value } else { locals.append((key, value)) }
+    }
 
     /// Calls `handler` on this loop whenever the process receives `signalNumber`; the watch
     /// ends when the loop stops. Loop thread only (or before the loop's thread starts).
