@@ -46,6 +46,8 @@ struct ConfigurationOptions: ParsableArguments {
     @Option(name: .customLong("default-rate"), help: "Default per-key rate, e.g. 100/s.") var defaultRate: String?
     @Option(name: .customLong("default-burst"), help: "Default per-key burst.") var defaultBurst: String?
     @Option(name: .customLong("auth-failure-rate"), help: "Failed authentications per client address, e.g. 10/s.") var authFailureRate: String?
+    @Option(name: .customLong("ip-rate"), help: "Requests per client address on /v1, checked before the key, e.g. 200/s (default off).") var ipRate: String?
+    @Option(name: .customLong("ip-burst"), help: "Burst of the per-address limit.") var ipBurst: String?
     @Option(name: .customLong("trusted-proxies"), help: "Load balancers (addresses or CIDR blocks, comma-separated) whose X-Forwarded-For names the client.") var trustedProxies: String?
 
     var flags: [String: String] {
@@ -64,7 +66,7 @@ struct ConfigurationOptions: ParsableArguments {
             ("sqlite-synchronous", sqliteSynchronous), ("migrate", migrate),
             ("rate-limit-store", rateLimitStore), ("redis-url", redisURL), ("rate-limit-on-redis-failure", rateLimitOnRedisFailure),
             ("default-rate", defaultRate), ("default-burst", defaultBurst), ("auth-failure-rate", authFailureRate),
-            ("trusted-proxies", trustedProxies),
+            ("trusted-proxies", trustedProxies), ("ip-rate", ipRate), ("ip-burst", ipBurst),
         ]
         var result: [String: String] = [:]
         for (key, value) in pairs { if let value { result[key] = value } }

@@ -363,6 +363,29 @@ struct ForwardedClientTests {
         #expect(try Self.get(port, forwardedFor: nil, secret: nil) == 429)
     }
 
+    @Test("a per-address request limit applies before the key, per client behind the balancer")
+    func addressLimit() throws {
+        let database = try RateLimitTests.database()
+        let (_, secret) = try RateLimitTests.createKey(database, tenant: "ip", role: "reader", rate: "1000/s", burst: 1000)
+        let (gateway, port) = try RateLimitTests.startGateway(database, ["--ip-rate", "1/s", "--ip-burst", "5", "--trusted-proxies", "127.0.0.1,::1"])
+        defer { gateway.signal(SIGKILL) }
+        var statuses: [Int] = []
+        for _ in 0..<8 { statuses.append(try Self.get(port, forwardedFor: "203.0.113.50", secret: secret)) }
+        // A burst of 5 at 1/s: 5 or (if a second passed meanwhile) 6 pass, then 429.
+        let admitted = statuses.prefix { $0 == 200 }.count
+        #expect(admitted >= 5 && admitted <= 6 && statuses.dropFirst(admitted).allSatisfy { $0 == 429 }, "\(statuses)")
+        let client = try RawClient(port: port)
+        let refused = try client.roundTrip("GET /v1/whoami HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 203.0.113.50\r\n\r\n")
+        #expect(refused.status == 429, "the address limit comes before the key check")
+        #expect(refused.header("RateLimit-Policy") == "\"ip\";q=1;w=1")
+        #expect(refused.header("RateLimit")?.hasPrefix("\"ip\";r=0;t=") == true)
+        #expect(refused.header("Retry-After").flatMap { Int($0) }.map { $0 >= 1 } == true)
+        #expect(String(decoding: refused.body, as: UTF8.self).contains("\"type\":\"rate_limited\""))
+        // Another client behind the same balancer has its own budget; unauthenticated routes have none.
+        #expect(try Self.get(port, forwardedFor: "203.0.113.51", secret: secret) == 200)
+        #expect(try RateLimitTests.get(port, "/healthz", secret: nil).status == 200)
+    }
+
     @Test("a malformed trusted-proxies entry is refused at start with its name")
     func badConfiguration() throws {
         let child = try ChildProcess(executable: try RateLimitTests.binary(), arguments: ["serve", "--port", "0", "--trusted-proxies", "10.0.0.0/8,10.0.0.0/40"])

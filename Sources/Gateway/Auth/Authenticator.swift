@@ -1,10 +1,11 @@
 import Net
 import Storage
 
-/// Guards the `/v1` routes: the caller's address must not be over its budget of failed
-/// authentications, `Authorization: Bearer aiw_…` must name a live key whose role covers the
-/// route, and the key must be within its rate limit. Answers 429 / 401 / 403 / 429 / 503 itself;
-/// otherwise calls the route with the principal and the RateLimit headers to send.
+/// Guards the `/v1` routes: the caller's address must be within its request limit (when one is
+/// configured) and its budget of failed authentications, `Authorization: Bearer aiw_…` must
+/// name a live key whose role covers the route, and the key must be within its rate limit.
+/// Answers 429 / 401 / 403 / 429 / 503 itself; otherwise calls the route with the principal and
+/// the RateLimit headers to send.
 public final class Authenticator: Sendable {
     public let store: Store
     public let limiter: RateLimiter
@@ -15,14 +16,18 @@ public final class Authenticator: Sendable {
     public let failurePolicy: RateLimitPolicy
     /// Failed authentications by address (always in this process).
     let failures = LocalRateLimiter()
+    /// Requests per client address, before any key is looked at (in the limiter's store, so
+    /// shared by replicas when that is Redis); nil when not configured.
+    public let addressPolicy: RateLimitPolicy?
 
     public init(store: Store, limiter: RateLimiter, defaultRatePerSecond: Double, defaultBurst: Int64,
-                failurePolicy: RateLimitPolicy) {
+                failurePolicy: RateLimitPolicy, addressPolicy: RateLimitPolicy? = nil) {
         self.store = store
         self.limiter = limiter
         self.defaultRatePerSecond = defaultRatePerSecond
         self.defaultBurst = defaultBurst
         self.failurePolicy = failurePolicy
+        self.addressPolicy = addressPolicy
     }
 
     func cache(on loop: EventLoop) -> KeyCache {
@@ -35,6 +40,32 @@ public final class Authenticator: Sendable {
     }
 
     func authorize(_ context: RequestContext, _ role: Role, _ handler: @escaping @Sendable (AuthorizedRequest) -> Void) {
+        guard let policy = addressPolicy else { return authenticate(context, role, handler) }
+        let key = "ip:" + context.clientIP
+        if limiter.redis == nil {
+            return admitAddress(context, policy, .decided(limiter.local.decide(key, policy.gcra)), role, handler)
+        }
+        limiter.check(key, policy, on: context.loop) { [self] outcome in admitAddress(context, policy, outcome, role, handler) }
+    }
+
+    private func admitAddress(_ context: RequestContext, _ policy: RateLimitPolicy, _ outcome: RateLimiter.Outcome, _ role: Role,
+                              _ handler: @escaping @Sendable (AuthorizedRequest) -> Void) {
+        switch outcome {
+        case .unavailable:
+            context.send(GatewayError(.serviceUnavailable, "unavailable", "the shared rate limiter is unavailable",
+                                      headers: [("Retry-After", "1")]))
+        case .decided(let decision) where !decision.allowed:
+            let seconds = max(1, (decision.retryAfter + 999_999) / 1_000_000)
+            context.send(GatewayError(.tooManyRequests, "rate_limited",
+                                      "too many requests from this address (\(policy.policyHeader)); retry in \(seconds) s",
+                                      headers: [("RateLimit-Policy", policy.policyHeader), ("RateLimit", policy.stateHeader(decision)),
+                                                ("Retry-After", String(seconds))]))
+        case .decided:
+            authenticate(context, role, handler)
+        }
+    }
+
+    private func authenticate(_ context: RequestContext, _ role: Role, _ handler: @escaping @Sendable (AuthorizedRequest) -> Void) {
         let loop = context.loop
         let cache = cache(on: loop)
         let hash: KeyHash? = context.request.withHeaderValue("authorization") { value in

@@ -145,6 +145,17 @@ public enum ConfigurationLoader {
                 guard let rate = RateLimitPolicy.parseRate(v) else { throw ConfigurationError(description: "must look like 10/s") }
                 c.authFailureRatePerSecond = rate
             }),
+        Key("ip-rate", "Requests per client address on /v1 before the key is looked at, e.g. 200/s; off by default",
+            read: { $0.ipRatePerSecond.map { "\($0)/s" } ?? "off" }, apply: { c, v in
+                if v.isEmpty || v == "off" { c.ipRatePerSecond = nil; return }
+                guard let rate = RateLimitPolicy.parseRate(v) else { throw ConfigurationError(description: "must be off or look like 200/s, 6000/m or 10/h") }
+                c.ipRatePerSecond = rate
+            }),
+        Key("ip-burst", "Burst of the per-address limit (default: a second's worth, at least 10)",
+            read: { $0.ipBurst.map(String.init) ?? "auto" }, apply: { c, v in
+                if v == "auto" { c.ipBurst = nil; return }
+                c.ipBurst = Int64(try integer(v, in: 1...10_000_000))
+            }),
         Key("trusted-proxies", "Comma-separated addresses or CIDR blocks of load balancers whose X-Forwarded-For names the client",
             read: { $0.trustedProxies.networks.map(\.description).joined(separator: ",") }, apply: { c, v in
                 do { c.trustedProxies = try TrustedProxies(parsing: v) } catch let error as TrustedProxies.InvalidEntry { throw ConfigurationError(description: error.description) }

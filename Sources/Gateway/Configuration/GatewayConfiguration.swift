@@ -26,6 +26,15 @@ public struct GatewayConfiguration: Sendable {
     public var authFailureRatePerSecond = 10.0
     /// Load balancers whose X-Forwarded-For names the client (none by default).
     public var trustedProxies = TrustedProxies()
+    /// Requests per client address on the `/v1` routes, checked before the key (off by default).
+    public var ipRatePerSecond: Double?
+    /// Burst of the per-address limit; default: one second's worth, at least 10.
+    public var ipBurst: Int64?
+
+    /// The per-address policy, when one is configured.
+    public var ipPolicy: RateLimitPolicy? {
+        ipRatePerSecond.map { RateLimitPolicy(name: "ip", ratePerSecond: $0, burst: ipBurst ?? max(10, Int64($0.rounded(.up)))) }
+    }
     /// TLS, assembled into `http.tls` by `resolveTLS()`.
     public var tlsCertificates: [String] = []
     public var tlsKeys: [String] = []

@@ -51,7 +51,8 @@ public final class GatewayServer: @unchecked Sendable {
         let failures = configuration.authFailureRatePerSecond
         authenticator = Authenticator(store: store, limiter: limiter, defaultRatePerSecond: configuration.defaultRatePerSecond,
                                       defaultBurst: configuration.defaultBurst,
-                                      failurePolicy: RateLimitPolicy(name: "auth", ratePerSecond: failures, burst: Int64(max(10, failures * 5))))
+                                      failurePolicy: RateLimitPolicy(name: "auth", ratePerSecond: failures, burst: Int64(max(10, failures * 5))),
+                                      addressPolicy: configuration.ipPolicy)
         let builder = RouterBuilder()
         let reference = self.reference
         OperationsRoutes.register(on: builder) { reference.server }

@@ -46,6 +46,8 @@ final class HTTPConnection {
     /// Set on connections accepted by a TLS listener.
     var tls: TLSSession?
     var acceptedMs: UInt64 = 0
+    /// The peer's IP, once asked for.
+    var cachedRemoteIP: String?
     /// The bytes of the `uv_write` in flight; untouched until its callback.
     var inFlight = ByteBuffer(capacity: 0)
     /// Received bytes not parsed yet because a response is outstanding or the client is

@@ -225,11 +225,20 @@ final class HTTPLoopServer {
     }
 
     /// The peer's IP address alone (no port): the key for per-client limits.
+    /// Asked once per connection (a per-request limit by address must not cost a syscall).
     func remoteIP(of connection: HTTPConnection) -> String {
+        if let cached = connection.cachedRemoteIP { return cached }
         let address = remoteAddress(of: connection)
-        if address.hasPrefix("["), let end = address.firstIndex(of: "]") { return String(address[address.index(after: address.startIndex)..<end]) }
-        if let colon = address.lastIndex(of: ":") { return String(address[..<colon]) }
-        return address
+        let ip: String
+        if address.hasPrefix("["), let end = address.firstIndex(of: "]") {
+            ip = String(address[address.index(after: address.startIndex)..<end])
+        } else if let colon = address.lastIndex(of: ":") {
+            ip = String(address[..<colon])
+        } else {
+            ip = address
+        }
+        if address != "-" { connection.cachedRemoteIP = ip }
+        return ip
     }
 
     func remoteAddress(of connection: HTTPConnection) -> String {
