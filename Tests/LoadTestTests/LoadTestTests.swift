@@ -20,21 +20,51 @@ final class StallingServer: @unchecked Sendable {
     let stallAt: Int
     let stalled = Atomic<Bool>(false)
 
-    init(stallAt: Int) throws {
+    /// Answers `Connection: close` on every `closeEvery`-th response of a connection, then closes it.
+    let closeEvery: Int?
+
+    init(stallAt: Int, closeEvery: Int? = nil, ipv6: Bool = false) throws {
         self.stallAt = stallAt
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.closeEvery = closeEvery
+        let listener = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var one: Int32 = 1
         setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        listen(listener, 128)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
-        port = Int(UInt16(bigEndian: address.sin_port))
+        if ipv6 {
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_addr = in6addr_loopback
+            let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+            guard bound == 0 else {
+                close(listener)
+                throw RawClient.Failure(description: "no IPv6 loopback here")
+            }
+            listen(listener, 128)
+            var length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+            _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
+            port = Int(UInt16(bigEndian: address.sin6_port))
+        } else {
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            listen(listener, 128)
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
+            port = Int(UInt16(bigEndian: address.sin_port))
+        }
         self.listener = listener
         Thread.detachNewThread { [self] in acceptLoop() }
+    }
+
+    /// Whether this machine can listen on ::1 (containers often cannot).
+    static var ipv6Available: Bool {
+        let fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in6()
+        address.sin6_family = sa_family_t(AF_INET6)
+        address.sin6_addr = in6addr_loopback
+        return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } } == 0
     }
 
     func acceptLoop() {
@@ -49,6 +79,8 @@ final class StallingServer: @unchecked Sendable {
         var buffer = [UInt8](repeating: 0, count: 65536)
         var pending: [UInt8] = []
         let response = Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".utf8)
+        let last = Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".utf8)
+        var answered = 0
         while true {
             let n = read(fd, &buffer, buffer.count)
             if n <= 0 { close(fd); return }
@@ -58,6 +90,12 @@ final class StallingServer: @unchecked Sendable {
                 pending.removeFirst(end + 4)
                 let number = count.add(1, ordering: .relaxed).newValue
                 if number == stallAt && !stalled.exchange(true, ordering: .relaxed) { usleep(1_000_000) }
+                answered += 1
+                if let closeEvery, answered % closeEvery == 0 {
+                    _ = last.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                    close(fd)
+                    return
+                }
                 _ = response.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             }
         }
@@ -292,6 +330,37 @@ struct LoadTestTLSTests {
 
 @Suite("loadtest stages")
 struct LoadTestStageTests {
+    @Test("a server that closes with Connection: close costs a reconnect, not an error")
+    func connectionCloseIsNotAnError() throws {
+        let server = try StallingServer(stallAt: Int.max, closeEvery: 50)
+        let report = try LoadTest.run(try LoadTestTests.plan(port: server.port, seconds: 1, connections: 4, threads: 1))
+        #expect(report.errors == 0, "\(report.errors_by_class)")
+        #expect(report.requests > 200, "several connections' worth of closes")
+        #expect(report.requests == server.count.load(ordering: .relaxed))
+    }
+
+    @Test("an IPv6 literal URL reaches a server on ::1", .enabled(if: StallingServer.ipv6Available))
+    func ipv6Target() throws {
+        let server = try StallingServer(stallAt: Int.max, ipv6: true)
+        let target = try Target(url: "http://[::1]:\(server.port)/x")
+        #expect(target.host == "[::1]" && target.port == server.port && target.authority == "[::1]:\(server.port)")
+        let template = try RequestTemplate(method: "GET", path: "/x", headers: [], body: nil, weight: 1,
+                                           authority: target.authority, baseDirectory: ".")
+        let plan = try RunPlan(target: target, templates: [template], connections: 2, threads: 1, durationSeconds: 0.5)
+        let report = try LoadTest.run(plan)
+        #expect(report.errors == 0 && report.requests > 0)
+        #expect(report.requests == server.count.load(ordering: .relaxed))
+    }
+
+    @Test("a name that does not resolve is refused before the run, naming it")
+    func unresolvableHost() throws {
+        let target = try Target(url: "http://no-such-host.invalid:8080/")
+        let template = try RequestTemplate(method: "GET", path: "/", headers: [], body: nil, weight: 1,
+                                           authority: target.authority, baseDirectory: ".")
+        let plan = try RunPlan(target: target, templates: [template], connections: 1, threads: 1, durationSeconds: 0.2)
+        #expect { _ = try LoadTest.run(plan) } throws: { "\($0)".contains("no-such-host.invalid") }
+    }
+
     @Test("connection stages ramp a closed loop up: the second second carries more than the first")
     func connectionRamp() throws {
         let server = try StallingServer(stallAt: Int.max)

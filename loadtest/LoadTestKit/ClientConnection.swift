@@ -48,14 +48,11 @@ final class ClientConnection {
 
     func connect() {
         guard !closed else { return }
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        fd = socket(worker.address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return failConnect() }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = worker.address
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
+        let rc = worker.address.connect(to: fd)
         guard rc == 0 || errno == EINPROGRESS else {
             Glibc.close(fd)
             fd = -1
@@ -236,8 +233,13 @@ final class ClientConnection {
             sentAt.removeAll(keepingCapacity: true)
             startsHead = 0
         }
+        // A server that says `Connection: close` (nginx after keepalive_requests, an HTTP/1.0
+        // answer) ends the connection cleanly: nothing more is sent on it, it is replaced, and
+        // only requests already pipelined behind this answer are lost.
+        let closing = !parser.shouldKeepAlive
+        if closing { connected = false }
         worker.completed(self, status: status, intendedStart: start)
-        if !parser.shouldKeepAlive && inFlight == 0 { drop(countInFlightAs: nil) }
+        if closing { drop(countInFlightAs: inFlight > 0 ? .io : nil) }
     }
 
     /// Closes the socket; requests in flight are counted as `kind` errors (when given) and

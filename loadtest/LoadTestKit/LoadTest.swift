@@ -114,15 +114,7 @@ public enum LoadTest {
         return report
     }
 
-    static func resolve(_ target: Target) throws(LoadTestError) -> sockaddr_in {
-        var hints = addrinfo()
-        hints.ai_family = AF_INET
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(target.host, String(target.port), &hints, &result) == 0, let first = result else {
-            throw .invalid("cannot resolve \(target.host)")
-        }
-        defer { freeaddrinfo(result) }
-        return first.pointee.ai_addr.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee }
+    static func resolve(_ target: Target) throws(LoadTestError) -> ResolvedAddress {
+        try ResolvedAddress.resolve(host: target.host, port: target.port)
     }
 }

@@ -1,4 +1,5 @@
-/// Where the load goes: `http://host[:port][/path]`, resolved once to an IPv4 address.
+/// Where the load goes: `http[s]://host[:port][/path]` (host: a name, IPv4, or `[IPv6]`),
+/// resolved once before the run.
 public struct Target: Sendable, Equatable {
     public var host: String
     public var port: Int
