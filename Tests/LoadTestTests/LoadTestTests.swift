@@ -193,6 +193,16 @@ struct LoadTestTests {
         for key in ["p50", "p90", "p99", "p999", "max"] { #expect(latency?[key] != nil, "\(key)") }
     }
 
+    @Test("durations: units, compounds and bare seconds; nothing negative, infinite or unknown")
+    func durations() {
+        #expect(parseDuration("10s") == 10 && parseDuration("500ms") == 0.5 && parseDuration("2m") == 120)
+        #expect(parseDuration("1h") == 3600 && parseDuration("1m30s") == 90 && parseDuration(" 1.5 ") == 1.5)
+        #expect(parseDuration("250us") == 0.00025 && parseDuration("1h2m3s") == 3723)
+        for bad in ["", "-1s", "-1", "inf", "nan", "1x", "s", "1s2", "1.2.3s", "1 s", "1e999s", "١s"] {
+            #expect(parseDuration(bad) == nil, "\(bad)")
+        }
+    }
+
     @Test("scenario errors point at their line")
     func scenarioErrors() throws {
         let target = try Target(url: "http://127.0.0.1:9/")

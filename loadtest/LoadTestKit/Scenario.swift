@@ -155,11 +155,31 @@ public struct Scenario: Sendable {
     }
 }
 
-/// `10s`, `500ms`, `2m`, `1h`, or a bare number of seconds.
+/// `10s`, `500ms`, `2m`, `1h`, `1m30s`, or a bare number of seconds; nil for anything else
+/// (negative, not finite, unknown units).
 public func parseDuration(_ text: String) -> Double? {
-    let t = text.trimmingCharacters(in: .whitespaces)
-    for (suffix, scale) in [("ms", 0.001), ("us", 0.000001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)] where t.hasSuffix(suffix) {
-        return Double(t.dropLast(suffix.count)).map { $0 * scale }
+    let t = Substring(text.trimmingCharacters(in: .whitespaces))
+    guard !t.isEmpty else { return nil }
+    if let bare = Double(t) { return bare.isFinite && bare >= 0 ? bare : nil }
+    // One or more <number><unit> parts, largest first or not: "1h30m", "1m5s", "250ms".
+    var total = 0.0
+    var rest = t
+    while !rest.isEmpty {
+        let number = rest.prefix { $0.isNumber && $0.isASCII || $0 == "." }
+        guard !number.isEmpty, let value = Double(number) else { return nil }
+        rest = rest.dropFirst(number.count)
+        let unit = rest.prefix { $0.isLetter && $0.isASCII }
+        rest = rest.dropFirst(unit.count)
+        let scale: Double
+        switch unit {
+        case "h": scale = 3600
+        case "m": scale = 60
+        case "s": scale = 1
+        case "ms": scale = 0.001
+        case "us": scale = 0.000_001
+        default: return nil
+        }
+        total += value * scale
     }
-    return Double(t)
+    return total.isFinite ? total : nil
 }
