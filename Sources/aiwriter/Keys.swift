@@ -23,9 +23,13 @@ struct Keys: ParsableCommand {
 
         func run() throws {
             guard let role = Role(rawValue: role) else { throw ValidationError("--role must be admin, writer or reader") }
+            // The same bounds as the admin API: beyond them the limiter's arithmetic means nothing.
+            for (flag, value) in [("--burst", burst), ("--tokens-per-minute", tokensPerMinute)] {
+                if let value, !(1...1_000_000_000_000).contains(value) { throw ValidationError("\(flag) must be a whole number from 1 to 10^12") }
+            }
             var ratePerSecond: Double?
             if let rate {
-                guard let parsed = RateLimitPolicy.parseRate(rate) else { throw ValidationError("--rate must look like 100/s, 6000/m or 10/h") }
+                guard let parsed = RateLimitPolicy.parseRate(rate) else { throw ValidationError("--rate must look like 100/s, 6000/m or 10/h (from one a million seconds to 10^12 a second)") }
                 ratePerSecond = parsed
             }
             let secret = APIKeySecret.generate()

@@ -210,6 +210,7 @@ struct RateLimitTests {
         let created = try client.roundTrip("POST /v1/admin/keys HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(adminA)\r\nContent-Length: 32\r\n\r\n{\"name\":\"ci\",\"role\":\"superuser\"}")
         #expect(created.status == 422)
         for hostile in [#"{"burst":1e30}"#, #"{"burst":2.5}"#, #"{"rate":true}"#, #"{"rate":"-5/s"}"#, #"{"roles":"admin"}"#,
+                        #"{"rate":"1e30/s"}"#, #"{"rate":1e-300}"#, #"{"rate":"0.0000000001/h"}"#, #"{"rate":"nan"}"#,
                         #"{"name":7}"#, #"{"tokens_per_minute":0}"#] {
             let refused = try client.roundTrip("POST /v1/admin/keys HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(adminA)\r\nContent-Length: \(hostile.utf8.count)\r\n\r\n\(hostile)")
             #expect(refused.status == 422, "\(hostile): \(refused.status)")
@@ -263,6 +264,25 @@ struct GCRATests {
         }
         // Requests at 0, 0.1 ms, … up to 4.9999 s: the 10 of the burst, then one per 10 ms from 10 ms.
         #expect(admitted == 100 * 5 + 10 - 1)
+    }
+
+    @Test("absurd rates, bursts and settlements saturate instead of trapping")
+    func extremes() {
+        for rate in [1e-300, 1e300, Double.infinity, -1, 0, Double.nan, Double.leastNonzeroMagnitude] {
+            for burst in [Int64.min, -1, 0, 1, Int64.max] {
+                let policy = RateLimitPolicy(ratePerSecond: rate, burst: burst)
+                _ = policy.policyHeader
+                let limiter = LocalRateLimiter()
+                let first = limiter.decide("k", policy.gcra, cost: Int64.max, now: 1 << 40)
+                _ = policy.stateHeader(first)
+                limiter.adjust("k", policy.gcra, by: Int64.max, now: 1 << 40)
+                limiter.adjust("k", policy.gcra, by: Int64.min, now: 1 << 40)
+                let second = limiter.decide("k", policy.gcra, now: (1 << 40) + 1)
+                #expect(second.remaining >= 0 && second.retryAfter >= 0, "\(rate) \(burst)")
+            }
+        }
+        #expect(RateLimitPolicy.parseRate("1e30/s") == nil && RateLimitPolicy.parseRate("1e-9/h") == nil)
+        #expect(RateLimitPolicy.parseRate("1/h") == 1.0 / 3600)
     }
 
     @Test("decisions report remaining quota and when to retry")

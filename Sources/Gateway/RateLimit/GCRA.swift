@@ -10,10 +10,22 @@ public struct GCRA: Sendable, Equatable {
     public let interval: Int64
     /// The burst capacity B.
     public let burst: Int64
+    /// B·T, the furthest the TAT may run ahead of now.
+    public let capacity: Int64
+
+    /// Limits that keep every sum and product below overflow whatever a key or a config says:
+    /// at most one request per ~11.6 days, bursts of at most 10^12, and B·T at most 2^60 µs
+    /// (36,000 years) — beyond those the figures mean nothing anyway.
+    public static let maximumInterval: Int64 = 1_000_000_000_000
+    public static let maximumBurst: Int64 = 1_000_000_000_000
+    static let maximumCapacity: Int64 = 1 << 60
 
     public init(ratePerSecond: Double, burst: Int64) {
-        interval = max(1, Int64((1_000_000 / ratePerSecond).rounded()))
-        self.burst = max(1, burst)
+        let raw = (1_000_000 / ratePerSecond).rounded()
+        interval = raw.isNaN || raw >= Double(GCRA.maximumInterval) ? GCRA.maximumInterval : max(1, Int64(raw))
+        self.burst = min(max(1, burst), GCRA.maximumBurst)
+        let (product, overflow) = self.burst.multipliedReportingOverflow(by: interval)
+        capacity = overflow ? GCRA.maximumCapacity : min(product, GCRA.maximumCapacity)
     }
 
     public struct Decision: Sendable, Equatable {
@@ -30,8 +42,7 @@ public struct GCRA: Sendable, Equatable {
 
     public func decide(tat stored: Int64?, now: Int64, cost: Int64 = 1) -> Decision {
         let tat = max(stored ?? now, now)
-        let capacity = burst * interval
-        let newTAT = tat + cost * interval
+        let newTAT = tat + span(max(cost, 0))
         if newTAT - now <= capacity {
             let remaining = (capacity - (newTAT - now)) / interval
             return Decision(allowed: true, remaining: remaining, retryAfter: 0,
@@ -42,9 +53,18 @@ public struct GCRA: Sendable, Equatable {
                         nextUnitAfter: nextUnit(tat, now, remaining), tat: tat)
     }
 
+    /// n·T, saturated well inside Int64 (a span beyond the capacity is refused anyway).
+    @inline(__always)
+    public func span(_ units: Int64) -> Int64 {
+        let bound = GCRA.maximumCapacity << 1
+        let (product, overflow) = units.multipliedReportingOverflow(by: interval)
+        if overflow { return units < 0 ? -bound : bound }
+        return min(max(product, -bound), bound)
+    }
+
     @inline(__always)
     private func nextUnit(_ tat: Int64, _ now: Int64, _ remaining: Int64) -> Int64 {
         guard remaining < burst else { return 0 }
-        return max(0, (tat - now) - (burst - remaining - 1) * interval)
+        return max(0, (tat - now) - span(burst - remaining - 1))
     }
 }

@@ -60,7 +60,8 @@ public final class LocalRateLimiter: Sendable {
     public func adjust(_ key: String, _ gcra: GCRA, by delta: Int64, now: Int64 = LocalRateLimiter.now) {
         let slot = Slot(key)
         stripe(slot).table.withLock { table in
-            let tat = max(table[slot] ?? now, now) + delta * gcra.interval
+            // A reported usage can be anything an upstream says: at most a burst either way.
+            let tat = max(table[slot] ?? now, now) + gcra.span(min(max(delta, -gcra.burst), gcra.burst))
             if tat > now { table[slot] = tat } else { table[slot] = nil }
         }
     }

@@ -5,11 +5,16 @@ public struct RateLimitPolicy: Sendable, Equatable {
     public var burst: Int64
     public let gcra: GCRA
 
+    /// The rates a policy can express: one request per ~11.6 days up to 10^12 a second.
+    public static let rateRange: ClosedRange<Double> = 1e-6...1e12
+
     public init(name: String = "default", ratePerSecond: Double, burst: Int64) {
         self.name = name
-        self.ratePerSecond = ratePerSecond
-        self.burst = burst
-        gcra = GCRA(ratePerSecond: ratePerSecond, burst: burst)
+        // Clamped here, where every policy is made: the header arithmetic below converts to Int64.
+        self.ratePerSecond = ratePerSecond.isNaN ? RateLimitPolicy.rateRange.lowerBound
+            : min(max(ratePerSecond, RateLimitPolicy.rateRange.lowerBound), RateLimitPolicy.rateRange.upperBound)
+        self.burst = min(max(1, burst), GCRA.maximumBurst)
+        gcra = GCRA(ratePerSecond: self.ratePerSecond, burst: self.burst)
     }
 
     /// `"default";q=100;w=1`: the quota per window (a window of whole seconds).
@@ -57,13 +62,18 @@ public struct RateLimitPolicy: Sendable, Equatable {
     public static func parseRate(_ text: String) -> Double? {
         let parts = text.split(separator: "/", maxSplits: 1).map { $0.filter { !$0.isWhitespace } }
         guard let first = parts.first, let amount = Double(first), amount > 0, amount.isFinite else { return nil }
-        guard parts.count == 2 else { return amount }
-        switch parts[1] {
-        case "s", "sec", "second": return amount
-        case "m", "min", "minute": return amount / 60
-        case "h", "hour": return amount / 3600
-        default: return nil
+        let perSecond: Double
+        if parts.count == 2 {
+            switch parts[1] {
+            case "s", "sec", "second": perSecond = amount
+            case "m", "min", "minute": perSecond = amount / 60
+            case "h", "hour": perSecond = amount / 3600
+            default: return nil
+            }
+        } else {
+            perSecond = amount
         }
+        return rateRange.contains(perSecond) ? perSecond : nil
     }
 }
 

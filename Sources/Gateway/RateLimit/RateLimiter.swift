@@ -81,6 +81,8 @@ public final class RateLimiter: Sendable {
 
     /// Moves a key's state by `delta` units (negative returns quota): settles token reservations.
     public func adjust(_ key: String, _ policy: RateLimitPolicy, by delta: Int64, on loop: EventLoop) {
+        // A reported usage can be anything an upstream says: at most a burst either way.
+        let delta = min(max(delta, -policy.gcra.burst), policy.gcra.burst)
         guard delta != 0 else { return }
         guard let redis else { return local.adjust(key, policy.gcra, by: delta) }
         redis.adjust(key, policy.gcra, by: delta, on: loop) { [self] result in

@@ -116,8 +116,8 @@ struct NewKey {
                 role = r
             case "rate":
                 if let s = value as? String, let r = RateLimitPolicy.parseRate(s) { rate = r }
-                else if let n = value as? NSNumber, !Self.isBool(n), n.doubleValue > 0, n.doubleValue <= 1e12 { rate = n.doubleValue }
-                else { throw Self.wrongType(field, "a positive number per second or \"100/s\"") }
+                else if let n = value as? NSNumber, !Self.isBool(n), RateLimitPolicy.rateRange.contains(n.doubleValue) { rate = n.doubleValue }
+                else { throw Self.wrongType(field, "a number per second from 0.000001 to 10^12, or like \"100/s\"") }
             case "burst":
                 burst = try Self.count(field, value)
             case "tokens_per_minute":
