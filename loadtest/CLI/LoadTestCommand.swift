@@ -27,7 +27,8 @@ struct TargetOptions: ParsableArguments {
     @Flag(help: "https://: do not verify the server's certificate (self-signed test servers).") var insecure = false
     @Option(help: "https://: trust this CA file instead of the system's roots.") var cacert: String?
 
-    func plan(duration: Double, warmup: Double, rate: Double?, requests: Int?, thresholds: [Threshold]) throws -> RunPlan {
+    /// `duration` nil: the scenario's stages when it has them, else 10 s.
+    func plan(duration: Double?, warmup: Double, rate: Double?, requests: Int?, thresholds: [Threshold]) throws -> RunPlan {
         let target = try Target(url: url)
         var templates: [RequestTemplate]
         var schedule = rate.map { RateSchedule.constant($0) }
@@ -49,6 +50,8 @@ struct TargetOptions: ParsableArguments {
                                              authority: target.authority, baseDirectory: ".")]
         }
         guard let timeoutSeconds = parseDuration(timeout), timeoutSeconds > 0 else { throw ValidationError("--timeout like 10s") }
+        let staged = schedule?.totalSeconds != nil || connectionStages?.totalSeconds != nil
+        let duration = duration ?? (staged || requests != nil ? 0 : 10)
         let tls = target.isTLS ? try TLSClientContext(verifyPeer: !insecure, caFile: cacert) : nil
         return try RunPlan(target: target, templates: templates, connections: connections, threads: min(threads, connections),
                            durationSeconds: duration, warmupSeconds: warmup, rate: schedule, requestCount: requests,
@@ -61,7 +64,7 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run load against a URL and report throughput and latency.")
 
     @OptionGroup var target: TargetOptions
-    @Option(name: [.customShort("d"), .long], help: "How long to measure, e.g. 10s.") var duration = "10s"
+    @Option(name: [.customShort("d"), .long], help: "How long to measure, e.g. 10s (default: 10s, or the scenario's stages).") var duration: String?
     @Option(help: "Load before measuring starts (excluded from every figure), e.g. 2s.") var warmup = "0s"
     @Option(name: [.customShort("R"), .long], help: "Open loop: requests per second at a constant arrival rate.") var rate: Double?
     @Option(help: "Closed loop: stop after this many requests instead of after --duration.") var requests: Int?
@@ -72,8 +75,13 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("hdr-log"), help: "Write each second's histogram here in HdrHistogram's log format.") var hdrLog: String?
 
     func run() throws {
-        guard let seconds = parseDuration(duration), let warm = parseDuration(warmup) else { throw ValidationError("durations look like 10s or 500ms") }
-        if let rate, rate <= 0 { throw ValidationError("--rate must be positive") }
+        let seconds = try duration.map { (text: String) throws -> Double in
+            guard let seconds = parseDuration(text) else { throw ValidationError("durations look like 10s, 500ms or 1m30s") }
+            return seconds
+        }
+        guard let warm = parseDuration(warmup) else { throw ValidationError("durations look like 10s, 500ms or 1m30s") }
+        if let rate, !(rate > 0 && rate.isFinite) { throw ValidationError("--rate must be a positive number of requests per second") }
+        if let requests, requests < 1 { throw ValidationError("--requests must be at least 1") }
         let thresholds = try threshold.flatMap { try Threshold.list($0) }
         let plan = try target.plan(duration: seconds, warmup: warm, rate: rate, requests: requests, thresholds: thresholds)
         let (report, intervals, startTime) = try LoadTest.runWithIntervals(plan, progress: true)
