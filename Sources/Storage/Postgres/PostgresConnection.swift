@@ -52,7 +52,7 @@ final class PostgresOperation {
 /// Lifecycle as libuv's handles: init (connect), start (run a unit), close.
 final class PostgresConnection {
     enum State { case connecting, idle, busy, closed }
-    private enum Expected { case prepare(String), query(Int), sync }
+    private enum Expected { case prepare(Int), query(Int), sync }
 
     unowned let pool: PostgresPool
     let loop: EventLoop
@@ -61,13 +61,14 @@ final class PostgresConnection {
     private var poll: UnsafeMutablePointer<uv_poll_t>?
     private var pollFD: Int32 = -1
     private var pollEvents: Int32 = 0
-    private var prepared = Set<String>()
+    /// Prepared on this connection, by `Query.id`.
+    private var prepared: [Bool] = []
     private var operation: PostgresOperation?
     private var expected: [Expected] = []
     private var expectedHead = 0
     private var results: [SQLResult] = []
     private var failure: StoreError?
-    private var preparedInFlight: [String] = []
+    private var preparedInFlight: [Int] = []
     private var deadline: ScheduledTask?
     private var sentAnything = false
     // Scratch space for encoding parameters, kept across units so sending allocates nothing.
@@ -139,20 +140,23 @@ final class PostgresConnection {
         operation.attempts += 1
         expected.removeAll(keepingCapacity: true)
         expectedHead = 0
-        results = Array(repeating: SQLResult(), count: operation.statements.count)
+        // The array from the last unit is unique again once its consumer is done: reuse it
+        // (a fresh one cost an allocation and a generic-metadata lookup per unit).
+        results.removeAll(keepingCapacity: true)
+        for _ in 0..<operation.statements.count { results.append(SQLResult()) }
         failure = nil
         preparedInFlight.removeAll(keepingCapacity: true)
         sentAnything = false
         for (index, statement) in operation.statements.enumerated() {
             let query = statement.query
-            if !prepared.contains(query.name) && !preparedInFlight.contains(query.name) {
+            if !(query.id < prepared.count && prepared[query.id]) && !preparedInFlight.contains(query.id) {
                 types.removeAll(keepingCapacity: true)
                 for value in statement.values { types.append(PostgresBinary.oid(of: value)) }
-                guard PQsendPrepare(pg, query.name, query.postgres, Int32(types.count), types) == 1 else {
+                guard PQsendPrepare(pg, query.cName, query.postgres, Int32(types.count), types) == 1 else {
                     return brokenWhileSending()
                 }
-                expected.append(.prepare(query.name))
-                preparedInFlight.append(query.name)
+                expected.append(.prepare(query.id))
+                preparedInFlight.append(query.id)
             }
             buffer.removeAll(keepingCapacity: true)
             offsets.removeAll(keepingCapacity: true)
@@ -171,7 +175,7 @@ final class PostgresConnection {
                 let base = bytes.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }
                     ?? UnsafePointer<CChar>(bitPattern: 1)!
                 for offset in offsets { pointers.append(offset < 0 ? nil : base + offset) }
-                return PQsendQueryPrepared(pg, query.name, Int32(offsets.count), pointers, lengths, formats, 1)
+                return PQsendQueryPrepared(pg, query.cName, Int32(offsets.count), pointers, lengths, formats, 1)
             }
             guard sent == 1 else { return brokenWhileSending() }
             expected.append(.query(index))
@@ -240,8 +244,11 @@ final class PostgresConnection {
             }
             let status = PQresultStatus(result)
             switch head {
-            case .prepare(let name):
-                if status == PGRES_COMMAND_OK { prepared.insert(name) }
+            case .prepare(let id):
+                if status == PGRES_COMMAND_OK {
+                    if id >= prepared.count { prepared += repeatElement(false, count: id + 1 - prepared.count) }
+                    prepared[id] = true
+                }
                 else if status == PGRES_FATAL_ERROR, failure == nil { failure = .postgres(result) }
             case .query(let index):
                 if status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK {
@@ -268,9 +275,12 @@ final class PostgresConnection {
         self.operation = nil
         state = .idle
         lastUsed = loop.nowMilliseconds
-        let result: Result<[SQLResult], StoreError> = failure.map { .failure($0) } ?? .success(results)
-        results = []
-        operation.finish(result)
+        do {
+            let result: Result<[SQLResult], StoreError> = failure.map { .failure($0) } ?? .success(results)
+            operation.finish(result)
+        }
+        // Drops the rows now (the buffer stays for the next unit).
+        results.removeAll(keepingCapacity: true)
         pool.connectionIdle(self)
     }
 
@@ -287,8 +297,6 @@ final class PostgresConnection {
         }
         out.affected = affected
         guard rows > 0 else { return out }
-        var types: [UInt32] = []
-        for c in 0..<columns { types.append(PQftype(result, Int32(c))) }
         out.rows.reserveCapacity(rows)
         for r in 0..<rows {
             var row: [SQLValue] = []
@@ -300,7 +308,7 @@ final class PostgresConnection {
                 }
                 let length = Int(PQgetlength(result, Int32(r), Int32(c)))
                 let bytes = UnsafeRawBufferPointer(start: PQgetvalue(result, Int32(r), Int32(c)), count: length)
-                row.append(PostgresBinary.decode(types[c], bytes))
+                row.append(PostgresBinary.decode(PQftype(result, Int32(c)), bytes))
             }
             out.rows.append(row)
         }
