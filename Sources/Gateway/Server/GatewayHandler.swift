@@ -44,7 +44,8 @@ public final class GatewayHandler: HTTPHandler {
 
     func clientIP(_ request: HTTPRequest, _ responder: HTTPResponder) -> String {
         let peerText = responder.remoteIP
-        guard let peer = IPAddress(peerText) else { return peerText }
+        // Without trusted proxies the socket's own spelling is stable per client: no parsing.
+        guard !trustedProxies.isEmpty, let peer = IPAddress(peerText) else { return peerText }
         guard trustedProxies.isTrusted(peer) else { return peer.description }
         let values = request.headerValues("x-forwarded-for")
         return trustedProxies.client(peer: peer, forwardedFor: values.map { Substring($0) }).description
