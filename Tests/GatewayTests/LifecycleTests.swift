@@ -107,6 +107,6 @@ struct CommandLineTests {
         #expect(object?["status"] as? String == "200")
         #expect(object?["method"] as? String == "GET")
         child.signal(SIGTERM)
-        #expect(child.waitForExit(seconds: 5) == 0)
+        #expect(child.waitForExit(seconds: 5) == 0, "\(child.stderrText.suffix(3000))")
     }
 }
