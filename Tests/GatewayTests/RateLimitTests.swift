@@ -62,58 +62,75 @@ struct RateLimitTests {
         return counts
     }
 
+    /// An over-admission is a bug and fails at once. An under-admission can also mean the
+    /// clients stalled on a busy machine (while nothing arrives GCRA banks no more than the
+    /// burst), so that one is measured again with a fresh key, up to `attempts` times.
+    static func measureUntilClose(attempts: Int = 3, _ measure: (Int) throws -> (admitted: Double, expected: Double, detail: String)) throws {
+        var tries: [String] = []
+        for attempt in 1...attempts {
+            let (admitted, expected, detail) = try measure(attempt)
+            tries.append(detail)
+            #expect(admitted <= expected * 1.02, "over the limit: \(detail)")
+            if admitted > expected * 1.02 || admitted >= expected * 0.98 { return }
+        }
+        Issue.record("under the limit in every attempt (stalled clients, or lost admissions): \(tries)")
+    }
+
     @Test("one process: 100/s with burst 10 for 5 s admits at most 510, and close to it")
     func exactOnOneProcess() throws {
         let database = try Self.database()
-        let (_, secret) = try Self.createKey(database, tenant: "exact", role: "reader", rate: "100/s", burst: 10)
         let (gateway, port) = try Self.startGateway(database)
         defer { gateway.signal(SIGKILL) }
-        let counts = Self.hammer(port: port, secret: secret, seconds: 5)
-        let admitted = counts[200, default: 0]
-        #expect(admitted <= 100 * 5 + 10 + 1, "admitted \(admitted): \(counts)")
-        #expect(admitted >= 100 * 5 - 10, "admitted \(admitted): \(counts)")
-        #expect(counts[429, default: 0] > admitted, "the client sent far more than the limit: \(counts)")
-        #expect(Set(counts.keys).isSubset(of: [200, 429]))
+        try Self.measureUntilClose { attempt in
+            let (_, secret) = try Self.createKey(database, tenant: "exact", role: "reader", rate: "100/s", burst: 10)
+            let counts = Self.hammer(port: port, secret: secret, seconds: 5)
+            let admitted = counts[200, default: 0]
+            #expect(admitted <= 100 * 5 + 10 + 1, "admitted \(admitted): \(counts)")
+            #expect(counts[429, default: 0] > admitted, "the client sent far more than the limit: \(counts)")
+            #expect(Set(counts.keys).isSubset(of: [200, 429]))
+            return (Double(admitted), 510, "attempt \(attempt): \(counts)")
+        }
     }
 
     @Test("three processes sharing Redis: 200/s for 10 s admits 200×10 + burst within 2 %")
     func sharedAcrossReplicas() throws {
         let redisURL = try RedisServer.sharedURL()
         let database = try Self.database()
-        let (_, secret) = try Self.createKey(database, tenant: "shared", role: "reader", rate: "200/s", burst: 20)
         var gateways: [(ChildProcess, Int)] = []
         defer { for (g, _) in gateways { g.signal(SIGKILL) } }
         for _ in 0..<3 {
             gateways.append(try Self.startGateway(database, ["--rate-limit-store", "redis", "--redis-url", redisURL]))
         }
         let ports = gateways.map(\.1)
-        let totals = Mutex<[Int: Int]>([:])
-        // The window the limit is measured over: first thread's start to last thread's end
-        // (threads start a little apart, more so when other suites share the CPU).
-        let window = Mutex<(start: Double, end: Double)>((.infinity, 0))
-        // A warm-up request each, so key lookups and connections are in place before the clock starts.
-        for port in ports { _ = try? Self.get(port, "/v1/whoami", secret: secret) }
-        usleep(200_000)
-        // One thread per client (concurrentPerform would run only as many as there are cores).
-        let done = DispatchGroup()
-        for i in 0..<ports.count * 2 {
-            done.enter()
-            Thread.detachNewThread {
-                let started = Date().timeIntervalSince1970
-                let counts = Self.hammer(port: ports[i % ports.count], secret: secret, seconds: 10)
-                let ended = Date().timeIntervalSince1970
-                totals.withLock { for (k, v) in counts { $0[k, default: 0] += v } }
-                window.withLock { $0 = (min($0.start, started), max($0.end, ended)) }
-                done.leave()
+        try Self.measureUntilClose { attempt in
+            let (_, secret) = try Self.createKey(database, tenant: "shared", role: "reader", rate: "200/s", burst: 20)
+            let totals = Mutex<[Int: Int]>([:])
+            // The window the limit is measured over: first thread's start to last thread's end
+            // (threads start a little apart, more so when other suites share the CPU).
+            let window = Mutex<(start: Double, end: Double)>((.infinity, 0))
+            // A warm-up request each, so key lookups and connections are in place before the clock starts.
+            for port in ports { _ = try? Self.get(port, "/v1/whoami", secret: secret) }
+            usleep(200_000)
+            // One thread per client (concurrentPerform would run only as many as there are cores).
+            let done = DispatchGroup()
+            for i in 0..<ports.count * 2 {
+                done.enter()
+                Thread.detachNewThread {
+                    let started = Date().timeIntervalSince1970
+                    let counts = Self.hammer(port: ports[i % ports.count], secret: secret, seconds: 10)
+                    let ended = Date().timeIntervalSince1970
+                    totals.withLock { for (k, v) in counts { $0[k, default: 0] += v } }
+                    window.withLock { $0 = (min($0.start, started), max($0.end, ended)) }
+                    done.leave()
+                }
             }
+            done.wait()
+            let counts = totals.withLock { $0 }
+            let seconds = window.withLock { $0.end - $0.start }
+            #expect(seconds < 11, "the clients ran \(seconds) s")
+            let expected = 200.0 * seconds + 20
+            return (Double(counts[200, default: 0]), expected, "attempt \(attempt): expected \(expected) over \(seconds) s: \(counts)")
         }
-        done.wait()
-        let counts = totals.withLock { $0 }
-        let admitted = Double(counts[200, default: 0])
-        let seconds = window.withLock { $0.end - $0.start }
-        #expect(seconds < 11, "the clients ran \(seconds) s")
-        let expected = 200.0 * seconds + 20
-        #expect(abs(admitted - expected) <= expected * 0.02, "admitted \(admitted), expected \(expected) ± 2 % over \(seconds) s: \(counts)")
     }
 
     @Test("Redis stopped: open falls back to local limits, closed answers 503; both recover when Redis returns")
