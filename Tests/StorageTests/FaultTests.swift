@@ -12,6 +12,7 @@ struct FaultTests {
         let configuration = StoreConfiguration(databaseURL: server.url, minimumConnections: 2, maximumConnections: 4,
                                                statementTimeoutMilliseconds: 2000, connectTimeoutMilliseconds: 2000)
         let backend = try configuration.openBackend()
+        defer { backend.shutdown() }
         try Migrator(backend: backend).migrate()
         let store = Store(backend: backend)
         let loop = Fixture.loop
@@ -58,6 +59,41 @@ struct FaultTests {
         #expect(recovered, "the pool reconnects once PostgreSQL is back, without a restart")
         let written = try await loop.perform { l, d in store.createDocument(tenantID: "faults", title: "after", body: "b", metadata: nil, on: l, d) }
         #expect(written.version == 1)
+    }
+
+    @Test("a backend that shuts down closes its pools, refuses new units, and no later backend inherits its pools")
+    func shutdownClosesPools() async throws {
+        let server = try PostgresServer.shared()
+        let url = try PostgresServer.freshDatabase(on: server)
+        let database = String(url.split(separator: "/").last!)
+        let loop = Fixture.loop
+        func connections() throws -> Int {
+            let (_, out, _) = try run(["psql", server, "-tAc", "SELECT count(*) FROM pg_stat_activity WHERE datname = '\(database)'"])
+            return Int(out.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        }
+        // Several backends in turn on one loop: each must use its own pool (a pool kept by
+        // address once served a new backend the pool of a dead one, pointed at another server).
+        for round in 0..<3 {
+            let backend = try StoreConfiguration(databaseURL: url, minimumConnections: 1, maximumConnections: 2).openBackend()
+            if round == 0 { try Migrator(backend: backend).migrate() }
+            let store = Store(backend: backend)
+            _ = try await loop.perform { l, d in store.createTenant(id: "shutdown-\(round)", name: "s", on: l, d) }
+            #expect(try connections() >= 1)
+            backend.shutdown()
+            var left = try connections()
+            let deadline = Date().addingTimeInterval(5)
+            while left > 0 && Date() < deadline {
+                try await Task.sleep(nanoseconds: 50_000_000)
+                left = try connections()
+            }
+            #expect(left == 0, "round \(round): \(left) connections still open after shutdown")
+            do {
+                _ = try await loop.perform { l, d in store.createTenant(id: "late-\(round)", name: "s", on: l, d) }
+                Issue.record("a unit ran after shutdown")
+            } catch {
+                #expect(error.httpStatus == 503)
+            }
+        }
     }
 
     @Test("kill -9 right after acknowledged batches: every acknowledged row is there", arguments: BackendKind.allCases)

@@ -16,6 +16,7 @@ public final class Authenticator: Sendable {
     public let failurePolicy: RateLimitPolicy
     /// Failed authentications by address (always in this process).
     let failures = LocalRateLimiter()
+    private let cacheKey = LoopLocalKey()
     /// Requests per client address, before any key is looked at (in the limiter's store, so
     /// shared by replicas when that is Redis); nil when not configured.
     public let addressPolicy: RateLimitPolicy?
@@ -31,7 +32,7 @@ public final class Authenticator: Sendable {
     }
 
     func cache(on loop: EventLoop) -> KeyCache {
-        loop.local(for: self) { KeyCache() }
+        loop.local(for: cacheKey) { KeyCache() }
     }
 
     /// A route handler that runs `handler` only for a caller with at least `role`.

@@ -70,7 +70,7 @@ public final class RedisRateLimiter: Sendable {
     }
 
     func client(on loop: EventLoop) -> RedisClient {
-        loop.local(for: self) { RedisClient(loop: loop, settings: settings) }
+        loop.local(for: clientKey) { RedisClient(loop: loop, settings: settings) }
     }
 
     public func decide(_ key: String, _ gcra: GCRA, cost: Int64 = 1, on loop: EventLoop,
@@ -123,7 +123,8 @@ public final class RedisRateLimiter: Sendable {
         }
     }
 
-    private let batchKey = BatchKey()
+    private let batchKey = LoopLocalKey()
+    private let clientKey = LoopLocalKey()
 
     public func adjust(_ key: String, _ gcra: GCRA, by delta: Int64, on loop: EventLoop,
                        _ done: @escaping (Result<Void, RedisError>) -> Void) {
@@ -161,7 +162,6 @@ func sha1Hex(_ text: String) -> String {
     return digest.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
 }
 
-private final class BatchKey: Sendable {}
 
 /// One loop's unit decisions waiting for the end of the loop turn (a `uv_check` handle runs
 /// after the turn's I/O callbacks), grouped by key. Loop thread only.

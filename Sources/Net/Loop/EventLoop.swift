@@ -115,26 +115,33 @@ public final class EventLoop: @unchecked Sendable {
     var scheduledByID: [ObjectIdentifier: ScheduledTask] = [:]
     /// A handful of entries (a key cache, a pool, a limiter connection): a linear scan beats
     /// hashing, and this is read on every authenticated request.
-    var locals: [(key: ObjectIdentifier, value: AnyObject)] = []
+    var locals: [(key: LoopLocalKey, value: AnyObject)] = []
 
-    /// The object this loop keeps for `owner` (a connection pool, a cache shard), made by
+    /// The object this loop keeps under `key` (a connection pool, a cache shard), made by
     /// `create` on first use. Lets a shared service keep per-loop state without a lock.
     /// Loop thread only.
     @inlinable
-    public func local<T: AnyObject>(for owner: AnyObject, create: () -> T) -> T {
-        let key = ObjectIdentifier(owner)
+    public func local<T: AnyObject>(for key: LoopLocalKey, create: () -> T) -> T {
         if let existing = localValue(key) { return unsafeDowncast(existing, to: T.self) }
         let made = create()
         setLocalValue(made, key)
         return made
     }
 
-    @usableFromInline func localValue(_ key: ObjectIdentifier) -> AnyObject? {
+    /// Forgets (and returns) what this loop keeps under `key`: its owner is shutting down.
+    /// Loop thread only.
+    @discardableResult
+    public func removeLocal(for key: LoopLocalKey) -> AnyObject? {
+        guard let index = locals.firstIndex(where: { $0.key == key }) else { return nil }
+        return locals.remove(at: index).value
+    }
+
+    @usableFromInline func localValue(_ key: LoopLocalKey) -> AnyObject? {
         for entry in locals where entry.key == key { return entry.value }
         return nil
     }
 
-    @usableFromInline func setLocalValue(_ value: AnyObject, _ key: ObjectIdentifier) {
+    @usableFromInline func setLocalValue(_ value: AnyObject, _ key: LoopLocalKey) {
         if let index = locals.firstIndex(where: { $0.key == key }) { locals[index].value = value } else { locals.append((key, value)) }
     }
 

@@ -1,12 +1,13 @@
 import CPostgres
 import Net
+import Synchronization
 
 /// The production backend: PostgreSQL through libpq's asynchronous API, one pool per loop
 /// (so a unit never leaves the loop that asked for it), reads routed to a replica when one is
 /// configured.
 public final class PostgresBackend: SQLBackend, @unchecked Sendable {
-    // @unchecked: immutable after init; the pools it creates live in each loop's own storage
-    // and are touched only on that loop.
+    // @unchecked: immutable after init but for `poolLoops` (a Mutex); the pools it creates live
+    // in each loop's own storage and are touched only on that loop.
 
     public let dialect = SQLDialect.postgres
     public let primary: PostgresConnectionSettings
@@ -14,7 +15,11 @@ public final class PostgresBackend: SQLBackend, @unchecked Sendable {
     /// Connections per loop.
     public let minimumConnections: Int
     public let maximumConnections: Int
-    private let replicaKey = ReplicaKey()
+    private let primaryKey = LoopLocalKey()
+    private let replicaKey = LoopLocalKey()
+    /// Loops holding a pool of this backend, for `shutdown()`.
+    private let poolLoops = Mutex<[EventLoop]>([])
+    private let isShutDown = Atomic<Bool>(false)
 
     public init(primary: PostgresConnectionSettings, replica: PostgresConnectionSettings? = nil,
                 minimumConnections: Int = 1, maximumConnections: Int = 8) {
@@ -26,14 +31,19 @@ public final class PostgresBackend: SQLBackend, @unchecked Sendable {
 
     public func run(_ statements: [Statement], readOnly: Bool, on loop: EventLoop,
                     _ completion: @escaping (Result<[SQLResult], StoreError>) -> Void) {
+        guard !isShutDown.load(ordering: .relaxed) else {
+            return completion(.failure(.unavailable("the store is shut down")))
+        }
         let pool: PostgresPool
         if readOnly, let replica {
             pool = loop.local(for: replicaKey) {
-                PostgresPool(loop: loop, settings: replica, minimum: minimumConnections, maximum: maximumConnections)
+                remember(loop)
+                return PostgresPool(loop: loop, settings: replica, minimum: minimumConnections, maximum: maximumConnections)
             }
         } else {
-            pool = loop.local(for: self) {
-                PostgresPool(loop: loop, settings: primary, minimum: minimumConnections, maximum: maximumConnections)
+            pool = loop.local(for: primaryKey) {
+                remember(loop)
+                return PostgresPool(loop: loop, settings: primary, minimum: minimumConnections, maximum: maximumConnections)
             }
         }
         pool.run(PostgresOperation(statements: statements, readOnly: readOnly, enqueuedAt: loop.nowMilliseconds,
@@ -45,11 +55,25 @@ public final class PostgresBackend: SQLBackend, @unchecked Sendable {
         return try body(session)
     }
 
-    /// Pools close when their loops stop.
-    public func shutdown() {}
-}
+    private func remember(_ loop: EventLoop) {
+        poolLoops.withLock { loops in if !loops.contains(where: { $0 === loop }) { loops.append(loop) } }
+    }
 
-private final class ReplicaKey {}
+    /// Closes this backend's pools on every loop (queued units fail with `unavailable`). Pools
+    /// also close when their loops stop.
+    public func shutdown() {
+        isShutDown.store(true, ordering: .relaxed)
+        let loops = poolLoops.withLock { loops in
+            defer { loops.removeAll() }
+            return loops
+        }
+        for loop in loops {
+            loop.execute { [primaryKey, replicaKey] in
+                for key in [primaryKey, replicaKey] { (loop.removeLocal(for: key) as? PostgresPool)?.shutdown() }
+            }
+        }
+    }
+}
 
 /// A blocking libpq connection for administrative work (migrations, backups, counts).
 public final class PostgresBlockingSession: SQLSession {
