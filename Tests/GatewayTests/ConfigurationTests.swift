@@ -25,7 +25,7 @@ struct ConfigurationTests {
         defer { try? FileManager.default.removeItem(atPath: file) }
         let (c, entries) = try ConfigurationLoader.load(
             file: file,
-            environment: ["AIWRITER_PORT": "9002", "AIWRITER_IDLE_TIMEOUT": "500ms"],
+            environment: ["AIWRITER_PORT": "9002", "AIWRITER_IDLE_TIMEOUT": "500ms", "AIWRITER_DRAIN_TIMEOUT": "1M30S"],
             flags: ["port": "9003"])
         #expect(c.http.port == 9003)
         #expect(c.http.host == "0.0.0.0")
@@ -33,6 +33,7 @@ struct ConfigurationTests {
         #expect(c.accessLog)
         #expect(c.http.headerTimeoutMs == 5000)
         #expect(c.http.idleTimeoutMs == 500)
+        #expect(c.drainTimeoutMs == 90_000)
         let sources = Dictionary(uniqueKeysWithValues: entries.map { ($0.key, $0.source) })
         #expect(sources["port"] == .flag)
         #expect(sources["idle-timeout"] == .environment)
@@ -81,6 +82,8 @@ struct ConfigurationTests {
         (#"{"port": "eighty"}"#, "port"),
         (#"{"max-body-bytes": "lots"}"#, "max-body-bytes"),
         (#"{"header-timeout": "-1s"}"#, "header-timeout"),
+        (#"{"header-timeout": "100us"}"#, "header-timeout"),
+        (#"{"drain-timeout": "2y"}"#, "drain-timeout"),
         (#"{"access-log": "maybe"}"#, "access-log"),
         (#"{"log-level": "loud"}"#, "log-level"),
         (#"{"port": [1]}"#, "port"),

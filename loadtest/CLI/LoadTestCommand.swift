@@ -49,7 +49,7 @@ struct TargetOptions: ParsableArguments {
             templates = [try RequestTemplate(method: method, path: target.path, headers: headers, body: body, weight: 1,
                                              authority: target.authority, baseDirectory: ".")]
         }
-        guard let timeoutSeconds = parseDuration(timeout), timeoutSeconds > 0 else { throw ValidationError("--timeout like 10s") }
+        guard let timeoutSeconds = DurationText.seconds(timeout), timeoutSeconds > 0 else { throw ValidationError("--timeout like 10s") }
         let staged = schedule?.totalSeconds != nil || connectionStages?.totalSeconds != nil
         let duration = duration ?? (staged || requests != nil ? 0 : 10)
         let tls = target.isTLS ? try TLSClientContext(verifyPeer: !insecure, caFile: cacert) : nil
@@ -76,10 +76,10 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let seconds = try duration.map { (text: String) throws -> Double in
-            guard let seconds = parseDuration(text) else { throw ValidationError("durations look like 10s, 500ms or 1m30s") }
+            guard let seconds = DurationText.seconds(text) else { throw ValidationError("durations look like 10s, 500ms or 1m30s") }
             return seconds
         }
-        guard let warm = parseDuration(warmup) else { throw ValidationError("durations look like 10s, 500ms or 1m30s") }
+        guard let warm = DurationText.seconds(warmup) else { throw ValidationError("durations look like 10s, 500ms or 1m30s") }
         if let rate, !(rate > 0 && rate.isFinite) { throw ValidationError("--rate must be a positive number of requests per second") }
         if let requests, requests < 1 { throw ValidationError("--requests must be at least 1") }
         let thresholds = try threshold.flatMap { try Threshold.list($0) }
@@ -107,7 +107,7 @@ struct Capacity: ParsableCommand {
     @Option(help: "Write the steps as JSON here.") var json: String?
 
     func run() throws {
-        guard let seconds = parseDuration(stepDuration), let warm = parseDuration(stepWarmup) else { throw ValidationError("durations look like 10s") }
+        guard let seconds = DurationText.seconds(stepDuration), let warm = DurationText.seconds(stepWarmup) else { throw ValidationError("durations look like 10s") }
         let objective = try Threshold.list(slo)
         guard !objective.isEmpty else { throw ValidationError("--slo needs at least one condition") }
         let base = try target.plan(duration: seconds, warmup: warm, rate: startRate, requests: nil, thresholds: [])

@@ -1,4 +1,5 @@
 import Foundation
+import Net
 import Yams
 
 /// A scenario file (YAML, or JSON, which YAML reads too): a weighted mix of requests, optional
@@ -68,7 +69,7 @@ public struct Scenario: Sendable {
                     for (k, v) in stage {
                         switch k.string {
                         case "duration":
-                            guard let d = v.string.flatMap(parseDuration), d > 0 else { throw .invalid("\(at(v)): duration like 10s, 500ms or 2m") }
+                            guard let d = v.string.flatMap(DurationText.seconds), d > 0 else { throw .invalid("\(at(v)): duration like 10s, 500ms or 2m") }
                             duration = d
                         case "rate", "connections":
                             let isConnections = k.string == "connections"
@@ -153,33 +154,4 @@ public struct Scenario: Sendable {
     static func yamlMessage(_ error: YamlError) -> String {
         "\(error)".split(separator: "\n").prefix(3).joined(separator: " ")
     }
-}
-
-/// `10s`, `500ms`, `2m`, `1h`, `1m30s`, or a bare number of seconds; nil for anything else
-/// (negative, not finite, unknown units).
-public func parseDuration(_ text: String) -> Double? {
-    let t = Substring(text.trimmingCharacters(in: .whitespaces))
-    guard !t.isEmpty else { return nil }
-    if let bare = Double(t) { return bare.isFinite && bare >= 0 ? bare : nil }
-    // One or more <number><unit> parts, largest first or not: "1h30m", "1m5s", "250ms".
-    var total = 0.0
-    var rest = t
-    while !rest.isEmpty {
-        let number = rest.prefix { $0.isNumber && $0.isASCII || $0 == "." }
-        guard !number.isEmpty, let value = Double(number) else { return nil }
-        rest = rest.dropFirst(number.count)
-        let unit = rest.prefix { $0.isLetter && $0.isASCII }
-        rest = rest.dropFirst(unit.count)
-        let scale: Double
-        switch unit {
-        case "h": scale = 3600
-        case "m": scale = 60
-        case "s": scale = 1
-        case "ms": scale = 0.001
-        case "us": scale = 0.000_001
-        default: return nil
-        }
-        total += value * scale
-    }
-    return total.isFinite ? total : nil
 }

@@ -337,13 +337,12 @@ public enum ConfigurationLoader {
         return bytes
     }
 
-    /// "10s", "500ms", "2m", "1h", or a bare number of seconds.
+    /// A duration of at least a millisecond and at most a year (`DurationText`'s forms).
     static func milliseconds(_ v: String) throws -> UInt64 {
-        let (number, multiplier) = splitUnit(v, [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)], default: 1000.0)
-        guard let n = Double(number), n.isFinite, n > 0, n * multiplier <= 86_400_000 * 365 else {
-            throw ConfigurationError(description: "expected a positive duration such as 10s, 500ms or 2m")
+        guard let seconds = DurationText.seconds(v), (0.001...86_400.0 * 365).contains(seconds) else {
+            throw ConfigurationError(description: "expected a positive duration such as 10s, 500ms or 1m30s")
         }
-        return UInt64((n * multiplier).rounded())
+        return UInt64((seconds * 1000).rounded())
     }
 
     static func duration(_ ms: UInt64) -> String {
