@@ -52,7 +52,7 @@ final class ClientConnection {
         guard fd >= 0 else { return failConnect() }
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        let rc = worker.address.connect(to: fd)
+        let rc = worker.address.connect(fd)
         guard rc == 0 || errno == EINPROGRESS else {
             Glibc.close(fd)
             fd = -1

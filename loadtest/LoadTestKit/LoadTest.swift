@@ -114,7 +114,7 @@ public enum LoadTest {
         return report
     }
 
-    static func resolve(_ target: Target) throws(LoadTestError) -> ResolvedAddress {
-        try ResolvedAddress.resolve(host: target.host, port: target.port)
+    static func resolve(_ target: Target) throws(LoadTestError) -> SocketAddress {
+        try SocketAddress.target(host: target.host, port: target.port)
     }
 }

@@ -29,7 +29,7 @@ final class Worker: @unchecked Sendable {
     static let readBufferSize = 64 * 1024
     let loop: EventLoop
     let plan: RunPlan
-    let address: ResolvedAddress
+    let address: SocketAddress
     let connectionCount: Int
     /// This worker's share of the arrival rate (open loop), as a fraction of the plan's.
     let rateShare: Double
@@ -76,7 +76,7 @@ final class Worker: @unchecked Sendable {
     var scheduleFD: Int32 = -1
     var schedulePoll: UnsafeMutablePointer<uv_poll_t>?
 
-    init(loop: EventLoop, plan: RunPlan, address: ResolvedAddress, connections: Int, rateShare: Double, requestLimit: Int?, seed: UInt64) {
+    init(loop: EventLoop, plan: RunPlan, address: SocketAddress, connections: Int, rateShare: Double, requestLimit: Int?, seed: UInt64) {
         self.loop = loop
         self.requestLimit = requestLimit
         self.plan = plan

@@ -105,25 +105,8 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     static func resolve(host: String, port: Int) throws(NetError) -> sockaddr_storage {
-        var storage = sockaddr_storage()
-        let name = host == "localhost" ? "127.0.0.1" : host
-        let ok = withUnsafeMutablePointer(to: &storage) { p -> Bool in
-            if p.withMemoryRebound(to: sockaddr_in.self, capacity: 1, { uv_ip4_addr(name, Int32(port), $0) }) == 0 { return true }
-            return p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1, { uv_ip6_addr(name, Int32(port), $0) }) == 0
-        }
-        if ok { return storage }
-        // A host name: resolve it once at start (blocking is fine here).
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, String(port), &hints, &result) == 0, let first = result else {
-            throw .invalidAddress(host)
-        }
-        defer { freeaddrinfo(result) }
-        withUnsafeMutableBytes(of: &storage) { dst in
-            dst.copyMemory(from: UnsafeRawBufferPointer(start: first.pointee.ai_addr, count: Int(first.pointee.ai_addrlen)))
-        }
-        return storage
+        // "localhost" binds IPv4 loopback, whatever order the resolver lists its addresses in.
+        try SocketAddress.resolveAll(host: host == "localhost" ? "127.0.0.1" : host, port: port)[0].storage
     }
 
     static func setPort(_ storage: inout sockaddr_storage, _ port: Int) {

@@ -11,7 +11,7 @@ public enum NetError: Error, CustomStringConvertible, Sendable {
         case .uv(let call, let code):
             return "\(call): \(String(cString: uv_strerror(code))) (\(String(cString: uv_err_name(code))))"
         case .invalidAddress(let address):
-            return "invalid listen address: \(address)"
+            return "invalid address: \(address)"
         case .tls(let message):
             return "TLS: \(message)"
         }
