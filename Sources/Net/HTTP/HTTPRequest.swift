@@ -62,60 +62,57 @@ public struct HTTPRequest {
 
     public var headerCount: Int { codec.slots.count }
 
+    /// Calls `body` with the value of each field named `wanted` (ASCII, case-insensitive), in
+    /// order, until it returns false. The one name match every header lookup goes through.
+    @inline(__always)
+    func forEachValue(named wanted: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Bool) {
+        let base = codec.head.readablePointer
+        for s in codec.slots where Int(s.nameLength) == wanted.count {
+            var same = true
+            for i in 0..<wanted.count where HTTPRequestParser.lower(base.load(fromByteOffset: Int(s.nameStart) + i, as: UInt8.self)) != HTTPRequestParser.lower(wanted[i]) {
+                same = false
+                break
+            }
+            if same && !body(UnsafeRawBufferPointer(start: base + Int(s.valueStart), count: Int(s.valueLength))) { return }
+        }
+    }
+
     /// The value of the first header field named `name` (case-insensitive), or nil.
     public func header(_ name: String) -> String? {
         var name = name
-        return name.withUTF8 { wanted -> String? in
-            let base = codec.head.readablePointer
-            for s in codec.slots where Int(s.nameLength) == wanted.count {
-                var same = true
-                for i in 0..<wanted.count where HTTPRequestParser.lower(base.load(fromByteOffset: Int(s.nameStart) + i, as: UInt8.self)) != HTTPRequestParser.lower(wanted[i]) {
-                    same = false
-                    break
-                }
-                if same {
-                    return String(decoding: UnsafeRawBufferPointer(start: base + Int(s.valueStart), count: Int(s.valueLength)), as: UTF8.self)
-                }
+        var found: String?
+        name.withUTF8 { wanted in
+            forEachValue(named: UnsafeRawBufferPointer(wanted)) { value in
+                found = String(decoding: value, as: UTF8.self)
+                return false
             }
-            return nil
         }
+        return found
     }
 
     /// The values of every header field named `name` (case-insensitive), in order: for
     /// list-valued fields a client or proxy may have split over several lines.
     public func headerValues(_ name: String) -> [String] {
         var name = name
-        return name.withUTF8 { wanted -> [String] in
-            let base = codec.head.readablePointer
-            var values: [String] = []
-            for s in codec.slots where Int(s.nameLength) == wanted.count {
-                var same = true
-                for i in 0..<wanted.count where HTTPRequestParser.lower(base.load(fromByteOffset: Int(s.nameStart) + i, as: UInt8.self)) != HTTPRequestParser.lower(wanted[i]) {
-                    same = false
-                    break
-                }
-                if same {
-                    values.append(String(decoding: UnsafeRawBufferPointer(start: base + Int(s.valueStart), count: Int(s.valueLength)), as: UTF8.self))
-                }
+        var values: [String] = []
+        name.withUTF8 { wanted in
+            forEachValue(named: UnsafeRawBufferPointer(wanted)) { value in
+                values.append(String(decoding: value, as: UTF8.self))
+                return true
             }
-            return values
         }
+        return values
     }
 
-    /// The raw bytes of the first header field named `name` (lowercase ASCII), without a
-    /// String copy: the hot path's way to read Authorization.
+    /// The raw bytes of the first header field named `name`, without a String copy: the hot
+    /// path's way to read Authorization.
     public func withHeaderValue<R>(_ name: StaticString, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
-        let base = codec.head.readablePointer
-        let wanted = UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
-        for s in codec.slots where Int(s.nameLength) == wanted.count {
-            var same = true
-            for i in 0..<wanted.count where HTTPRequestParser.lower(base.load(fromByteOffset: Int(s.nameStart) + i, as: UInt8.self)) != wanted[i] {
-                same = false
-                break
-            }
-            if same { return try body(UnsafeRawBufferPointer(start: base + Int(s.valueStart), count: Int(s.valueLength))) }
+        var found: UnsafeRawBufferPointer?
+        forEachValue(named: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)) { value in
+            found = value
+            return false
         }
-        return try body(nil)
+        return try body(found)
     }
 
     /// Every header field in order, as received.
