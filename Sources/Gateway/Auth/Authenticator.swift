@@ -53,14 +53,12 @@ public final class Authenticator: Sendable {
                               _ handler: @escaping @Sendable (AuthorizedRequest) -> Void) {
         switch outcome {
         case .unavailable:
-            context.send(GatewayError(.serviceUnavailable, "unavailable", "the shared rate limiter is unavailable",
-                                      headers: [("Retry-After", "1")]))
+            context.send(.limiterUnavailable)
         case .decided(let decision) where !decision.allowed:
-            let seconds = max(1, (decision.retryAfter + 999_999) / 1_000_000)
-            context.send(GatewayError(.tooManyRequests, "rate_limited",
-                                      "too many requests from this address (\(policy.policyHeader)); retry in \(seconds) s",
-                                      headers: [("RateLimit-Policy", policy.policyHeader), ("RateLimit", policy.stateHeader(decision)),
-                                                ("Retry-After", String(seconds))]))
+            let seconds = GatewayError.retrySeconds(decision.retryAfter)
+            context.send(.rateLimited("too many requests from this address (\(policy.policyHeader)); retry in \(seconds) s",
+                                      retryAfter: decision.retryAfter,
+                                      headers: [("RateLimit-Policy", policy.policyHeader), ("RateLimit", policy.stateHeader(decision))]))
         case .decided:
             authenticate(context, role, handler)
         }
@@ -87,9 +85,7 @@ public final class Authenticator: Sendable {
         }
         let address = context.clientIP
         guard failures.wouldAllow(address, failurePolicy.gcra) else {
-            let retry = failurePolicy.gcra.interval
-            context.send(GatewayError(.tooManyRequests, "rate_limited", "too many failed authentications from this address",
-                                      headers: [("Retry-After", String(max(1, (retry + 999_999) / 1_000_000)))]))
+            context.send(.rateLimited("too many failed authentications from this address", retryAfter: failurePolicy.gcra.interval))
             return
         }
         guard let hash else {
@@ -158,16 +154,14 @@ public final class Authenticator: Sendable {
                         _ handler: @escaping @Sendable (AuthorizedRequest) -> Void) {
         switch outcome {
         case .unavailable:
-            context.send(GatewayError(.serviceUnavailable, "unavailable", "the shared rate limiter is unavailable",
-                                      headers: [("Retry-After", "1")]))
+            context.send(.limiterUnavailable)
         case .decided(let decision):
             let policy = principal.policy
             let headers = [("RateLimit-Policy", principal.policyHeader), ("RateLimit", policy.stateHeader(decision))]
             guard decision.allowed else {
-                let seconds = max(1, (decision.retryAfter + 999_999) / 1_000_000)
-                context.send(GatewayError(.tooManyRequests, "rate_limited",
-                                          "rate limit of \(principal.policyHeader) exceeded; retry in \(seconds) s",
-                                          headers: headers + [("Retry-After", String(seconds))]))
+                let seconds = GatewayError.retrySeconds(decision.retryAfter)
+                context.send(.rateLimited("rate limit of \(principal.policyHeader) exceeded; retry in \(seconds) s",
+                                          retryAfter: decision.retryAfter, headers: headers))
                 return
             }
             handler(AuthorizedRequest(context: context, principal: principal, headers: headers))
@@ -212,6 +206,17 @@ public struct AuthorizedRequest {
 }
 
 extension GatewayError {
+    /// 503 when the shared limiter cannot decide and the failure mode is closed.
+    static let limiterUnavailable = GatewayError(.serviceUnavailable, "unavailable", "the shared rate limiter is unavailable",
+                                                 headers: [("Retry-After", "1")])
+
+    /// A 429 with `Retry-After` (whole seconds, rounded up, at least 1) after `headers`.
+    static func rateLimited(_ message: String, retryAfter microseconds: Int64, headers: [(String, String)] = []) -> GatewayError {
+        GatewayError(.tooManyRequests, "rate_limited", message, headers: headers + [("Retry-After", String(retrySeconds(microseconds)))])
+    }
+
+    static func retrySeconds(_ microseconds: Int64) -> Int64 { max(1, (microseconds + 999_999) / 1_000_000) }
+
     public static func from(_ error: StoreError) -> GatewayError {
         switch error {
         case .notFound(let m): return GatewayError(.notFound, "not_found", m)
