@@ -9,15 +9,21 @@ import Storage
 public final class RedisRateLimiter: Sendable {
     public let settings: RedisSettings
 
-    /// Returns {allowed, remaining, retry_after_us, used_us}; used_us is TAT − now after the call.
-    static let decideScript = """
+    /// How every script starts (each must stand alone in Redis, so it is repeated in the text
+    /// sent, not in the source): Redis's clock in microseconds, and the key's TAT, never in the past.
+    static let preamble = """
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+        local tat = tonumber(redis.call('GET', KEYS[1]))
+        if tat == nil or tat < now then tat = now end
+
+        """
+
+    /// Returns {allowed, remaining, retry_after_us, used_us}; used_us is TAT − now after the call.
+    static let decideScript = preamble + """
         local interval = tonumber(ARGV[1])
         local burst = tonumber(ARGV[2])
         local cost = tonumber(ARGV[3])
-        local tat = tonumber(redis.call('GET', KEYS[1]))
-        if tat == nil or tat < now then tat = now end
         local capacity = burst * interval
         local newtat = tat + cost * interval
         if newtat - now <= capacity then
@@ -27,11 +33,7 @@ public final class RedisRateLimiter: Sendable {
         return {0, math.max(0, math.floor((capacity - (tat - now)) / interval)), newtat - capacity - now, tat - now}
         """
     /// Moves a key's TAT by ARGV[1] microseconds (token settlement).
-    static let adjustScript = """
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-        local tat = tonumber(redis.call('GET', KEYS[1]))
-        if tat == nil or tat < now then tat = now end
+    static let adjustScript = preamble + """
         tat = tat + tonumber(ARGV[1])
         if tat > now then
           redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000) + 1)
@@ -43,14 +45,10 @@ public final class RedisRateLimiter: Sendable {
     /// Decides ARGV[3] unit requests at once, exactly as if they arrived one after another at
     /// the same instant: returns {allowed count, remaining after, retry_after_us of the first
     /// refused, used_us after}.
-    static let batchScript = """
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+    static let batchScript = preamble + """
         local interval = tonumber(ARGV[1])
         local burst = tonumber(ARGV[2])
         local n = tonumber(ARGV[3])
-        local tat = tonumber(redis.call('GET', KEYS[1]))
-        if tat == nil or tat < now then tat = now end
         local capacity = burst * interval
         local k = math.floor((now + capacity - tat) / interval)
         if k < 0 then k = 0 end
