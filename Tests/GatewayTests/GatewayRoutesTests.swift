@@ -11,7 +11,7 @@ func startGateway(_ configure: (inout GatewayConfiguration) throws -> Void = { _
     configuration.loops = 2
     configuration.storage.dataDirectory = NSTemporaryDirectory() + "aiwriter-gateway-\(UUID().uuidString)"
     try configure(&configuration)
-    let gateway = try GatewayServer(configuration: configuration, logger: Logger(label: "test"), extraRoutes: routes)
+    let gateway = try GatewayServer(configuration: configuration, logger: Logger(label: "test"), extraRoutes: { router, _ in routes(router) })
     try gateway.start()
     return gateway
 }
@@ -30,10 +30,10 @@ final class GatewayRoutesTests {
 
     init() throws {
         gateway = try startGateway(routes: { b in
-            b.get("/v1/items/:id") { c in
+            b.get("/v1/items/:id", .public) { c in
                 c.send(status: .ok, contentType: "text/plain", body: .string("item \(c.parameter("id") ?? "?")"))
             }
-            b.delete("/v1/items/:id") { c in c.send(status: .noContent) }
+            b.delete("/v1/items/:id", .public) { c in c.send(status: .noContent) }
         })
     }
 

@@ -1,4 +1,3 @@
-import Glibc
 import Net
 
 extension SocketAddress {
@@ -14,15 +13,5 @@ extension SocketAddress {
             throw .invalid("cannot resolve \(what)")
         }
         return candidates.first { $0.acceptsConnection() } ?? candidates[0]
-    }
-
-    /// One blocking connect (2 s at most), closed at once.
-    func acceptsConnection() -> Bool {
-        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 2, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        return connect(fd) == 0
     }
 }

@@ -67,6 +67,9 @@ final class HTTPConnection {
     var continueSent = false
     var queuedResponses = 0
     var generation: UInt32 = 0
+    /// The current request's handler tag and response status, for `responseEnded`.
+    var responseTag = 0
+    var responseStatus = 0
     var requestID: UInt64 = 0
     var requestStart: UInt64 = 0
     var headStartMs: UInt64 = 0
@@ -246,6 +249,8 @@ final class HTTPConnection {
         generation &+= 1
         requestID = server.nextRequestID()
         awaitingResponse = true
+        responseTag = 0
+        responseStatus = 0
         if !codec.keepAlive || server.draining { closeAfterResponse = true }
         if tls == nil && server.configuration.redirectPlainToTLS {
             redirectToTLS()
@@ -320,7 +325,7 @@ final class HTTPConnection {
         case .none:
             break
         }
-        out.writeStaticString("X-Request-Id: ")
+        out.writeBytes(server.requestIDLinePrefix)
         if includeRequestID, let echoed = validClientRequestID() {
             out.writeBytes(echoed)
         } else {
@@ -394,6 +399,7 @@ final class HTTPConnection {
 
     func send(generation: UInt32, status: HTTPStatus, contentType: StaticString?, headers: [(String, String)], body: HTTPBody) {
         guard isCurrent(generation), !streaming else { return }
+        responseStatus = status.rawValue
         if !status.allowsBody {
             writeHead(status: status, contentType: nil, framing: .none, headers: headers)
             completeResponse()
@@ -422,6 +428,7 @@ final class HTTPConnection {
     func startStream(generation: UInt32, status: HTTPStatus, contentType: StaticString?, headers: [(String, String)]) {
         guard isCurrent(generation), !streaming else { return }
         streaming = true
+        responseStatus = status.rawValue
         writeHead(status: status, contentType: contentType, framing: status.allowsBody ? .chunked : .none, headers: headers)
         if !inBatch { flush() }
     }
@@ -452,6 +459,7 @@ final class HTTPConnection {
     /// The outstanding response is complete: out it goes (now, or at the end of the batch),
     /// and parsing resumes.
     func completeResponse() {
+        reportEnd(completed: true)
         awaitingResponse = false
         queuedResponses += 1
         if !inBatch {
@@ -643,9 +651,22 @@ final class HTTPConnection {
         startReading()
     }
 
+    /// Tells the handler the current request is over (see `HTTPHandler.responseEnded`).
+    @inline(__always)
+    func reportEnd(completed: Bool) {
+        let elapsed = EventLoop.monotonicNanoseconds &- requestStart
+        server.handler.responseEnded(HTTPResponseEnd(
+            request: HTTPRequest(codec: codec), responder: HTTPResponder(connection: self, generation: generation),
+            status: responseStatus, tag: responseTag, completed: completed, nanoseconds: elapsed))
+    }
+
     /// Closes at once, whatever the state. The connection is released in the close callback.
     func close() {
         guard phase != .closed else { return }
+        if awaitingResponse && codecStorage != nil && !protocolFailed {
+            // Abandoned: the handler still holds this request (or was streaming it).
+            reportEnd(completed: false)
+        }
         // OpenSSL evicts a session freed without SSL_shutdown from the session cache, so a
         // connection the client closed (or that timed out idle) could never be resumed by id.
         if let tls, tls.isEstablished { tls.shutdown() }

@@ -10,9 +10,31 @@ public protocol HTTPHandler: AnyObject, Sendable {
 
     /// A TLS handshake failed (`reason` is a `tls_handshake_failures_total` label); for logs.
     func tlsHandshakeFailed(reason: String, peer: String)
+
+    /// A request's life ended: its whole response is in the connection's output, in order
+    /// (`completed`), or the connection closed before the answer was complete (client gone,
+    /// send timeout, drain). Called once per handled request, on its loop; what metrics and
+    /// access logs hang on, so they count only what went out.
+    func responseEnded(_ end: HTTPResponseEnd)
+}
+
+/// What `HTTPHandler.responseEnded` reports. `request` and `responder` are valid only during
+/// the call (the connection reuses its parser for the next request).
+public struct HTTPResponseEnd {
+    public let request: HTTPRequest
+    public let responder: HTTPResponder
+    /// The status sent (or being sent, when the stream was cut); 0 when nothing was sent.
+    public let status: Int
+    /// What the handler set with `HTTPResponder.setTag` (a route's metrics slot); 0 if nothing.
+    public let tag: Int
+    public let completed: Bool
+    /// Monotonic nanoseconds from the request's first byte to now.
+    public let nanoseconds: UInt64
 }
 
 extension HTTPHandler {
+    public func responseEnded(_ end: HTTPResponseEnd) {}
+
     public func tlsHandshakeFailed(reason: String, peer: String) {}
 
     public func protocolErrorBody(_ error: HTTPParseError) -> (contentType: StaticString, body: [UInt8]) {

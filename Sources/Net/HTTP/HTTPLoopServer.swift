@@ -37,6 +37,8 @@ final class HTTPLoopServer {
     var codecPool: [HTTPRequestParser] = []
     static let codecPoolLimit = 1024
     let requestIDPrefix: UInt64
+    /// "<request-id header>: ", written before every response's id.
+    let requestIDLinePrefix: [UInt8]
 
     init(server: HTTPServer, loop: EventLoop, handler: any HTTPHandler, configuration: HTTPServerConfiguration, requestIDPrefix: UInt64) {
         self.server = server
@@ -44,6 +46,7 @@ final class HTTPLoopServer {
         self.handler = handler
         self.configuration = configuration
         self.requestIDPrefix = requestIDPrefix
+        requestIDLinePrefix = Array((configuration.requestIDHeader + ": ").utf8)
         listener = .allocate(capacity: 1)
         tlsListener = .allocate(capacity: 1)
         readBuffer = .allocate(byteCount: HTTPLoopServer.readBufferSize, alignment: 64)
@@ -55,7 +58,7 @@ final class HTTPLoopServer {
 
     @inline(__always)
     func takeCodec() -> HTTPRequestParser {
-        codecPool.popLast() ?? HTTPRequestParser(limits: configuration.limits)
+        codecPool.popLast() ?? HTTPRequestParser(limits: configuration.limits, requestIDHeader: configuration.requestIDHeader)
     }
 
     @inline(__always)

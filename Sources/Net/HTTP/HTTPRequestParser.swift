@@ -31,6 +31,8 @@ public final class HTTPRequestParser {
     enum LastCallback: UInt8 { case none, url, field, value }
 
     public let limits: HTTPServerLimits
+    /// The lowercased name of the header that carries a client's request id (empty: none).
+    let requestIDName: [UInt8]
     @usableFromInline let parser: UnsafeMutablePointer<http_parser>
     /// The request target followed by every header name and value, back to back.
     @usableFromInline var head = ByteBuffer(capacity: 0)
@@ -57,8 +59,9 @@ public final class HTTPRequestParser {
     public private(set) var hasBody = false
     var messageComplete = false
 
-    public init(limits: HTTPServerLimits = HTTPServerLimits()) {
+    public init(limits: HTTPServerLimits = HTTPServerLimits(), requestIDHeader: String = "X-Request-Id") {
         self.limits = limits
+        self.requestIDName = Array(requestIDHeader.lowercased().utf8)
         parser = .allocate(capacity: 1)
         http_parser_init(parser, HTTP_REQUEST)
         parser.pointee.data = Unmanaged.passUnretained(self).toOpaque()
@@ -257,6 +260,14 @@ public final class HTTPRequestParser {
         return true
     }
 
+
+    @inline(__always)
+    static func equalsLowercase(_ p: UnsafeRawPointer, _ length: Int, _ lowercased: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard length == lowercased.count else { return false }
+        for i in 0..<length where lower(p.load(fromByteOffset: i, as: UInt8.self)) != lowercased[i] { return false }
+        return true
+    }
+
     func validateHeaders() -> HTTPParseError? {
         var hostCount = 0
         var lengthCount = 0
@@ -267,14 +278,16 @@ public final class HTTPRequestParser {
             let s = slots[i]
             let name = base + Int(s.nameStart)
             let n = Int(s.nameLength)
+            if n == requestIDName.count && n > 0 && requestIDName.withUnsafeBufferPointer({ Self.equalsLowercase(name, n, $0) }) {
+                requestIdSlot = i
+                continue
+            }
             switch n {
             case 4 where Self.equalsLowercase(name, n, "host"):
                 hostCount += 1
                 if !Self.isValidHost(base + Int(s.valueStart), Int(s.valueLength)) { return .invalidHost }
             case 6 where Self.equalsLowercase(name, n, "expect"):
                 expectSlot = i
-            case 12 where Self.equalsLowercase(name, n, "x-request-id"):
-                requestIdSlot = i
             case 14 where Self.equalsLowercase(name, n, "content-length"):
                 lengthCount += 1
             case 17 where Self.equalsLowercase(name, n, "transfer-encoding"):

@@ -28,6 +28,9 @@ public struct HTTPServerConfiguration: Sendable, Equatable {
     public var plainListener = true
     /// Plain requests are answered 308 with the https:// URL instead of being served.
     public var redirectPlainToTLS = false
+    /// The header that carries a request's id: echoed when the client sent a sane one,
+    /// generated otherwise, on every response.
+    public var requestIDHeader = "X-Request-Id"
 
     public init() {}
 }

@@ -1,22 +1,21 @@
 import Synchronization
 
-/// Counters of one loop's HTTP traffic. Only the owning loop writes them (plain load + store,
-/// no locked instruction); `/metrics` reads every loop's and sums them.
+/// Counters of one loop's HTTP traffic. Only the owning loop writes them (`SingleWriterCounter`); `/metrics` reads every loop's and sums them.
 public final class HTTPLoopStats: Sendable {
-    public let connectionsOpen = Atomic<Int>(0)
-    public let connectionsAccepted = Atomic<Int>(0)
-    public let connectionsRejected = Atomic<Int>(0)
-    public let requests = Atomic<Int>(0)
-    public let bytesIn = Atomic<Int>(0)
-    public let bytesOut = Atomic<Int>(0)
-    public let protocolErrors = Atomic<Int>(0)
-    public let timeouts = Atomic<Int>(0)
-    public let tlsHandshakes = Atomic<Int>(0)
-    public let tlsResumed = Atomic<Int>(0)
-    public let tls12 = Atomic<Int>(0)
-    public let tls13 = Atomic<Int>(0)
+    public let connectionsOpen = SingleWriterCounter()
+    public let connectionsAccepted = SingleWriterCounter()
+    public let connectionsRejected = SingleWriterCounter()
+    public let requests = SingleWriterCounter()
+    public let bytesIn = SingleWriterCounter()
+    public let bytesOut = SingleWriterCounter()
+    public let protocolErrors = SingleWriterCounter()
+    public let timeouts = SingleWriterCounter()
+    public let tlsHandshakes = SingleWriterCounter()
+    public let tlsResumed = SingleWriterCounter()
+    public let tls12 = SingleWriterCounter()
+    public let tls13 = SingleWriterCounter()
     /// Failed handshakes by reason, in `HTTPLoopStats.tlsFailureReasons` order.
-    let tlsFailures: InlineArray<8, Atomic<Int>> = InlineArray { _ in Atomic(0) }
+    let tlsFailures: InlineArray<8, SingleWriterCounter> = InlineArray { _ in SingleWriterCounter() }
 
     /// Labels of `tls_handshake_failures_total`.
     public static let tlsFailureReasons = ["not_tls", "protocol_version", "no_shared_cipher", "no_application_protocol", "eof", "timeout", "other"]
@@ -35,15 +34,22 @@ public final class HTTPLoopStats: Sendable {
     }
 }
 
-extension Atomic where Value == Int {
-    /// Single-writer increment: a relaxed load and store, not a locked read-modify-write.
+/// A counter that exactly one loop writes and anyone may read: the increment is a relaxed load
+/// and store, not a locked read-modify-write, so the request path pays no atomic instruction.
+/// Two writers would lose counts: give each loop its own and sum them when read.
+public struct SingleWriterCounter: ~Copyable, Sendable {
+    @usableFromInline let storage = Atomic<Int>(0)
+
+    public init() {}
+
+    /// Adds `delta`. Only the owning loop calls this.
     @inlinable @inline(__always)
     public func add(_ delta: Int) {
-        store(load(ordering: .relaxed) &+ delta, ordering: .relaxed)
+        storage.store(storage.load(ordering: .relaxed) &+ delta, ordering: .relaxed)
     }
 
     @inlinable @inline(__always)
-    public var value: Int { load(ordering: .relaxed) }
+    public var value: Int { storage.load(ordering: .relaxed) }
 }
 
 /// A sum over every loop, taken at scrape time.

@@ -10,28 +10,52 @@ import Glibc
 /// Other threads talk to a loop only through `execute` (a locked queue plus `uv_async_send`).
 /// A one-second timer refreshes the cached `Date` header and runs per-loop housekeeping (the
 /// server's timeout sweep), so no connection needs a timer of its own.
+///
+/// A loop is also a Swift concurrency executor (serial and task executor, as SwiftNIO's
+/// `EventLoop` is): `spawn { … }` runs straight-line `async` code whose every step, and every
+/// resumption after an `await`, happens on this loop's thread, so a multi-step flow touches
+/// loop-owned state without locks.
 public final class EventLoop: @unchecked Sendable {
-    // @unchecked: the uv handles are touched only on this loop's thread; `pending` is a Mutex.
+    // @unchecked: the uv handles and every `var` are touched only on this loop's thread
+    // (checked by `preconditionInLoop` in debug builds); `pending` and `foreignJobs` are Mutexes.
 
     public let index: Int
+    /// The loop thread's name (what `top -H` and `perf` show).
+    public let threadName: String
     @usableFromInline let loop: UnsafeMutablePointer<uv_loop_t>
     let wakeup: UnsafeMutablePointer<uv_async_t>
     let tick: UnsafeMutablePointer<uv_timer_t>
+    /// Runs the after-turn queue once the turn's I/O callbacks are done; `spin` (an idle
+    /// handle with no work) keeps the next poll from blocking while the queue is armed, so work
+    /// queued from a timer callback does not wait for the next I/O event.
+    let turnEnd: UnsafeMutablePointer<uv_check_t>
+    let spin: UnsafeMutablePointer<uv_idle_t>
     let pending = Mutex<[@Sendable () -> Void]>([])
+    /// Jobs of tasks whose executor is this loop, enqueued from other threads.
+    let foreignJobs = Mutex<[UnownedJob]>([])
     /// "Date: <IMF-fixdate>\r\n", 37 bytes, refreshed every second.
     @usableFromInline let dateLine: UnsafeMutablePointer<UInt8>
-    var tickHandlers: [() -> Void] = []
+    var tickHandlers: [(id: Int, handler: () -> Void)] = []
+    var nextTickID = 0
     var closeHandlers: [() -> Void] = []
+    var afterTurnQueue: [() -> Void] = []
+    var afterTurnJobs: [UnownedJob] = []
+    var afterTurnArmed = false
     var thread: pthread_t?
+    /// Set by the loop's own thread when it starts running: what `isInLoop` compares with.
+    var runningThread: pthread_t?
     public private(set) var isStopping = false
 
-    init(index: Int) throws(NetError) {
+    init(index: Int, threadName: String = "loop") throws(NetError) {
         self.index = index
+        self.threadName = threadName
         loop = .allocate(capacity: 1)
         var rc = uv_loop_init(loop)
         guard rc == 0 else { loop.deallocate(); throw NetError.uv("uv_loop_init", rc) }
         wakeup = .allocate(capacity: 1)
         tick = .allocate(capacity: 1)
+        turnEnd = .allocate(capacity: 1)
+        spin = .allocate(capacity: 1)
         dateLine = .allocate(capacity: 40)
         let prefix: StaticString = "Date: "
         dateLine.update(from: prefix.utf8Start, count: 6)
@@ -42,12 +66,14 @@ public final class EventLoop: @unchecked Sendable {
         }
         precondition(rc == 0, "uv_async_init failed")
         uv_timer_init(loop, tick)
+        uv_check_init(loop, turnEnd)
+        uv_idle_init(loop, spin)
         loop.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         refreshDate()
         uv_timer_start(tick, { timer in
             let me = EventLoop.from(timer!.pointee.loop)
             me.refreshDate()
-            for handler in me.tickHandlers { handler() }
+            for entry in me.tickHandlers { entry.handler() }
         }, 1000, 1000)
     }
 
@@ -56,6 +82,8 @@ public final class EventLoop: @unchecked Sendable {
         loop.deallocate()
         wakeup.deallocate()
         tick.deallocate()
+        turnEnd.deallocate()
+        spin.deallocate()
         dateLine.deallocate()
     }
 
@@ -95,10 +123,98 @@ public final class EventLoop: @unchecked Sendable {
             return t
         }
         for task in tasks { task() }
+        let jobs = foreignJobs.withLock { queue -> [UnownedJob] in
+            let j = queue
+            queue.removeAll(keepingCapacity: true)
+            return j
+        }
+        for job in jobs { run(job) }
     }
 
-    /// Runs `handler` every second on this loop. Loop thread only.
-    public func onTick(_ handler: @escaping () -> Void) { tickHandlers.append(handler) }
+    /// A handler registered with `onTick`, to remove it again.
+    public struct TickHandlerID: Hashable, Sendable { let value: Int }
+
+    /// Runs `handler` every second on this loop until it is removed. Loop thread only.
+    @discardableResult
+    public func onTick(_ handler: @escaping () -> Void) -> TickHandlerID {
+        preconditionInLoop()
+        nextTickID += 1
+        tickHandlers.append((nextTickID, handler))
+        return TickHandlerID(value: nextTickID)
+    }
+
+    /// Stops a handler `onTick` registered (a pool or client that shut down). Loop thread only.
+    public func removeTick(_ id: TickHandlerID) {
+        preconditionInLoop()
+        tickHandlers.removeAll { $0.id == id.value }
+    }
+
+    // MARK: Loop affinity
+
+    /// Whether the calling thread is this loop's (also true before the loop's thread starts,
+    /// while the owner sets it up single-threaded).
+    @inlinable public var isInLoop: Bool {
+        guard let running = runningThreadValue else { return true }
+        return pthread_equal(running, pthread_self()) != 0
+    }
+
+    @usableFromInline var runningThreadValue: pthread_t? { runningThread }
+
+    /// Traps in debug builds when loop-only code runs on another thread (SwiftNIO's
+    /// `preconditionInEventLoop`); free in release builds.
+    @inlinable public func preconditionInLoop(file: StaticString = #fileID, line: UInt = #line) {
+        assert(isInLoop, "called off its event loop (\(threadName))", file: file, line: line)
+    }
+
+    /// The loop whose thread is calling, if any.
+    public static var current: EventLoop? {
+        guard let value = pthread_getspecific(EventLoop.currentKey) else { return nil }
+        return Unmanaged<EventLoop>.fromOpaque(value).takeUnretainedValue()
+    }
+
+    static let currentKey: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
+        return key
+    }()
+
+    // MARK: After the turn
+
+    /// Runs `body` once, on this loop, after the I/O callbacks of the current turn (and before
+    /// the loop sleeps): where work is batched that many callbacks of one turn contributed to
+    /// (one Redis script call for a turn's rate-limit decisions, one write per connection).
+    /// Loop thread only.
+    public func afterTurn(_ body: @escaping () -> Void) {
+        preconditionInLoop()
+        afterTurnQueue.append(body)
+        armAfterTurn()
+    }
+
+    func armAfterTurn() {
+        guard !afterTurnArmed, !isStopping else { return }
+        afterTurnArmed = true
+        uv_check_start(turnEnd) { handle in EventLoop.from(handle!.pointee.loop).runAfterTurn() }
+        uv_idle_start(spin) { _ in }
+    }
+
+    func runAfterTurn() {
+        // Work queued while this runs (a job resuming another) runs in the same pass.
+        while !afterTurnQueue.isEmpty || !afterTurnJobs.isEmpty {
+            if !afterTurnQueue.isEmpty {
+                let bodies = afterTurnQueue
+                afterTurnQueue.removeAll(keepingCapacity: true)
+                for body in bodies { body() }
+            }
+            if !afterTurnJobs.isEmpty {
+                let jobs = afterTurnJobs
+                afterTurnJobs.removeAll(keepingCapacity: true)
+                for job in jobs { run(job) }
+            }
+        }
+        afterTurnArmed = false
+        uv_check_stop(turnEnd)
+        uv_idle_stop(spin)
+    }
 
     /// Runs `handler` when the loop stops, before its handles are closed. Loop thread only.
     public func onStop(_ handler: @escaping () -> Void) { closeHandlers.append(handler) }
@@ -179,7 +295,31 @@ public final class EventLoop: @unchecked Sendable {
         precondition(rc == 0, "uv_queue_work failed")
     }
 
+    /// Runs this loop on the calling thread, which must not be another loop's and while no
+    /// thread of its own runs it: `start` first, then turns until `until()` holds or
+    /// `timeoutMilliseconds` pass. The socket-free test harness (`HTTPResponseRecorder`)
+    /// drives a loop this way, so asynchronous steps complete as they would on a server.
+    public func runOnCallingThread(timeoutMilliseconds: UInt64, until: () -> Bool, _ start: () -> Void) {
+        precondition(thread == nil, "the loop already runs on its own thread")
+        let previous = pthread_getspecific(EventLoop.currentKey)
+        runningThread = pthread_self()
+        pthread_setspecific(EventLoop.currentKey, Unmanaged.passUnretained(self).toOpaque())
+        defer {
+            runningThread = nil
+            pthread_setspecific(EventLoop.currentKey, previous)
+        }
+        uv_update_time(loop)
+        let deadline = uv_now(loop) + timeoutMilliseconds
+        start()
+        if afterTurnArmed { runAfterTurn() }
+        while !until() && uv_now(loop) < deadline {
+            uv_run(loop, UV_RUN_ONCE)
+        }
+    }
+
     func run() {
+        runningThread = pthread_self()
+        pthread_setspecific(EventLoop.currentKey, Unmanaged.passUnretained(self).toOpaque())
         uv_run(loop, UV_RUN_DEFAULT)
         // Close callbacks of handles closed during the last iteration.
         uv_run(loop, UV_RUN_NOWAIT)
@@ -193,9 +333,14 @@ public final class EventLoop: @unchecked Sendable {
         for handler in closeHandlers { handler() }
         for task in scheduledByID.values { task.cancel() }
         drainPending()
+        if afterTurnArmed { runAfterTurn() }
         uv_close(cuv_handle_async(wakeup), nil)
         uv_timer_stop(tick)
         uv_close(cuv_handle_timer(tick), nil)
+        uv_check_stop(turnEnd)
+        uv_close(cuv_handle_check(turnEnd), nil)
+        uv_idle_stop(spin)
+        uv_close(cuv_handle_idle(spin), nil)
     }
 }
 

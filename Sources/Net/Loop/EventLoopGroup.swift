@@ -9,10 +9,11 @@ public final class EventLoopGroup: @unchecked Sendable {
 
     public let loops: [EventLoop]
 
-    public init(loopCount: Int = EventLoopGroup.coreCount) throws(NetError) {
+    /// `threadName` prefixes each loop thread's name ("loop-0", …; Linux keeps 15 bytes).
+    public init(loopCount: Int = EventLoopGroup.coreCount, threadName: String = "loop") throws(NetError) {
         precondition(loopCount >= 1)
         var loops: [EventLoop] = []
-        for i in 0..<loopCount { loops.append(try EventLoop(index: i)) }
+        for i in 0..<loopCount { loops.append(try EventLoop(index: i, threadName: "\(threadName)-\(i)")) }
         self.loops = loops
     }
 
@@ -47,7 +48,7 @@ public final class EventLoopGroup: @unchecked Sendable {
 /// inferred @MainActor and trap on the new thread.
 private func eventLoopThreadMain(_ arg: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
     let loop = Unmanaged<EventLoop>.fromOpaque(arg!).takeRetainedValue()
-    cuv_set_thread_name("aiw-loop-\(loop.index)")
+    cuv_set_thread_name(loop.threadName)
     loop.run()
     return nil
 }

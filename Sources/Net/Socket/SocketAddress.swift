@@ -47,4 +47,16 @@ public struct SocketAddress: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, length) }
         }
     }
+
+    /// Whether a blocking connect to this address succeeds within `timeoutSeconds` (the
+    /// socket is closed at once): how a client picks the first of a name's addresses that
+    /// has a server behind it.
+    public func acceptsConnection(timeoutSeconds: Int = 2) -> Bool {
+        let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return connect(fd) == 0
+    }
 }

@@ -20,13 +20,16 @@ public struct TLSConfiguration: Sendable, Equatable {
     public var sessionCacheSize: Int = 20_480
     /// Session-ticket keys are replaced this often; tickets under the previous key still resume.
     public var ticketKeyRotationSeconds: Int = 43_200
+    /// OpenSSL's session id context: sessions resume only on servers that share it (the
+    /// embedding application's name, so another TLS service on the host cannot resume ours).
+    public var sessionIDContext = "http"
 
     public init() {}
 
     public static func == (a: TLSConfiguration, b: TLSConfiguration) -> Bool {
         a.pairs == b.pairs && a.minimumVersion == b.minimumVersion && a.hstsMaxAgeSeconds == b.hstsMaxAgeSeconds
             && a.handshakeTimeoutMs == b.handshakeTimeoutMs && a.sessionCacheSize == b.sessionCacheSize
-            && a.ticketKeyRotationSeconds == b.ticketKeyRotationSeconds
+            && a.ticketKeyRotationSeconds == b.ticketKeyRotationSeconds && a.sessionIDContext == b.sessionIDContext
     }
 
     struct CertificateFiles: Sendable, Equatable {

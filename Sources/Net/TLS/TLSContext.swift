@@ -65,7 +65,7 @@ public final class TLSContext: @unchecked Sendable {
         }
         _ = cssl_ctx_set_session_cache_mode(ctx, Int(SSL_SESS_CACHE_SERVER))
         _ = cssl_ctx_sess_set_cache_size(ctx, c.sessionCacheSize)
-        let sessionContext: [UInt8] = Array("aiwriter".utf8)
+        let sessionContext: [UInt8] = Array(c.sessionIDContext.utf8.prefix(32))
         _ = SSL_CTX_set_session_id_context(ctx, sessionContext, UInt32(sessionContext.count))
         _ = cssl_ctx_set_ticket_cb(ctx, TLSTicketKeys.callback)
         SSL_CTX_set_alpn_select_cb(ctx, { _, out, outLength, input, inputLength, _ in

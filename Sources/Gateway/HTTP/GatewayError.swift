@@ -24,11 +24,6 @@ public struct GatewayError: Error, Sendable {
         .init(.serviceUnavailable, "unavailable", message, headers: [("Retry-After", String(retryAfterSeconds))])
     }
 
-    /// The JSON body.
-    public var body: [UInt8] {
-        GatewayError.body(type: type, message: message)
-    }
-
     static func body(type: String, message: String) -> [UInt8] {
         var w = JSONWriter()
         w.raw("{\"error\":{\"type\":")

@@ -12,26 +12,26 @@ import Glibc
 /// connections close, in-flight requests finish) bounded by the drain timeout; a second signal
 /// exits at once.
 public final class GatewayServer: @unchecked Sendable {
-    // @unchecked: the signal handles are touched only on loop 0; `state` is a Mutex.
+    // @unchecked: the signal handles and `drainDeadline` are touched only on loop 0;
+    // `signals` is a Mutex.
 
     public let configuration: GatewayConfiguration
     public let group: EventLoopGroup
     public let handler: GatewayHandler
     public let server: HTTPServer
-    /// The database every route reads and writes through.
-    public let store: Store
-    public let limiter: RateLimiter
-    public let authenticator: Authenticator
+    /// What every feature shares (store, limiter, authenticator, metrics, …).
+    public let services: GatewayServices
+    public var store: Store { services.store }
+    public var limiter: RateLimiter { services.limiter }
+    public var authenticator: KeyAuthenticator { services.authenticator }
     let logger: Logger
-    let state = Mutex<(draining: Bool, signals: Int)>((false, 0))
+    let signals = Mutex<Int>(0)
     var drainDeadline: ScheduledTask?
-    /// Set once start() has run; routes reach the server through it.
-    let reference = GatewayReference()
 
-    public init(configuration: GatewayConfiguration, logger: Logger, extraRoutes: (RouterBuilder) -> Void = { _ in }) throws {
+    public init(configuration: GatewayConfiguration, logger: Logger, extraRoutes: (RouterBuilder, GatewayServices) -> Void = { _, _ in }) throws {
         self.configuration = configuration
         self.logger = logger
-        group = try EventLoopGroup(loopCount: configuration.loops)
+        group = try EventLoopGroup(loopCount: configuration.loops, threadName: "aiw-loop")
         let backend = try configuration.storage.openBackend()
         let migrator = Migrator(backend: backend)
         do {
@@ -41,54 +41,43 @@ public final class GatewayServer: @unchecked Sendable {
             } else {
                 try migrator.requireCurrent()
             }
+            services = try GatewayServices(configuration: configuration, store: Store(backend: backend), logger: logger)
         } catch {
             backend.shutdown()
             throw error
         }
-        store = Store(backend: backend)
-        let redis = try configuration.rateLimitStore == .redis ? configuration.redisURL.map { try RedisSettings(url: $0) } : nil
-        limiter = RateLimiter(redis: redis, failureMode: configuration.rateLimitOnRedisFailure, logger: logger)
-        let failures = configuration.authFailureRatePerSecond
-        authenticator = Authenticator(store: store, limiter: limiter, defaultRatePerSecond: configuration.defaultRatePerSecond,
-                                      defaultBurst: configuration.defaultBurst,
-                                      failurePolicy: RateLimitPolicy(name: "auth", ratePerSecond: failures, burst: Int64(max(10, failures * 5))),
-                                      addressPolicy: configuration.ipPolicy)
-        let builder = RouterBuilder()
-        let reference = self.reference
-        OperationsRoutes.register(on: builder) { reference.server }
-        KeyRoutes.register(on: builder, auth: authenticator)
-        extraRoutes(builder)
+        let services = self.services
+        let router = RouterBuilder(stages: { services.stages(for: $0) })
+        // The features every gateway serves, in registration order.
+        let features: [any GatewayFeature.Type] = [OperationsFeature.self, KeysFeature.self]
+        for feature in features { feature.register(on: router, services: services) }
+        extraRoutes(router, services)
         let accessLog = configuration.accessLog ? AccessLog(logger: Logger(label: "aiwriter.access")) : nil
-        handler = GatewayHandler(router: builder.build(), loopCount: configuration.loops, accessLog: accessLog,
+        handler = GatewayHandler(router: router.build(), loopCount: configuration.loops, accessLog: accessLog,
                                  trustedProxies: configuration.trustedProxies, logger: logger)
-        server = HTTPServer(group: group, configuration: configuration.http, handler: handler)
+        var http = configuration.http
+        http.tls?.sessionIDContext = "aiwriter"
+        server = HTTPServer(group: group, configuration: http, handler: handler)
+        let handler = self.handler
+        let server = self.server
+        let lifecycle = services.lifecycle
+        services.metrics.register("http") { text in
+            handler.metrics.write(into: &text)
+            GatewayMetrics.write(server: server.stats(), into: &text)
+            text.single("aiwriter_draining", .gauge, "1 while the server drains before exiting.", lifecycle.isDraining ? "1" : "0")
+            handler.metrics.writeProcess(into: &text)
+        }
     }
 
     public var port: Int { server.port }
 
-    public var isDraining: Bool { state.withLock { $0.draining } }
+    public var isDraining: Bool { services.lifecycle.isDraining }
 
-    public func renderMetrics() -> String {
-        var text = handler.metrics.render(server: server.stats(), draining: isDraining)
-        text += """
-            # HELP aiwriter_ratelimit_redis_fallbacks_total Rate-limit decisions made locally because Redis failed.
-            # TYPE aiwriter_ratelimit_redis_fallbacks_total counter
-            aiwriter_ratelimit_redis_fallbacks_total \(limiter.fallbacks.load(ordering: .relaxed))
-            # HELP aiwriter_ratelimit_redis_refusals_total Requests answered 503 because Redis failed (closed mode).
-            # TYPE aiwriter_ratelimit_redis_refusals_total counter
-            aiwriter_ratelimit_redis_refusals_total \(limiter.refusals.load(ordering: .relaxed))
-            # HELP aiwriter_ratelimit_redis_degraded 1 while Redis rate limiting is failing.
-            # TYPE aiwriter_ratelimit_redis_degraded gauge
-            aiwriter_ratelimit_redis_degraded \(limiter.isDegraded ? 1 : 0)
-
-            """
-        return text
-    }
+    public func renderMetrics() -> String { services.metrics.render() }
 
     /// Binds, installs the signal handlers and starts the loop threads; returns at once.
     public func start() throws {
         try server.start()
-        reference.set(self)
         let loop0 = group.loops[0]
         // A parent (a test runner, a supervisor) may have left these blocked; threads created
         // after this inherit the unblocked mask.
@@ -107,6 +96,7 @@ public final class GatewayServer: @unchecked Sendable {
         }
         KeyRevocationWatcher(authenticator: authenticator, group: group).start(on: loop0)
         group.start()
+        services.lifecycle.markStarted()
         if configuration.http.tls != nil {
             logger.info("listening for TLS", metadata: ["host": .string(configuration.http.host), "tls_port": .stringConvertible(server.tlsPort)])
         }
@@ -139,9 +129,9 @@ public final class GatewayServer: @unchecked Sendable {
     }
 
     func didReceive(signal: Int32) {
-        let count = state.withLock { s -> Int in
-            s.signals += 1
-            return s.signals
+        let count = signals.withLock { count -> Int in
+            count += 1
+            return count
         }
         if count > 1 {
             logger.warning("second signal: exiting at once", metadata: ["signal": .stringConvertible(signal)])
@@ -153,11 +143,7 @@ public final class GatewayServer: @unchecked Sendable {
 
     /// Loop 0 only.
     func drainOnLoop() {
-        let first = state.withLock { s -> Bool in
-            defer { s.draining = true }
-            return !s.draining
-        }
-        guard first else { return }
+        guard services.lifecycle.beginDrain() else { return }
         let group = self.group
         let logger = self.logger
         server.drain {
@@ -175,11 +161,4 @@ public final class GatewayServer: @unchecked Sendable {
     public func stop() {
         group.stop()
     }
-}
-
-/// Lets routes registered before the server exists reach it once it has started.
-final class GatewayReference: Sendable {
-    let value = Mutex<GatewayServer?>(nil)
-    var server: GatewayServer? { value.withLock { $0 } }
-    func set(_ server: GatewayServer) { value.withLock { $0 = server } }
 }

@@ -2,11 +2,12 @@ import Foundation
 import Net
 import Storage
 
-/// `/v1/whoami` (any key) and `/v1/admin/keys` (admin keys, within their tenant).
-enum KeyRoutes {
-    static func register(on builder: RouterBuilder, auth: Authenticator) {
-        builder.get("/v1/whoami", auth.guarded(.reader) { request in
-            let p = request.principal
+/// `/v1/whoami`, `/v1/ping` (any key) and `/v1/admin/keys` (admin keys, within their tenant).
+enum KeysFeature: GatewayFeature {
+    static func register(on router: RouterBuilder, services: GatewayServices) {
+        let store = services.store
+        router.get("/v1/whoami", .role(.reader)) { request in
+            let p = request.caller
             var w = JSONWriter()
             w.raw("{\"key_id\":"); w.string(p.keyID)
             w.raw(",\"tenant\":"); w.string(p.tenantID)
@@ -17,16 +18,16 @@ enum KeyRoutes {
             if let tokens = p.tokensPerMinute { w.number(Int(tokens)) } else { w.raw("null") }
             w.raw("}}\n")
             request.sendJSON(w.bytes)
-        })
+        }
 
         // The cheapest authenticated answer: what a client checks its key and limits with, and
         // the route the rate-limit benchmark measures against the unauthenticated /healthz.
-        builder.get("/v1/ping", auth.guarded(.reader) { request in
-            request.context.send(status: .ok, contentType: "text/plain; charset=utf-8", headers: request.headers, body: .staticString("ok"))
-        })
+        router.get("/v1/ping", .role(.reader)) { request in
+            request.send(status: .ok, contentType: "text/plain; charset=utf-8", body: .staticString("ok"))
+        }
 
-        builder.get("/v1/admin/keys", auth.guarded(.admin) { request in
-            auth.store.keys(tenantID: request.principal.tenantID, on: request.loop) { result in
+        router.get("/v1/admin/keys", .role(.admin)) { request in
+            store.keys(tenantID: request.caller.tenantID, on: request.loop) { result in
                 switch result {
                 case .failure(let error): request.send(error)
                 case .success(let keys):
@@ -40,18 +41,18 @@ enum KeyRoutes {
                     request.sendJSON(w.bytes)
                 }
             }
-        })
+        }
 
-        builder.post("/v1/admin/keys", auth.guarded(.admin) { request in
+        router.post("/v1/admin/keys", .role(.admin)) { request in
             let input: NewKey
             do { input = try NewKey(request.request.bodyBytes) } catch let error as GatewayError {
                 return request.send(error)
             } catch { return request.send(GatewayError.badRequest("\(error)")) }
             let secret = APIKeySecret.generate()
-            let key = APIKeyRecord(id: APIKeySecret.generateID(), tenantID: request.principal.tenantID, name: input.name,
+            let key = APIKeyRecord(id: APIKeySecret.generateID(), tenantID: request.caller.tenantID, name: input.name,
                                    hash: APIKeySecret.sha256(secret), role: input.role, ratePerSecond: input.rate,
                                    burst: input.burst, tokensPerMinute: input.tokensPerMinute)
-            auth.store.createKey(key, on: request.loop) { result in
+            store.createKey(key, on: request.loop) { result in
                 switch result {
                 case .failure(let error): request.send(error)
                 case .success(let stored):
@@ -61,11 +62,11 @@ enum KeyRoutes {
                     request.sendJSON(status: .created, w.bytes)
                 }
             }
-        })
+        }
 
-        builder.delete("/v1/admin/keys/:id", auth.guarded(.admin) { request in
-            let id = request.context.parameter("id") ?? ""
-            auth.store.revokeKey(tenantID: request.principal.tenantID, id: id, on: request.loop) { result in
+        router.delete("/v1/admin/keys/:id", .role(.admin)) { request in
+            let id = request.parameter("id") ?? ""
+            store.revokeKey(tenantID: request.caller.tenantID, id: id, on: request.loop) { result in
                 switch result {
                 case .failure(let error): request.send(error)
                 case .success(let key):
@@ -75,7 +76,7 @@ enum KeyRoutes {
                     request.sendJSON(w.bytes)
                 }
             }
-        })
+        }
     }
 
     static func write(_ key: APIKeyRecord, secret: String?, into w: inout JSONWriter) {

@@ -80,26 +80,50 @@ public final class Router: Sendable {
     }
 }
 
-/// One registered route: its pattern (the metrics label) and its handler.
-public struct Route: Sendable {
+/// One registered route: its pattern (the metrics label), what it needs (`access`), the
+/// pipeline stages composed from that, and its handler.
+public final class Route: Sendable {
     public let index: Int
     public let method: HTTPMethod
     public let pattern: String
+    public let access: RouteAccess
+    public let stages: [any RequestStage]
     public let handler: RouteHandler
+
+    init(index: Int, method: HTTPMethod, pattern: String, access: RouteAccess, stages: [any RequestStage], handler: @escaping RouteHandler) {
+        self.index = index
+        self.method = method
+        self.pattern = pattern
+        self.access = access
+        self.stages = stages
+        self.handler = handler
+    }
+
+    /// Runs the pipeline: each stage in order, then the handler.
+    @inline(__always)
+    public func start(_ context: RequestContext) {
+        RequestStageNext(route: self, index: 0)(context)
+    }
 }
 
 /// A route's handler: answers through `context`, now or later on the same loop.
 public typealias RouteHandler = @Sendable (RequestContext) -> Void
 
-/// Collects routes before the server starts.
+/// Collects routes before the server starts, composing each one's pipeline from its access.
 public final class RouterBuilder {
     var routes: [Route] = []
     let root = Router.Node()
+    let stages: (RouteAccess) -> [any RequestStage]
 
-    public init() {}
+    /// `stages` turns a route's declared access into its pipeline (`GatewayServices.stages`);
+    /// the default runs none, for tests of the router alone.
+    public init(stages: @escaping (RouteAccess) -> [any RequestStage] = { _ in [] }) {
+        self.stages = stages
+    }
 
-    /// Registers `handler` for `method` on `pattern` ("/v1/documents/:id").
-    public func add(_ method: HTTPMethod, _ pattern: String, _ handler: @escaping RouteHandler) {
+    /// Registers `handler` for `method` on `pattern` ("/v1/documents/:id"), behind the stages
+    /// `access` asks for.
+    public func add(_ method: HTTPMethod, _ pattern: String, _ access: RouteAccess, _ handler: @escaping RouteHandler) {
         precondition(pattern.hasPrefix("/"), "route patterns start with /")
         var node = root
         for segment in pattern.split(separator: "/", omittingEmptySubsequences: true) {
@@ -125,16 +149,16 @@ public final class RouterBuilder {
             }
         }
         precondition(!node.routes.contains { $0.method == method }, "duplicate route \(method) \(pattern)")
-        let route = Route(index: routes.count, method: method, pattern: pattern, handler: handler)
+        let route = Route(index: routes.count, method: method, pattern: pattern, access: access, stages: stages(access), handler: handler)
         node.routes.append((method, route))
         routes.append(route)
     }
 
-    public func get(_ pattern: String, _ handler: @escaping RouteHandler) { add(.get, pattern, handler) }
-    public func post(_ pattern: String, _ handler: @escaping RouteHandler) { add(.post, pattern, handler) }
-    public func put(_ pattern: String, _ handler: @escaping RouteHandler) { add(.put, pattern, handler) }
-    public func patch(_ pattern: String, _ handler: @escaping RouteHandler) { add(.patch, pattern, handler) }
-    public func delete(_ pattern: String, _ handler: @escaping RouteHandler) { add(.delete, pattern, handler) }
+    public func get(_ pattern: String, _ access: RouteAccess, _ handler: @escaping RouteHandler) { add(.get, pattern, access, handler) }
+    public func post(_ pattern: String, _ access: RouteAccess, _ handler: @escaping RouteHandler) { add(.post, pattern, access, handler) }
+    public func put(_ pattern: String, _ access: RouteAccess, _ handler: @escaping RouteHandler) { add(.put, pattern, access, handler) }
+    public func patch(_ pattern: String, _ access: RouteAccess, _ handler: @escaping RouteHandler) { add(.patch, pattern, access, handler) }
+    public func delete(_ pattern: String, _ access: RouteAccess, _ handler: @escaping RouteHandler) { add(.delete, pattern, access, handler) }
 
     public func build() -> Router { Router(root: root, routes: routes) }
 }

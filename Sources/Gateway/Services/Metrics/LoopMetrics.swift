@@ -16,14 +16,14 @@ final class LoopMetrics: Sendable {
                                          1_000_000_000, 2_500_000_000, 5_000_000_000, 10_000_000_000]
     static let bucketSlots = 17 // the bounds above plus +Inf
 
-    let requests: InlineArray<2048, Atomic<Int>> // maxRoutes * statusSlots
-    let buckets: InlineArray<1088, Atomic<Int>>  // maxRoutes * bucketSlots
-    let latencySumNanos: InlineArray<64, Atomic<Int>>
+    let requests: InlineArray<2048, SingleWriterCounter> // maxRoutes * statusSlots
+    let buckets: InlineArray<1088, SingleWriterCounter>  // maxRoutes * bucketSlots
+    let latencySumNanos: InlineArray<64, SingleWriterCounter>
 
     init() {
-        requests = InlineArray { _ in Atomic(0) }
-        buckets = InlineArray { _ in Atomic(0) }
-        latencySumNanos = InlineArray { _ in Atomic(0) }
+        requests = InlineArray { _ in SingleWriterCounter() }
+        buckets = InlineArray { _ in SingleWriterCounter() }
+        latencySumNanos = InlineArray { _ in SingleWriterCounter() }
     }
 
     @inline(__always)

@@ -37,6 +37,15 @@ public final class RateLimiter: Sendable {
 
     public var isDegraded: Bool { degraded.load(ordering: .relaxed) }
 
+    /// The limiter's series: Redis fallbacks, refusals, and whether it is degraded.
+    public func writeMetrics(into text: inout PrometheusText) {
+        text.single("aiwriter_ratelimit_redis_fallbacks_total", .counter, "Rate-limit decisions made locally because Redis failed.",
+                    String(fallbacks.load(ordering: .relaxed)))
+        text.single("aiwriter_ratelimit_redis_refusals_total", .counter, "Requests answered 503 because Redis failed (closed mode).",
+                    String(refusals.load(ordering: .relaxed)))
+        text.single("aiwriter_ratelimit_redis_degraded", .gauge, "1 while Redis rate limiting is failing.", isDegraded ? "1" : "0")
+    }
+
     /// Decides a request of `cost` against `key`; `done` runs on `loop` (at once for local).
     @inlinable
     public func check(_ key: String, _ policy: RateLimitPolicy, cost: Int64 = 1, on loop: EventLoop,

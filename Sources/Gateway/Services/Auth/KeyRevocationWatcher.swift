@@ -5,11 +5,11 @@ import Storage
 /// asks the database for keys revoked in the last 10 s and evicts them from every loop's cache
 /// (a key fetched just before its revocation is caught by a later poll of the same window).
 final class KeyRevocationWatcher: Sendable {
-    let authenticator: Authenticator
+    let authenticator: KeyAuthenticator
     let group: EventLoopGroup
     static let windowMilliseconds: Int64 = 10_000
 
-    init(authenticator: Authenticator, group: EventLoopGroup) {
+    init(authenticator: KeyAuthenticator, group: EventLoopGroup) {
         self.authenticator = authenticator
         self.group = group
     }

@@ -1,0 +1,60 @@
+import Logging
+import Net
+
+/// The gateway's HTTPHandler: routes each request into its route's pipeline, answers unmatched
+/// ones with the JSON error shape, and — when Net reports a response went out — records it in
+/// the metrics and (when enabled) the access log.
+public final class GatewayHandler: HTTPHandler {
+    public let router: Router
+    let metrics: GatewayMetrics
+    let accessLog: AccessLog?
+    let logger: Logger
+    let environment: RequestEnvironment
+
+    init(router: Router, loopCount: Int, accessLog: AccessLog?, trustedProxies: TrustedProxies = TrustedProxies(), logger: Logger) {
+        self.logger = logger
+        self.environment = RequestEnvironment(trustedProxies: trustedProxies)
+        self.router = router
+        self.metrics = GatewayMetrics(loopCount: loopCount, routePatterns: router.routes.map { "\($0.method) \($0.pattern)" })
+        self.accessLog = accessLog
+    }
+
+    public func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        let match = request.withRawPath { router.match(request.method, rawPath: $0) }
+        switch match {
+        case .found(let route, let parameters):
+            responder.setTag(route.index + 1)
+            route.start(RequestContext(request: request, responder: responder, parameters: parameters, environment: environment))
+        case .notFound:
+            context(request, responder).send(GatewayError.notFound("no route for \(request.method) \(request.rawPath)"))
+        case .methodNotAllowed(let allow):
+            if request.method == .options {
+                context(request, responder).send(status: .noContent, headers: [("Allow", allow + ", OPTIONS")])
+            } else {
+                context(request, responder).send(GatewayError.methodNotAllowed(allow: allow))
+            }
+        case .badPath:
+            context(request, responder).send(GatewayError.badRequest("a path segment is not valid percent-encoded UTF-8"))
+        }
+    }
+
+    func context(_ request: HTTPRequest, _ responder: HTTPResponder) -> RequestContext {
+        RequestContext(request: request, responder: responder, parameters: [], environment: environment)
+    }
+
+    /// Only responses that went out are counted (an abandoned one is logged, not counted).
+    public func responseEnded(_ end: HTTPResponseEnd) {
+        if end.completed {
+            metrics.record(loop: end.responder.loop.index, routeSlot: end.tag, status: end.status, nanoseconds: end.nanoseconds)
+        }
+        if let accessLog { accessLog.log(end, client: environment.clientIP(end.request, end.responder)) }
+    }
+
+    public func tlsHandshakeFailed(reason: String, peer: String) {
+        logger.debug("tls handshake failed", metadata: ["reason": .string(reason), "peer": .string(peer)])
+    }
+
+    public func protocolErrorBody(_ error: HTTPParseError) -> (contentType: StaticString, body: [UInt8]) {
+        ("application/json", GatewayError.body(type: GatewayError.protocolErrorType(error.status), message: error.description.split(separator: " ", maxSplits: 1).last.map(String.init) ?? "malformed request"))
+    }
+}

@@ -1,0 +1,74 @@
+import Logging
+import Net
+import Storage
+import Synchronization
+
+/// What features share, built once per process and handed to each feature's `register`:
+/// a feature never reaches back into the server. Later features add their services here
+/// (caches, upstreams, the job queue).
+public final class GatewayServices: Sendable {
+    public let configuration: GatewayConfiguration
+    /// The database every feature reads and writes through.
+    public let store: Store
+    public let limiter: RateLimiter
+    public let authenticator: KeyAuthenticator
+    /// Token reservations for the AI routes (a key's `tokens_per_minute`).
+    public let tokenBudget: TokenBudget
+    public let metrics: MetricsRegistry
+    public let lifecycle: GatewayLifecycle
+    public let logger: Logger
+    /// Requests per client address before any key (`ip-rate`); nil when off.
+    let addressPolicy: RateLimitPolicy?
+
+    public init(configuration: GatewayConfiguration, store: Store, logger: Logger) throws {
+        self.configuration = configuration
+        self.store = store
+        self.logger = logger
+        let redis = try configuration.rateLimitStore == .redis ? configuration.redisURL.map { try RedisSettings(url: $0) } : nil
+        limiter = RateLimiter(redis: redis, failureMode: configuration.rateLimitOnRedisFailure, logger: logger)
+        let failures = configuration.authFailureRatePerSecond
+        authenticator = KeyAuthenticator(store: store, defaultRatePerSecond: configuration.defaultRatePerSecond,
+                                         defaultBurst: configuration.defaultBurst,
+                                         failurePolicy: RateLimitPolicy(name: "auth", ratePerSecond: failures, burst: Int64(max(10, failures * 5))))
+        tokenBudget = TokenBudget(limiter: limiter)
+        addressPolicy = configuration.ipPolicy
+        metrics = MetricsRegistry()
+        lifecycle = GatewayLifecycle()
+        let limiter = self.limiter
+        metrics.register("ratelimit") { limiter.writeMetrics(into: &$0) }
+    }
+
+    /// The pipeline a route's access asks for, in order: per-address limit → authentication
+    /// (role) → the key's limit.
+    public func stages(for access: RouteAccess) -> [any RequestStage] {
+        let address: [any RequestStage] = addressPolicy.map { [AddressLimitStage(limiter: limiter, policy: $0)] } ?? []
+        switch access {
+        case .public: return []
+        case .limited: return address
+        case .role(let role):
+            return address + [AuthenticationStage(authenticator: authenticator, role: role), KeyLimitStage(limiter: limiter)]
+        }
+    }
+}
+
+/// Where the process is in its life: what readiness answers and what features that hold
+/// long requests (streams) watch to finish early on a drain.
+public final class GatewayLifecycle: Sendable {
+    private let draining = Atomic<Bool>(false)
+    private let started = Atomic<Bool>(false)
+
+    public init() {}
+
+    public var isDraining: Bool { draining.load(ordering: .acquiring) }
+    public var isStarted: Bool { started.load(ordering: .acquiring) }
+
+    func markStarted() { started.store(true, ordering: .releasing) }
+
+    /// True the first time only.
+    func beginDrain() -> Bool { !draining.exchange(true, ordering: .acquiringAndReleasing) }
+}
+
+/// A feature: one folder under `Features/`, whose routes register here with what they need.
+public protocol GatewayFeature {
+    static func register(on router: RouterBuilder, services: GatewayServices)
+}
