@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // System-library shims: one per C library, nothing else lives in them.
@@ -71,7 +72,7 @@ let package = Package(
         // migrations, backups.
         .target(
             name: "Storage",
-            dependencies: ["Net", "CUV", "CPostgres", "CSQLite", "CHiredis"],
+            dependencies: ["Net", "CUV", "CPostgres", "CSQLite", "CHiredis", .product(name: "DequeModule", package: "swift-collections")],
             swiftSettings: hotPathSettings
         ),
         // `storage-bench`: Store throughput beside pgbench (Benchmarks/compare/storage.sh).
@@ -109,6 +110,7 @@ let package = Package(
             dependencies: [
                 "Net", "CUV", "CZlib",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Yams", package: "Yams"),
             ],
             path: "loadtest/LoadTestKit",

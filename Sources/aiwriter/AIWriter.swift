@@ -4,7 +4,7 @@ import CJemalloc // links jemalloc as the process allocator
 #endif
 
 @main
-struct AIWriter: ParsableCommand {
+struct AIWriter: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "aiwriter",
         abstract: "The AI-Writer gateway: documents, embedding search and an AI proxy behind one HTTP front door.",

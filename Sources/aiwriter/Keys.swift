@@ -1,17 +1,15 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Gateway
 import Net
 import Storage
-import Synchronization
 
 /// `aiwriter keys create|list|revoke`: API keys, managed straight in the database.
-struct Keys: ParsableCommand {
+struct Keys: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Create, list and revoke API keys.",
                                                     subcommands: [Create.self, List.self, Revoke.self])
 
-    struct Create: ParsableCommand {
+    struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a key; its secret is printed once, alone on the last line.")
         @OptionGroup var options: ConfigurationOptions
         @Option(help: "The tenant (created if new).") var tenant: String
@@ -21,7 +19,7 @@ struct Keys: ParsableCommand {
         @Option(help: "Burst size (default: the server's default-burst).") var burst: Int64?
         @Option(name: .customLong("tokens-per-minute"), help: "AI tokens per minute.") var tokensPerMinute: Int64?
 
-        func run() throws {
+        func run() async throws {
             guard let role = Role(rawValue: role) else { throw ValidationError("--role must be admin, writer or reader") }
             // The same bounds as the admin API: beyond them the limiter's arithmetic means nothing.
             for (flag, value) in [("--burst", burst), ("--tokens-per-minute", tokensPerMinute)] {
@@ -36,32 +34,28 @@ struct Keys: ParsableCommand {
             let key = APIKeyRecord(id: APIKeySecret.generateID(), tenantID: tenant, name: name, hash: APIKeySecret.sha256(secret),
                                    role: role, ratePerSecond: ratePerSecond, burst: burst, tokensPerMinute: tokensPerMinute)
             let tenant = self.tenant
-            let stored: APIKeyRecord = try withStore(options) { store, loop, done in
-                store.tenant(id: tenant, on: loop) { found in
-                    let create = { store.createKey(key, on: loop, done) }
-                    if case .failure(.notFound) = found {
-                        store.createTenant(id: tenant, name: tenant, on: loop) { made in
-                            if case .failure(let error) = made, case .conflict = error {} else if case .failure(let error) = made {
-                                return done(.failure(error))
-                            }
-                            create()
-                        }
-                    } else { create() }
+            let stored = try await withStore(options) { (store, loop) async throws(StoreError) -> APIKeyRecord in
+                do throws(StoreError) {
+                    _ = try await store.tenant(id: tenant, on: loop)
+                } catch .notFound {
+                    // Created if new; a concurrent creator winning the race is fine.
+                    do throws(StoreError) { _ = try await store.createTenant(id: tenant, name: tenant, on: loop) } catch .conflict {}
                 }
+                return try await store.createKey(key, on: loop)
             }
             print("created key \(stored.id) for tenant \(stored.tenantID) with role \(stored.role.rawValue); the secret is shown only now:")
             print(secret)
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List keys (never their secrets).")
         @OptionGroup var options: ConfigurationOptions
         @Option(help: "Only this tenant's keys.") var tenant: String?
 
-        func run() throws {
+        func run() async throws {
             let tenant = self.tenant
-            let keys: [APIKeyRecord] = try withStore(options) { store, loop, done in store.keys(tenantID: tenant, on: loop, done) }
+            let keys = try await withStore(options) { (store, loop) async throws(StoreError) in try await store.keys(tenantID: tenant, on: loop) }
             print("id\ttenant\trole\tname\trate/s\tburst\ttokens/min\tstatus")
             for key in keys {
                 let rate = key.ratePerSecond.map { String($0) } ?? "default"
@@ -72,27 +66,27 @@ struct Keys: ParsableCommand {
         }
     }
 
-    struct Revoke: ParsableCommand {
+    struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a key; every replica stops accepting it within about 2 s.")
         @OptionGroup var options: ConfigurationOptions
         @Argument(help: "The key's id (key_…).") var id: String
 
-        func run() throws {
+        func run() async throws {
             let id = self.id
-            let keys: [APIKeyRecord] = try withStore(options) { store, loop, done in store.keys(tenantID: nil, on: loop, done) }
-            guard let key = keys.first(where: { $0.id == id }) else { throw ValidationError("no key \(id)") }
-            let revoked: APIKeyRecord = try withStore(options) { store, loop, done in
-                store.revokeKey(tenantID: key.tenantID, id: id, on: loop, done)
+            let revoked = try await withStore(options) { (store, loop) async throws(StoreError) -> APIKeyRecord? in
+                guard let key = try await store.keys(tenantID: nil, on: loop).first(where: { $0.id == id }) else { return nil }
+                return try await store.revokeKey(tenantID: key.tenantID, id: id, on: loop)
             }
+            guard let revoked else { throw ValidationError("no key \(id)") }
             print("revoked \(revoked.id)")
         }
     }
 }
 
-/// Opens the configured store (migrating the embedded one), runs one operation on a loop of
-/// its own, and returns its result.
+/// Opens the configured store (migrating the embedded one), runs `body` as straight-line
+/// async code on a loop of its own, and returns its result.
 func withStore<T: Sendable>(_ options: ConfigurationOptions,
-                            _ operation: @escaping @Sendable (Store, EventLoop, @escaping (Result<T, StoreError>) -> Void) -> Void) throws -> T {
+                            _ body: @escaping @Sendable (Store, EventLoop) async throws(StoreError) -> T) async throws -> T {
     let (configuration, _) = try options.load()
     let backend: any SQLBackend
     do {
@@ -104,7 +98,7 @@ func withStore<T: Sendable>(_ options: ConfigurationOptions,
         throw ExitCode(1)
     }
     let store = Store(backend: backend)
-    let group = try EventLoopGroup(loopCount: 1)
+    let group = try EventLoopGroup(loopCount: 1, threadName: "aiw-cli")
     group.start()
     defer {
         group.stop()
@@ -112,18 +106,9 @@ func withStore<T: Sendable>(_ options: ConfigurationOptions,
         backend.shutdown()
     }
     let loop = group.loops[0]
-    let done = DispatchSemaphore(value: 0)
-    let box = Mutex<Result<T, StoreError>?>(nil)
-    loop.execute {
-        operation(store, loop) { result in
-            box.withLock { $0 = result }
-            done.signal()
-        }
-    }
-    done.wait()
-    switch box.withLock({ $0! }) {
-    case .success(let value): return value
-    case .failure(let error):
+    do throws(StoreError) {
+        return try await withTaskExecutorPreference(loop) { () async throws(StoreError) -> T in try await body(store, loop) }
+    } catch {
         FileHandle.standardError.write(Data("error: \(error)\n".utf8))
         throw ExitCode(1)
     }

@@ -19,7 +19,7 @@ struct EventLoopTests {
     }
 
     @Test func executeRunsOnTheLoopThreadFromAnyThread() throws {
-        let group = try EventLoopGroup(loopCount: 2)
+        let group = try EventLoopGroup(loopCount: 2, threadName: "aiw-loop")
         group.start()
         defer { group.stop(); group.join() }
         let ran = Mutex<[String]>([])

@@ -1,26 +1,24 @@
-import CUV
+import DequeModule
 import Net
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// One keep-alive connection of a worker: a non-blocking socket on the worker's loop
-/// (`uv_poll`, with `send`/`recv` done here, as wrk does with its own epoll loop), the HTTP/1
+/// (`FDWatcher`, with `send`/`recv` done here, as wrk does with its own epoll loop), the HTTP/1
 /// response parser from `Net`, and the send times of the requests still in flight.
 /// Loop thread only.
 final class ClientConnection {
     unowned let worker: Worker
     let parser = HTTPResponseParser()
     private var fd: Int32 = -1
-    private var poll: UnsafeMutablePointer<uv_poll_t>?
-    private var events: Int32 = 0
+    private var watcher: FDWatcher?
     private(set) var connected = false
     private var connecting = false
     /// Intended start (ns) of each request in flight, oldest first.
-    private var starts: [UInt64] = []
-    private var startsHead = 0
-    /// Actual send time (ns) of the oldest request in flight, for timeouts.
-    private var sentAt: [UInt64] = []
+    private var starts = Deque<UInt64>()
+    /// Actual send time (ns) of each request in flight, for timeouts.
+    private var sentAt = Deque<UInt64>()
     private var pending: [UInt8] = []
     private var pendingOffset = 0
     private var closed = false
@@ -41,8 +39,8 @@ final class ClientConnection {
         parser.onResponse = { [unowned self] status in self.responded(status) }
     }
 
-    var inFlight: Int { starts.count - startsHead }
-    var oldestSentAt: UInt64? { startsHead < sentAt.count ? sentAt[startsHead] : nil }
+    var inFlight: Int { starts.count }
+    var oldestSentAt: UInt64? { sentAt.first }
 
     // MARK: Connect
 
@@ -60,12 +58,14 @@ final class ClientConnection {
         }
         connecting = true
         parser.reset()
-        let handle = UnsafeMutablePointer<uv_poll_t>.allocate(capacity: 1)
-        uv_poll_init(worker.loop.uvLoop, handle, fd)
-        handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
-        poll = handle
-        events = 0
-        watch(Int32(UV_WRITABLE.rawValue))
+        do {
+            watcher = try FDWatcher(loop: worker.loop, fd: fd) { [self] readiness in onPoll(readiness) }
+        } catch {
+            Glibc.close(fd)
+            fd = -1
+            return failConnect()
+        }
+        watcher?.watch(.writable)
     }
 
     private func failConnect() {
@@ -73,16 +73,13 @@ final class ClientConnection {
         worker.connectionLost(self, reconnect: true)
     }
 
-    private func watch(_ wanted: Int32) {
-        guard let poll, wanted != events else { return }
-        events = wanted
-        uv_poll_start(poll, wanted) { handle, status, events in
-            let me = Unmanaged<ClientConnection>.fromOpaque(handle!.pointee.data).takeUnretainedValue()
-            me.onPoll(status: status, events: events)
+    private func onPoll(_ readiness: FDWatcher.Readiness) {
+        let status: Int32
+        let events: FDWatcher.Events
+        switch readiness {
+        case .ready(let ready): status = 0; events = ready
+        case .failed(let error): status = error; events = []
         }
-    }
-
-    private func onPoll(status: Int32, events: Int32) {
         if connecting {
             var error: Int32 = 0
             var length = socklen_t(MemoryLayout<Int32>.size)
@@ -99,17 +96,17 @@ final class ClientConnection {
                     return drop(countInFlightAs: nil)
                 }
                 tls = session
-                watch(Int32(UV_READABLE.rawValue))
+                watcher?.watch(.readable)
                 return advanceHandshake()
             }
             connected = true
-            watch(Int32(UV_READABLE.rawValue))
+            watcher?.watch(.readable)
             worker.connectionReady(self)
             return
         }
         guard status >= 0 else { return drop(countInFlightAs: .io) }
-        if events & Int32(UV_READABLE.rawValue) != 0 { readAvailable() }
-        if !closed, connected, events & Int32(UV_WRITABLE.rawValue) != 0 { flush() }
+        if events.contains(.readable) { readAvailable() }
+        if !closed, connected, events.contains(.writable) { flush() }
     }
 
     // MARK: Requests and responses
@@ -153,14 +150,14 @@ final class ClientConnection {
                 continue
             }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
-                watch(Int32(UV_READABLE.rawValue | UV_WRITABLE.rawValue))
+                watcher?.watch([.readable, .writable])
                 return
             }
             return drop(countInFlightAs: .io)
         }
         buffer.removeAll(keepingCapacity: true)
         offset = 0
-        watch(Int32(UV_READABLE.rawValue))
+        watcher?.watch(.readable)
     }
 
     /// Sends the handshake's next flight; on completion the connection takes requests.
@@ -222,17 +219,11 @@ final class ClientConnection {
     }
 
     private func responded(_ status: Int) {
-        guard startsHead < starts.count else {
+        guard let start = starts.popFirst() else {
             worker.errors.protocolErrors += 1
             return
         }
-        let start = starts[startsHead]
-        startsHead += 1
-        if startsHead == starts.count {
-            starts.removeAll(keepingCapacity: true)
-            sentAt.removeAll(keepingCapacity: true)
-            startsHead = 0
-        }
+        sentAt.removeFirst()
         // A server that says `Connection: close` (nginx after keepalive_requests, an HTTP/1.0
         // answer) ends the connection cleanly: nothing more is sent on it, it is replaced, and
         // only requests already pipelined behind this answer are lost.
@@ -249,7 +240,6 @@ final class ClientConnection {
         if let kind { worker.errors.add(kind, inFlight) }
         starts.removeAll(keepingCapacity: true)
         sentAt.removeAll(keepingCapacity: true)
-        startsHead = 0
         pending.removeAll(keepingCapacity: true)
         pendingOffset = 0
         wire.removeAll(keepingCapacity: true)
@@ -262,14 +252,8 @@ final class ClientConnection {
     private func closeSocket() {
         connected = false
         connecting = false
-        if let poll {
-            self.poll = nil
-            uv_poll_stop(poll)
-            uv_close(cuv_handle_poll(poll)) { handle in
-                Unmanaged<ClientConnection>.fromOpaque(handle!.pointee.data).release()
-                handle!.withMemoryRebound(to: uv_poll_t.self, capacity: 1) { $0.deallocate() }
-            }
-        }
+        watcher?.close()
+        watcher = nil
         if fd >= 0 { Glibc.close(fd) }
         fd = -1
     }

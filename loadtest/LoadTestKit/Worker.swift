@@ -56,8 +56,6 @@ final class Worker: @unchecked Sendable {
     var lastResponseNanoseconds: UInt64 = 0
     var ticker: UnsafeMutablePointer<uv_timer_t>?
     var dirty: [ClientConnection] = []
-    var flushScheduled = false
-    var flusher: UnsafeMutablePointer<uv_check_t>?
     let finished = DispatchSemaphore(value: 0)
     var signalled = false
 
@@ -74,7 +72,7 @@ final class Worker: @unchecked Sendable {
     /// Closed loop with connection stages: connections beyond this index get no new requests.
     lazy var activeConnections = connectionCount
     var scheduleFD: Int32 = -1
-    var schedulePoll: UnsafeMutablePointer<uv_poll_t>?
+    var scheduleWatcher: FDWatcher?
 
     init(loop: EventLoop, plan: RunPlan, address: SocketAddress, connections: Int, rateShare: Double, requestLimit: Int?, seed: UInt64) {
         self.loop = loop
@@ -95,14 +93,6 @@ final class Worker: @unchecked Sendable {
     func start(at start: UInt64) {
         startNanoseconds = start
         measureFromNanoseconds = start + UInt64(plan.warmupSeconds * 1e9)
-        // Sends queued during one loop turn leave together, after the turn's callbacks.
-        let check = UnsafeMutablePointer<uv_check_t>.allocate(capacity: 1)
-        uv_check_init(loop.uvLoop, check)
-        check.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        uv_check_start(check) { handle in
-            Unmanaged<Worker>.fromOpaque(handle!.pointee.data).takeUnretainedValue().flushDirty()
-        }
-        flusher = check
         for index in 0..<connectionCount {
             let connection = ClientConnection(worker: self, index: index)
             connections.append(connection)
@@ -131,16 +121,12 @@ final class Worker: @unchecked Sendable {
         ticker = timer
         if plan.rate != nil {
             scheduleFD = timerfd_create(CLOCK_MONOTONIC, Int32(TFD_NONBLOCK) | Int32(TFD_CLOEXEC))
-            let handle = UnsafeMutablePointer<uv_poll_t>.allocate(capacity: 1)
-            uv_poll_init(loop.uvLoop, handle, scheduleFD)
-            handle.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-            uv_poll_start(handle, Int32(UV_READABLE.rawValue)) { handle, _, _ in
-                let me = Unmanaged<Worker>.fromOpaque(handle!.pointee.data).takeUnretainedValue()
+            scheduleWatcher = try? FDWatcher(loop: loop, fd: scheduleFD) { [unowned self] _ in
                 var expirations: UInt64 = 0
-                _ = read(me.scheduleFD, &expirations, 8)
-                me.releaseDue()
+                _ = read(scheduleFD, &expirations, 8)
+                releaseDue()
             }
-            schedulePoll = handle
+            scheduleWatcher?.watch(.readable)
             cuv_timerfd_at(scheduleFD, startNanoseconds)
         }
         if connectionCount == 0 { finish() }
@@ -161,16 +147,10 @@ final class Worker: @unchecked Sendable {
             uv_close(cuv_handle_timer(ticker)) { $0!.withMemoryRebound(to: uv_timer_t.self, capacity: 1) { $0.deallocate() } }
             self.ticker = nil
         }
-        if let schedulePoll {
-            uv_poll_stop(schedulePoll)
-            uv_close(cuv_handle_poll(schedulePoll)) { $0!.withMemoryRebound(to: uv_poll_t.self, capacity: 1) { $0.deallocate() } }
-            self.schedulePoll = nil
+        if let scheduleWatcher {
+            scheduleWatcher.close()
+            self.scheduleWatcher = nil
             close(scheduleFD)
-        }
-        if let flusher {
-            uv_check_stop(flusher)
-            uv_close(cuv_handle_check(flusher)) { $0!.withMemoryRebound(to: uv_check_t.self, capacity: 1) { $0.deallocate() } }
-            self.flusher = nil
         }
         for connection in connections {
             // What is still in flight at the end was sent and never answered in time.
@@ -258,6 +238,8 @@ final class Worker: @unchecked Sendable {
             connection.flush()
         } else if !connection.hasUnsentQueued {
             connection.hasUnsentQueued = true
+            // Sends queued during one loop turn leave together, after the turn's callbacks.
+            if dirty.isEmpty { loop.afterTurn { [unowned self] in flushDirty() } }
             dirty.append(connection)
         }
         if connection.inFlight < plan.pipelineDepth { markReady(connection) }

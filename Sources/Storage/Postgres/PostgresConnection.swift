@@ -44,7 +44,7 @@ final class PostgresOperation {
     }
 }
 
-/// One asynchronous libpq connection driven by a `uv_poll` handle on its loop.
+/// One asynchronous libpq connection driven by an `FDWatcher` on its loop.
 ///
 /// A unit runs as one pipeline: Parse for statements this connection has not prepared yet,
 /// Bind/Execute for each statement, one Sync — one round trip, and the statements between
@@ -58,9 +58,7 @@ final class PostgresConnection {
     let loop: EventLoop
     private(set) var state = State.connecting
     private var pg: OpaquePointer?
-    private var poll: UnsafeMutablePointer<uv_poll_t>?
-    private var pollFD: Int32 = -1
-    private var pollEvents: Int32 = 0
+    private var watcher: FDWatcher?
     /// Prepared on this connection, by `Query.id`.
     private var prepared: [Bool] = []
     private var operation: PostgresOperation?
@@ -202,11 +200,12 @@ final class PostgresConnection {
         }
     }
 
-    fileprivate func onPoll(status: Int32, events: Int32) {
-        guard status >= 0 else {
-            fail(.unavailable("PostgreSQL socket error: \(String(cString: uv_strerror(status)))"))
+    fileprivate func onPoll(_ readiness: FDWatcher.Readiness) {
+        guard case .ready(let ready) = readiness else {
+            if case .failed(let status) = readiness { fail(.unavailable("PostgreSQL socket error: \(FDWatcher.describe(status))")) }
             return
         }
+        let events = ready.rawValue
         switch state {
         case .connecting: continueConnecting()
         case .closed: return
@@ -277,11 +276,14 @@ final class PostgresConnection {
         lastUsed = loop.nowMilliseconds
         do {
             let result: Result<[SQLResult], StoreError> = failure.map { .failure($0) } ?? .success(results)
+            // Back in the pool before the caller's completion runs: a Store call chained from
+            // that completion finds this connection idle instead of opening another.
+            pool.connectionIdle(self)
             operation.finish(result)
         }
-        // Drops the rows now (the buffer stays for the next unit).
-        results.removeAll(keepingCapacity: true)
-        pool.connectionIdle(self)
+        // Drops the rows now unless a chained unit already took the connection (the buffer
+        // stays for the next unit).
+        if self.operation == nil { results.removeAll(keepingCapacity: true) }
     }
 
     static func decode(_ result: OpaquePointer) -> SQLResult {
@@ -324,37 +326,22 @@ final class PostgresConnection {
             fail(.unavailable("PostgreSQL connection has no socket"))
             return
         }
-        if fd != pollFD {
+        if watcher?.fd != fd {
             // libpq may open a new socket while connecting (another host, SSL fallback).
             closePoll()
-            let handle = UnsafeMutablePointer<uv_poll_t>.allocate(capacity: 1)
-            guard uv_poll_init(loop.uvLoop, handle, fd) == 0 else {
-                handle.deallocate()
-                fail(.unavailable("uv_poll_init failed"))
+            do {
+                watcher = try FDWatcher(loop: loop, fd: fd) { [self] readiness in onPoll(readiness) }
+            } catch {
+                fail(.unavailable("cannot watch the PostgreSQL socket: \(error)"))
                 return
             }
-            handle.pointee.data = Unmanaged.passRetained(self).toOpaque()
-            poll = handle
-            pollFD = fd
-            pollEvents = 0
         }
-        guard Int32(events) != pollEvents, let poll else { return }
-        pollEvents = Int32(events)
-        uv_poll_start(poll, Int32(events)) { handle, status, events in
-            let me = Unmanaged<PostgresConnection>.fromOpaque(handle!.pointee.data).takeUnretainedValue()
-            me.onPoll(status: status, events: events)
-        }
+        watcher?.watch(FDWatcher.Events(rawValue: Int32(events)))
     }
 
     private func closePoll() {
-        guard let poll else { return }
-        self.poll = nil
-        pollFD = -1
-        uv_poll_stop(poll)
-        uv_close(cuv_handle_poll(poll)) { handle in
-            Unmanaged<PostgresConnection>.fromOpaque(handle!.pointee.data).release()
-            handle!.withMemoryRebound(to: uv_poll_t.self, capacity: 1) { $0.deallocate() }
-        }
+        watcher?.close()
+        watcher = nil
     }
 
     /// Closes the connection; a running unit fails with `error` (or is retried by the pool

@@ -1,10 +1,11 @@
+import DequeModule
 import Net
 
 /// The connections one loop holds to one server, and the units waiting for them.
 ///
 /// Loop thread only: nothing in it is locked. Connections open on demand up to `maximum`
-/// (and `minimum` are kept open); a failed connect backs off exponentially (100 ms doubling
-/// to 5 s), and while the server is unreachable with no connection left, units fail at once
+/// (and `minimum` are kept open); a failed connect backs off exponentially (`Backoff`: 100 ms
+/// doubling to 5 s), and while the server is unreachable with no connection left, units fail at once
 /// with `unavailable` instead of queueing behind a dead server.
 final class PostgresPool {
     let loop: EventLoop
@@ -20,10 +21,8 @@ final class PostgresPool {
     private var idle: [PostgresConnection] = []
     private var connecting = 0
     private var open = 0
-    private var waiting: [PostgresOperation] = []
-    private var waitingHead = 0
-    private var backoffMilliseconds: UInt64 = 0
-    private var nextAttemptAt: UInt64 = 0
+    private var waiting = Deque<PostgresOperation>()
+    private var backoff = Backoff()
     private var lastError: StoreError?
     private var reconnect: ScheduledTask?
     private var closing = false
@@ -40,7 +39,7 @@ final class PostgresPool {
         fillToMinimum()
     }
 
-    var waitingCount: Int { waiting.count - waitingHead }
+    var waitingCount: Int { waiting.count }
 
     func run(_ operation: PostgresOperation) {
         guard !closing else {
@@ -51,7 +50,7 @@ final class PostgresPool {
             connection.start(operation)
             return
         }
-        if open == 0 && connecting == 0 && loop.nowMilliseconds < nextAttemptAt, let lastError {
+        if open == 0 && connecting == 0 && !backoff.allows(now: loop.nowMilliseconds), let lastError {
             // The server was unreachable a moment ago and nothing is open: say so now.
             operation.finish(.failure(lastError))
             return
@@ -63,9 +62,9 @@ final class PostgresPool {
     private func openIfNeeded() {
         guard !closing, open + connecting < maximum, connecting < waitingCount || open + connecting < minimum else { return }
         let now = loop.nowMilliseconds
-        guard now >= nextAttemptAt else {
+        guard backoff.allows(now: now) else {
             if reconnect == nil {
-                reconnect = loop.schedule(afterMilliseconds: nextAttemptAt - now) { [weak self] in
+                reconnect = loop.schedule(afterMilliseconds: backoff.nextAttemptAt - now) { [weak self] in
                     self?.reconnect = nil
                     self?.openIfNeeded()
                 }
@@ -76,7 +75,7 @@ final class PostgresPool {
     }
 
     private func fillToMinimum() {
-        while !closing && open + connecting < minimum && loop.nowMilliseconds >= nextAttemptAt {
+        while !closing && open + connecting < minimum && backoff.allows(now: loop.nowMilliseconds) {
             openConnection()
         }
     }
@@ -93,8 +92,7 @@ final class PostgresPool {
     func connectionReady(_ connection: PostgresConnection) {
         connecting -= 1
         open += 1
-        backoffMilliseconds = 0
-        nextAttemptAt = 0
+        backoff.succeeded()
         lastError = nil
         connectionIdle(connection)
     }
@@ -117,8 +115,7 @@ final class PostgresPool {
         if wasConnecting {
             connecting -= 1
             lastError = error
-            backoffMilliseconds = min(max(backoffMilliseconds * 2, 100), 5000)
-            nextAttemptAt = loop.nowMilliseconds + backoffMilliseconds
+            backoff.failed(now: loop.nowMilliseconds)
             if open == 0 && connecting == 0 {
                 // Nobody can serve the queue until the server is back.
                 while let waiter = dequeue() { waiter.finish(.failure(error)) }
@@ -130,7 +127,7 @@ final class PostgresPool {
         if let operation {
             // A read, or a unit that never reached the server, is safe to try once more.
             if (operation.readOnly || !operationMayHaveRun) && operation.attempts < 2 && !closing {
-                waiting.insert(operation, at: waitingHead)
+                waiting.prepend(operation)
             } else {
                 operation.finish(.failure(error))
             }
@@ -141,19 +138,7 @@ final class PostgresPool {
         }
     }
 
-    private func dequeue() -> PostgresOperation? {
-        guard waitingHead < waiting.count else { return nil }
-        let next = waiting[waitingHead]
-        waitingHead += 1
-        if waitingHead == waiting.count {
-            waiting.removeAll(keepingCapacity: true)
-            waitingHead = 0
-        } else if waitingHead > 1024 && waitingHead * 2 > waiting.count {
-            waiting.removeFirst(waitingHead)
-            waitingHead = 0
-        }
-        return next
-    }
+    private func dequeue() -> PostgresOperation? { waiting.popFirst() }
 
     // MARK: Housekeeping
 
@@ -161,7 +146,7 @@ final class PostgresPool {
     /// minimum open.
     private func sweep() {
         let now = loop.nowMilliseconds
-        while waitingHead < waiting.count, now - waiting[waitingHead].enqueuedAt > acquireTimeoutMilliseconds {
+        while let oldest = waiting.first, now - oldest.enqueuedAt > acquireTimeoutMilliseconds {
             let expired = dequeue()!
             expired.finish(.failure(lastError ?? .unavailable("no PostgreSQL connection within \(acquireTimeoutMilliseconds) ms")))
         }

@@ -1,5 +1,5 @@
 import CHiredis
-import CUV
+import DequeModule
 import Net
 
 /// One asynchronous hiredis connection on one loop: commands pipeline on it in order, replies
@@ -15,10 +15,8 @@ public final class RedisClient {
     private var context: UnsafeMutablePointer<redisAsyncContext>?
     private var connected = false
     private var connectStartedAt: UInt64 = 0
-    private var pending: [PendingCommand] = []
-    private var pendingHead = 0
-    private var backoffMilliseconds: UInt64 = 0
-    private var nextAttemptAt: UInt64 = 0
+    private var pending = Deque<PendingCommand>()
+    private var backoff = Backoff()
     private var lastError = "not connected yet"
     private var watchdog: ScheduledTask?
     private var closed = false
@@ -37,7 +35,7 @@ public final class RedisClient {
     public func send(_ arguments: [[UInt8]], _ done: @escaping (Result<RedisReply, RedisError>) -> Void) {
         guard !closed else { return done(.failure(.unavailable("client closed"))) }
         if context == nil {
-            guard loop.nowMilliseconds >= nextAttemptAt else { return done(.failure(.unavailable(lastError))) }
+            guard backoff.allows(now: loop.nowMilliseconds) else { return done(.failure(.unavailable(lastError))) }
             connect()
             guard context != nil else { return done(.failure(.unavailable(lastError))) }
         }
@@ -75,7 +73,7 @@ public final class RedisClient {
             fail(message)
             return
         }
-        guard aiw_redis_attach(ac, loop.uvLoop) == REDIS_OK else {
+        guard HiredisLoopAdapter.attach(ac, to: loop) else {
             redisAsyncFree(ac)
             fail("cannot attach to the loop")
             return
@@ -105,7 +103,7 @@ public final class RedisClient {
             return
         }
         connected = true
-        backoffMilliseconds = 0
+        backoff.succeeded()
         onStateChange?(true)
     }
 
@@ -120,10 +118,8 @@ public final class RedisClient {
 
     private func fail(_ message: String) {
         lastError = message
-        backoffMilliseconds = min(max(backoffMilliseconds * 2, 100), 5000)
-        nextAttemptAt = loop.nowMilliseconds + backoffMilliseconds
+        backoff.failed(now: loop.nowMilliseconds)
         pending.removeAll()
-        pendingHead = 0
     }
 
     /// Drops pending commands' bookkeeping once they completed; drops the connection when the
@@ -139,17 +135,13 @@ public final class RedisClient {
     }
 
     private func checkDeadlines() {
-        while pendingHead < pending.count, pending[pendingHead].finished { pendingHead += 1 }
-        if pendingHead == pending.count {
-            pending.removeAll(keepingCapacity: true)
-            pendingHead = 0
-        }
+        while let oldest = pending.first, oldest.finished { pending.removeFirst() }
         guard let context else { return }
         let now = loop.nowMilliseconds
         let connectOverdue = !connected && now - connectStartedAt > settings.connectTimeoutMilliseconds
-        let replyOverdue = pendingHead < pending.count && now - pending[pendingHead].sentAt > settings.commandTimeoutMilliseconds
+        let replyOverdue = pending.first.map { now - $0.sentAt > settings.commandTimeoutMilliseconds } ?? false
         if connectOverdue || replyOverdue {
-            for command in pending[pendingHead...] where !command.finished { command.timedOut = true }
+            for command in pending where !command.finished { command.timedOut = true }
             lastError = connectOverdue ? "connect timed out" : "reply timed out"
             if connected {
                 redisAsyncDisconnect(context)
@@ -161,7 +153,7 @@ public final class RedisClient {
             }
             return
         }
-        if pendingHead < pending.count || !connected { armWatchdog() }
+        if !pending.isEmpty || !connected { armWatchdog() }
     }
 
     /// Closes the connection; pending commands fail.

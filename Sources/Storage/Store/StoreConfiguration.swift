@@ -60,12 +60,11 @@ public struct StoreConfiguration: Sendable {
 }
 
 extension EventLoop {
-    /// Runs a Store operation on this loop and waits for it: for the command line and tests,
-    /// never for the request path.
-    public func perform<T: Sendable>(_ operation: @escaping @Sendable (EventLoop, @escaping (Result<T, StoreError>) -> Void) -> Void) async throws(StoreError) -> T {
-        let result: Result<T, StoreError> = await withCheckedContinuation { continuation in
-            execute { [self] in operation(self) { continuation.resume(returning: $0) } }
+    /// Runs a callback-style Store operation on this loop and waits for it, from any task
+    /// (the loop's executor does the hop; see `Store+Async`).
+    public func perform<T>(_ operation: (EventLoop, @escaping (Result<T, StoreError>) -> Void) -> Void) async throws(StoreError) -> T {
+        try await withTaskExecutorPreference(self) { () async throws(StoreError) -> T in
+            try await awaiting { operation(self, $0) }
         }
-        return try result.get()
     }
 }

@@ -1,4 +1,3 @@
-import Foundation
 import Net
 import Storage
 
@@ -45,9 +44,7 @@ enum KeysFeature: GatewayFeature {
 
         router.post("/v1/admin/keys", .role(.admin)) { request in
             let input: NewKey
-            do { input = try NewKey(request.request.bodyBytes) } catch let error as GatewayError {
-                return request.send(error)
-            } catch { return request.send(GatewayError.badRequest("\(error)")) }
+            do throws(GatewayError) { input = try JSONBody.decode(NewKey.self, from: request.request) } catch { return request.send(error) }
             let secret = APIKeySecret.generate()
             let key = APIKeyRecord(id: APIKeySecret.generateID(), tenantID: request.caller.tenantID, name: input.name,
                                    hash: APIKeySecret.sha256(secret), role: input.role, ratePerSecond: input.rate,
@@ -94,53 +91,48 @@ enum KeysFeature: GatewayFeature {
     }
 }
 
-/// The body of `POST /v1/admin/keys`: unknown fields and wrong types are refused by name.
-struct NewKey {
+/// The body of `POST /v1/admin/keys`, decoded by `JSONBody` (unknown fields and wrong types
+/// are refused by name).
+struct NewKey: Decodable {
     var name = "unnamed"
     var role = Role.reader
     var rate: Double?
     var burst: Int64?
     var tokensPerMinute: Int64?
 
-    init(_ body: [UInt8]) throws {
-        guard !body.isEmpty else { return }
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
-            throw GatewayError.badRequest("the body must be a JSON object")
-        }
-        for (field, value) in object {
-            switch field {
-            case "name":
-                guard let s = value as? String else { throw Self.wrongType(field, "a string") }
-                name = s
-            case "role":
-                guard let s = value as? String, let r = Role(rawValue: s) else { throw Self.wrongType(field, "admin, writer or reader") }
-                role = r
-            case "rate":
-                if let s = value as? String, let r = RateLimitPolicy.parseRate(s) { rate = r }
-                else if let n = value as? NSNumber, !Self.isBool(n), RateLimitPolicy.rateRange.contains(n.doubleValue) { rate = n.doubleValue }
-                else { throw Self.wrongType(field, "a number per second from 0.000001 to 10^12, or like \"100/s\"") }
-            case "burst":
-                burst = try Self.count(field, value)
-            case "tokens_per_minute":
-                tokensPerMinute = try Self.count(field, value)
-            default:
-                throw GatewayError(.unprocessableContent, "invalid_request", "unknown field '\(field.prefix(64))'")
-            }
-        }
+    enum CodingKeys: String, CodingKey {
+        case name, role, rate, burst
+        case tokensPerMinute = "tokens_per_minute"
     }
 
-    static func isBool(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        if let name = try c.decodeIfPresent(String.self, forKey: .name) { self.name = name }
+        if let text = try? c.decodeIfPresent(String.self, forKey: .role) {
+            guard let role = Role(rawValue: text) else { throw NewKey.invalid(.role, "admin, writer or reader") }
+            self.role = role
+        } else if c.contains(.role), try !c.decodeNil(forKey: .role) {
+            throw NewKey.invalid(.role, "admin, writer or reader")
+        }
+        if c.contains(.rate), try !c.decodeNil(forKey: .rate) {
+            if let text = try? c.decode(String.self, forKey: .rate), let r = RateLimitPolicy.parseRate(text) { rate = r }
+            else if let n = try? c.decode(Double.self, forKey: .rate), RateLimitPolicy.rateRange.contains(n) { rate = n }
+            else { throw NewKey.invalid(.rate, "a number per second from 0.000001 to 10^12, or like \"100/s\"") }
+        }
+        burst = try NewKey.count(c, .burst)
+        tokensPerMinute = try NewKey.count(c, .tokensPerMinute)
+    }
 
     /// A whole number from 1 to 10^12 (beyond that Int64 conversions and GCRA arithmetic lose meaning).
-    static func count(_ field: String, _ value: Any) throws -> Int64 {
-        guard let n = value as? NSNumber, !isBool(n), n.doubleValue >= 1, n.doubleValue <= 1e12,
-              n.doubleValue == n.doubleValue.rounded() else {
-            throw wrongType(field, "a whole number from 1 to 10^12")
+    static func count(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> Int64? {
+        guard c.contains(key), try !c.decodeNil(forKey: key) else { return nil }
+        guard let n = try? c.decode(Int64.self, forKey: key), (1...1_000_000_000_000).contains(n) else {
+            throw invalid(key, "a whole number from 1 to 10^12")
         }
-        return n.int64Value
+        return n
     }
 
-    static func wrongType(_ field: String, _ expected: String) -> GatewayError {
-        GatewayError(.unprocessableContent, "invalid_request", "'\(field)' must be \(expected)")
+    static func invalid(_ key: CodingKeys, _ expected: String) -> GatewayError {
+        GatewayError(.unprocessableContent, "invalid_request", "'\(key.stringValue)' must be \(expected)")
     }
 }

@@ -1,5 +1,4 @@
-import COpenSSL
-import CUV
+import Net
 
 /// API key secrets: `aiw_` followed by 32 random bytes in base62 (43 characters). Only the
 /// SHA-256 of a secret is stored; the secret is shown once, when it is created.
@@ -13,7 +12,7 @@ public enum APIKeySecret {
     public static func generate() -> String {
         var bytes = [UInt8](repeating: 0, count: 32)
         for i in stride(from: 0, to: 32, by: 8) {
-            var v = cuv_random_u64()
+            var v = Digests.randomUInt64()
             for k in 0..<8 { bytes[i + k] = UInt8(truncatingIfNeeded: v); v >>= 8 }
         }
         return prefix + base62(bytes, length: bodyLength)
@@ -22,7 +21,7 @@ public enum APIKeySecret {
     /// A short random identifier (`key_` + 16 base62 characters) that is not secret.
     public static func generateID() -> String {
         var bytes = [UInt8](repeating: 0, count: 12)
-        var v = cuv_random_u64(), w = cuv_random_u64()
+        var v = Digests.randomUInt64(), w = Digests.randomUInt64()
         for k in 0..<8 { bytes[k] = UInt8(truncatingIfNeeded: v); v >>= 8 }
         for k in 8..<12 { bytes[k] = UInt8(truncatingIfNeeded: w); w >>= 8 }
         return "key_" + base62(bytes, length: 16)
@@ -60,9 +59,7 @@ public enum APIKeySecret {
     }
 
     public static func sha256(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
-        var digest = [UInt8](repeating: 0, count: 32)
-        cssl_sha256(bytes.baseAddress, bytes.count, &digest)
-        return digest
+        Digests.sha256(bytes)
     }
 
     public static func sha256(_ text: String) -> [UInt8] {

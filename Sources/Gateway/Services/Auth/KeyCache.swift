@@ -1,4 +1,3 @@
-import COpenSSL
 import Net
 import Storage
 
@@ -19,12 +18,12 @@ final class KeyCache {
     static let capacity = 100_000
 
     private var entries: [KeyHash: Entry] = [:]
-    /// SHA-256 of a presented secret, on the stack (see `cssl_sha256`: the EVP path allocated
+    /// SHA-256 of a presented secret, on the stack (see `Digests.sha256`: the EVP path allocated
     /// and freed its state on every request).
     func hash(_ bytes: UnsafeRawBufferPointer) -> KeyHash {
         var out = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         return withUnsafeMutableBytes(of: &out) { buffer in
-            cssl_sha256(bytes.baseAddress, bytes.count, buffer.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            Digests.sha256(bytes, into: buffer.baseAddress!.assumingMemoryBound(to: UInt8.self))
             return KeyHash(UnsafeRawBufferPointer(buffer))
         }
     }

@@ -1,5 +1,3 @@
-import COpenSSL
-import CUV
 import Net
 import Storage
 
@@ -153,16 +151,11 @@ public final class RedisRateLimiter: Sendable {
     public func isConnected(on loop: EventLoop) -> Bool { client(on: loop).isConnected }
 }
 
-func sha1Hex(_ text: String) -> String {
-    var digest = [UInt8](repeating: 0, count: 20)
-    let bytes = Array(text.utf8)
-    _ = SHA1(bytes, bytes.count, &digest)
-    return digest.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
-}
+func sha1Hex(_ text: String) -> String { Digests.sha1Hex(text) }
 
 
-/// One loop's unit decisions waiting for the end of the loop turn (a `uv_check` handle runs
-/// after the turn's I/O callbacks), grouped by key. Loop thread only.
+/// One loop's unit decisions waiting for the end of the loop turn (`EventLoop.afterTurn`: after
+/// the turn's I/O callbacks), grouped by key. Loop thread only.
 final class DecisionBatcher {
     struct Group {
         var gcra: GCRA
@@ -172,19 +165,11 @@ final class DecisionBatcher {
     unowned let limiter: RedisRateLimiter
     let loop: EventLoop
     private var groups: [String: Group] = [:]
-    private let check: UnsafeMutablePointer<uv_check_t>
     private var armed = false
 
     init(loop: EventLoop, limiter: RedisRateLimiter) {
         self.loop = loop
         self.limiter = limiter
-        check = .allocate(capacity: 1)
-        uv_check_init(loop.uvLoop, check)
-        check.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        loop.onStop { [check] in
-            uv_check_stop(check)
-            uv_close(cuv_handle_check(check)) { $0!.withMemoryRebound(to: uv_check_t.self, capacity: 1) { $0.deallocate() } }
-        }
     }
 
     func add(_ key: String, _ gcra: GCRA, _ done: @escaping (Result<GCRA.Decision, RedisError>) -> Void) {
@@ -196,15 +181,12 @@ final class DecisionBatcher {
         }
         if !armed {
             armed = true
-            uv_check_start(check) { handle in
-                Unmanaged<DecisionBatcher>.fromOpaque(handle!.pointee.data).takeUnretainedValue().flush()
-            }
+            loop.afterTurn { [self] in flush() }
         }
     }
 
     private func flush() {
         armed = false
-        uv_check_stop(check)
         let pending = groups
         groups.removeAll(keepingCapacity: true)
         for (key, group) in pending { send(key, group) }
