@@ -9,7 +9,7 @@ struct Config: ParsableCommand {
     )
 
     struct Print: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the effective configuration (secrets masked).")
+        static let configuration = CommandConfiguration(abstract: "Print the effective configuration (secrets masked).", discussion: ConfigurationOptions.discussionText)
 
         @OptionGroup var options: ConfigurationOptions
 

@@ -68,8 +68,9 @@ struct Keys: AsyncParsableCommand {
 
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a key; every replica stops accepting it within about 2 s.")
-        @OptionGroup var options: ConfigurationOptions
+        // The key's id comes first: the configuration flags take every word after it.
         @Argument(help: "The key's id (key_…).") var id: String
+        @OptionGroup var options: ConfigurationOptions
 
         func run() async throws {
             let id = self.id

@@ -4,7 +4,7 @@ import Logging
 
 /// `aiwriter serve`: runs the gateway until SIGTERM/SIGINT.
 struct Serve: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the gateway.")
+    static let configuration = CommandConfiguration(abstract: "Run the gateway.", discussion: ConfigurationOptions.discussionText)
 
     @OptionGroup var options: ConfigurationOptions
 

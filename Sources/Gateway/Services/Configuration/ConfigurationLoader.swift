@@ -171,6 +171,45 @@ public enum ConfigurationLoader {
 
     public static var keyNames: [String] { keys.map(\.name) }
 
+    /// One line per key, for `--help`: the table is the only place a key is described.
+    public static var keyHelp: String {
+        let width = (keys.map(\.name.count).max() ?? 0) + 4
+        return keys.map { key in
+            ("  --" + key.name).padding(toLength: width + 2, withPad: " ", startingAt: 0) + key.help
+        }.joined(separator: "\n")
+    }
+
+    /// Reads `--key value` and `--key=value` from command-line words; every key must be in
+    /// the table, every key needs a value.
+    public static func parseFlags(_ words: [String]) throws -> [String: String] {
+        let known = Set(keyNames)
+        var flags: [String: String] = [:]
+        var i = 0
+        while i < words.count {
+            let word = words[i]
+            guard word.hasPrefix("--"), word.count > 2 else {
+                throw ConfigurationError(description: "unexpected argument '\(word)'")
+            }
+            var name = String(word.dropFirst(2))
+            var value: String?
+            if let equals = name.firstIndex(of: "=") {
+                value = String(name[name.index(after: equals)...])
+                name = String(name[..<equals])
+            }
+            guard known.contains(name) else {
+                throw ConfigurationError(description: "unknown option '--\(name)'; configuration keys: \(keyNames.joined(separator: ", "))")
+            }
+            if value == nil {
+                guard i + 1 < words.count else { throw ConfigurationError(description: "--\(name) needs a value") }
+                i += 1
+                value = words[i]
+            }
+            flags[name] = value
+            i += 1
+        }
+        return flags
+    }
+
     static func databaseURL(_ value: String) throws -> String? {
         guard !value.isEmpty else { return nil }
         guard value.hasPrefix("postgres://") || value.hasPrefix("postgresql://") else {
