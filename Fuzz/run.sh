@@ -2,8 +2,9 @@
 # Builds the libFuzzer + AddressSanitizer targets from the project's own sources and runs each
 # for SECONDS (default 60): `http` (the HTTP/1.1 request codec), `snapshot` (the HNSW
 # snapshot loader), `json` (the metadata validator in Storage) and `forwarded` (client
-# addresses from X-Forwarded-For behind trusted proxies).
-# Usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|all]
+# addresses from X-Forwarded-For behind trusted proxies) and `jsonbody` (the gateway's strict
+# request-body JSON parser).
+# Usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|jsonbody|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -72,12 +73,21 @@ fuzz_run json Fuzz/bin/json-validator Fuzz/corpus-json 2048 0
 
 run_forwarded() {
 mkdir -p Fuzz/corpus-forwarded
-fuzz_build Gateway Fuzz/bin/forwarded-for Sources/Gateway/ClientAddress/IPAddress.swift \
-  Sources/Gateway/ClientAddress/TrustedProxies.swift Fuzz/ForwardedForFuzzer.swift
+fuzz_build Gateway Fuzz/bin/forwarded-for Sources/Gateway/Services/ClientAddress/IPAddress.swift \
+  Sources/Gateway/Services/ClientAddress/TrustedProxies.swift Fuzz/ForwardedForFuzzer.swift
 printf '%b' '10.0.0.0/8,2001:db8::/32\n10.0.0.2\n1.1.1.1, 203.0.113.9\n10.0.0.5' > Fuzz/corpus-forwarded/chain
 printf '%b' '::1,127.0.0.1/32\n::ffff:127.0.0.1\n[2001:db8::7]:443, 1.2.3.4:80\n' > Fuzz/corpus-forwarded/ports
 printf '%b' '0.0.0.0/0\n8.8.8.8\ngarbage, 10.0.0.7,\n' > Fuzz/corpus-forwarded/garbage
 fuzz_run forwarded Fuzz/bin/forwarded-for Fuzz/corpus-forwarded 1024 0
+}
+
+run_jsonbody() {
+mkdir -p Fuzz/corpus-jsonbody
+fuzz_build Gateway Fuzz/bin/json-body Sources/Gateway/HTTP/JSON/JSONValue.swift Sources/Gateway/HTTP/JSON/JSONParser.swift \
+  Fuzz/JSONBodyFuzzer.swift
+printf '%s' '{"name":"ci","role":"writer","rate":"5/s","burst":10,"meta":{"a":[1,-2.5e3,true,null,"\u00e9\ud83d\ude00"]}}' > Fuzz/corpus-jsonbody/key
+printf '%s' '[{"c":1},{"c":"x\n"}]' > Fuzz/corpus-jsonbody/array
+fuzz_run jsonbody Fuzz/bin/json-body Fuzz/corpus-jsonbody 4096 0
 }
 
 case "$which" in
@@ -85,7 +95,8 @@ case "$which" in
   snapshot) run_snapshot ;;
   json) run_json ;;
   forwarded) run_forwarded ;;
-  all) run_http; run_snapshot; run_json; run_forwarded ;;
-  *) echo "usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|all]"; exit 2 ;;
+  jsonbody) run_jsonbody ;;
+  all) run_http; run_snapshot; run_json; run_forwarded; run_jsonbody ;;
+  *) echo "usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|jsonbody|all]"; exit 2 ;;
 esac
 exit $failed

@@ -5,7 +5,7 @@
 # one's QPS at recall@10 0.90, 0.95 and 0.99 (interpolated between measured ef values) and the
 # ratios, build time at 1 and 2 threads, and index memory. SCALE=1 adds the 1,000,000-vector run.
 #
-# Usage: Benchmarks/compare/ann.sh        (env: DATA=../shared/data/minilm-gcide REPEATS=3 SCALE=0)
+# Usage: Benchmarks/compare/ann.sh        (env: DATA=../shared/data/minilm-gcide REPEATS=3 SCALE=0 SMOKE=0)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DATA=${DATA:-../shared/data/minilm-gcide}
@@ -14,20 +14,25 @@ EF=${EF:-10,12,16,20,24,32,40,48,64,80,96,128,160,200,256}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-python3 -c "import hnswlib, faiss" 2>/dev/null || pip install -q hnswlib faiss-cpu numpy
+PY=$(scripts/python-env.sh numpy hnswlib faiss-cpu)
+if [ "${SMOKE:-0}" = 1 ]; then
+  # Smoke mode (CI): 4,000 generated 64-d vectors, two ef values, one pass.
+  "$PY" Benchmarks/compare/make_clustered.py --count 4000 --queries 100 --dimension 64 --clusters 40 --out "$out/smoke" >/dev/null
+  DATA="$out/smoke"; REPEATS=1; EF=16,64
+fi
 swift build -c release --product ann-bench >/dev/null
 args=(--base "$DATA/base.fvecs" --queries "$DATA/queries.fvecs" --groundtruth "$DATA/groundtruth.ivecs" --m 16 --ef-construction 200)
 
 echo "== query sweep (built with 2 threads; queries single-threaded, best of $REPEATS passes per ef)"
 .build/release/ann-bench "${args[@]}" --metric cosine --threads 2 --ef "$EF" --repeats "$REPEATS" | tee "$out/ours-2.jsonl"
-python3 Benchmarks/compare/ann_peers.py --library hnswlib "${args[@]}" --threads 2 --ef "$EF" --repeats "$REPEATS" | tee "$out/hnswlib-2.jsonl"
-python3 Benchmarks/compare/ann_peers.py --library faiss "${args[@]}" --threads 2 --ef "$EF" --repeats "$REPEATS" | tee "$out/faiss-2.jsonl"
+"$PY" Benchmarks/compare/ann_peers.py --library hnswlib "${args[@]}" --threads 2 --ef "$EF" --repeats "$REPEATS" | tee "$out/hnswlib-2.jsonl"
+"$PY" Benchmarks/compare/ann_peers.py --library faiss "${args[@]}" --threads 2 --ef "$EF" --repeats "$REPEATS" | tee "$out/faiss-2.jsonl"
 echo "== build with 1 thread"
 .build/release/ann-bench "${args[@]}" --metric cosine --threads 1 --ef "" | tee "$out/ours-1.jsonl"
-python3 Benchmarks/compare/ann_peers.py --library hnswlib "${args[@]}" --threads 1 --ef "" | tee "$out/hnswlib-1.jsonl"
-python3 Benchmarks/compare/ann_peers.py --library faiss "${args[@]}" --threads 1 --ef "" | tee "$out/faiss-1.jsonl"
+"$PY" Benchmarks/compare/ann_peers.py --library hnswlib "${args[@]}" --threads 1 --ef "" | tee "$out/hnswlib-1.jsonl"
+"$PY" Benchmarks/compare/ann_peers.py --library faiss "${args[@]}" --threads 1 --ef "" | tee "$out/faiss-1.jsonl"
 
-python3 - "$out" <<'PY'
+"$PY" - "$out" <<'PY'
 import json, math, sys
 out = sys.argv[1]
 def load(name):
@@ -65,7 +70,7 @@ PY
 if [ "${SCALE:-0}" = 1 ]; then
   echo
   echo "== scale: 1,000,000 generated clustered 128-d vectors (cosine), 2 threads to build, ef 64"
-  python3 Benchmarks/compare/make_clustered.py --count 1000000 --queries 1000 --dimension 128 --out "$out/scale"
+  "$PY" Benchmarks/compare/make_clustered.py --count 1000000 --queries 1000 --dimension 128 --out "$out/scale"
   .build/release/ann-bench --base "$out/scale/base.fvecs" --queries "$out/scale/queries.fvecs" --groundtruth "$out/scale/groundtruth.ivecs" \
     --metric cosine --m 16 --ef-construction 200 --threads 2 --ef 64
 fi

@@ -45,7 +45,7 @@ public final class GatewayHandler: HTTPHandler {
     /// Only responses that went out are counted (an abandoned one is logged, not counted).
     public func responseEnded(_ end: HTTPResponseEnd) {
         if end.completed {
-            metrics.record(loop: end.responder.loop.index, routeSlot: end.tag, status: end.status, nanoseconds: end.nanoseconds)
+            metrics.record(loop: end.loopIndex, routeSlot: end.tag, status: end.status, nanoseconds: end.nanoseconds)
         }
         if let accessLog { accessLog.log(end, client: environment.clientIP(end.request, end.responder)) }
     }

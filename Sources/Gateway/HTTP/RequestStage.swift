@@ -6,9 +6,10 @@ import Storage
 /// enriched (a principal, a rate-limit state) — now, or later on the same loop.
 ///
 /// Stages are composed once, when a route is registered, from what the route declares
-/// (`RouteAccess`); the request path walks an array with an index, so it allocates nothing.
+/// (`RouteAccess`); the request path walks an array with an index, so it allocates nothing,
+/// and the context is handed on (`consuming`), so a stage that enriches it copies nothing.
 public protocol RequestStage: Sendable {
-    func handle(_ context: RequestContext, _ next: RequestStageNext)
+    func handle(_ context: consuming RequestContext, _ next: RequestStageNext)
 }
 
 /// The rest of a route's pipeline after one stage: the following stages, then the handler.
@@ -22,7 +23,7 @@ public struct RequestStageNext {
     }
 
     @inlinable
-    public func callAsFunction(_ context: RequestContext) {
+    public func callAsFunction(_ context: consuming RequestContext) {
         if index < route.stages.count {
             route.stages[index].handle(context, RequestStageNext(route: route, index: index + 1))
         } else {

@@ -101,7 +101,7 @@ public final class Route: Sendable {
 
     /// Runs the pipeline: each stage in order, then the handler.
     @inline(__always)
-    public func start(_ context: RequestContext) {
+    public func start(_ context: consuming RequestContext) {
         RequestStageNext(route: self, index: 0)(context)
     }
 }

@@ -656,7 +656,7 @@ final class HTTPConnection {
     func reportEnd(completed: Bool) {
         let elapsed = EventLoop.monotonicNanoseconds &- requestStart
         server.handler.responseEnded(HTTPResponseEnd(
-            request: HTTPRequest(codec: codec), responder: HTTPResponder(connection: self, generation: generation),
+            source: .connection(Unmanaged.passUnretained(self), generation: generation), loopIndex: server.loop.index,
             status: responseStatus, tag: responseTag, completed: completed, nanoseconds: elapsed))
     }
 

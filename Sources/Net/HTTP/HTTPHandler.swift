@@ -19,10 +19,16 @@ public protocol HTTPHandler: AnyObject, Sendable {
 }
 
 /// What `HTTPHandler.responseEnded` reports. `request` and `responder` are valid only during
-/// the call (the connection reuses its parser for the next request).
+/// the call (the connection reuses its parser for the next request); they are made only when
+/// asked for (an access log), so reporting costs no reference counting per request.
 public struct HTTPResponseEnd {
-    public let request: HTTPRequest
-    public let responder: HTTPResponder
+    @usableFromInline enum Source {
+        case connection(Unmanaged<HTTPConnection>, generation: UInt32)
+        case recorded(HTTPRequest, HTTPResponder)
+    }
+    @usableFromInline let source: Source
+    /// The index of the loop the request lived on.
+    public let loopIndex: Int
     /// The status sent (or being sent, when the stream was cut); 0 when nothing was sent.
     public let status: Int
     /// What the handler set with `HTTPResponder.setTag` (a route's metrics slot); 0 if nothing.
@@ -30,6 +36,29 @@ public struct HTTPResponseEnd {
     public let completed: Bool
     /// Monotonic nanoseconds from the request's first byte to now.
     public let nanoseconds: UInt64
+
+    public var request: HTTPRequest {
+        switch source {
+        case .connection(let connection, _): return HTTPRequest(codec: connection.takeUnretainedValue().codec)
+        case .recorded(let request, _): return request
+        }
+    }
+
+    public var responder: HTTPResponder {
+        switch source {
+        case .connection(let connection, let generation): return HTTPResponder(connection: connection.takeUnretainedValue(), generation: generation)
+        case .recorded(_, let responder): return responder
+        }
+    }
+
+    init(source: Source, loopIndex: Int, status: Int, tag: Int, completed: Bool, nanoseconds: UInt64) {
+        self.source = source
+        self.loopIndex = loopIndex
+        self.status = status
+        self.tag = tag
+        self.completed = completed
+        self.nanoseconds = nanoseconds
+    }
 }
 
 extension HTTPHandler {

@@ -102,7 +102,7 @@ public final class HTTPResponseRecorder: @unchecked Sendable {
         let request = HTTPRequest(codec: codec)
         recorder.onEnd = { recorder in
             handler.responseEnded(HTTPResponseEnd(
-                request: request, responder: .recording(into: recorder), status: recorder.status?.rawValue ?? 0,
+                source: .recorded(request, .recording(into: recorder)), loopIndex: loop.index, status: recorder.status?.rawValue ?? 0,
                 tag: recorder.tag, completed: true, nanoseconds: EventLoop.monotonicNanoseconds &- recorder.startNanoseconds))
         }
         loop.runOnCallingThread(timeoutMilliseconds: timeoutMilliseconds, until: { recorder.isComplete }) {

@@ -6,15 +6,16 @@ struct AddressLimitStage: RequestStage {
     let limiter: RateLimiter
     let policy: RateLimitPolicy
 
-    func handle(_ context: RequestContext, _ next: RequestStageNext) {
+    func handle(_ context: consuming RequestContext, _ next: RequestStageNext) {
         let key = "ip:" + context.clientIP
         if limiter.redis == nil {
             return admit(context, .decided(limiter.local.decide(key, policy.gcra)), next)
         }
-        limiter.check(key, policy, on: context.loop) { outcome in admit(context, outcome, next) }
+        let waiting = copy context
+        limiter.check(key, policy, on: waiting.loop) { outcome in admit(waiting, outcome, next) }
     }
 
-    private func admit(_ context: RequestContext, _ outcome: RateLimiter.Outcome, _ next: RequestStageNext) {
+    private func admit(_ context: consuming RequestContext, _ outcome: RateLimiter.Outcome, _ next: RequestStageNext) {
         switch outcome {
         case .unavailable:
             context.send(GatewayError.limiterUnavailable)

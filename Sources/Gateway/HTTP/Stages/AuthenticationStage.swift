@@ -7,21 +7,21 @@ struct AuthenticationStage: RequestStage {
     let authenticator: KeyAuthenticator
     let role: Role
 
-    func handle(_ context: RequestContext, _ next: RequestStageNext) {
+    func handle(_ context: consuming RequestContext, _ next: RequestStageNext) {
         // A cached live key: no closure, no hop.
         if let principal = authenticator.cachedPrincipal(context) {
             return admit(context, principal, next)
         }
-        authenticator.resolve(context) { principal in admit(context, principal, next) }
+        let waiting = copy context
+        authenticator.resolve(waiting) { principal in admit(waiting, principal, next) }
     }
 
     @inline(__always)
-    private func admit(_ context: RequestContext, _ principal: Principal, _ next: RequestStageNext) {
+    private func admit(_ context: consuming RequestContext, _ principal: Principal, _ next: RequestStageNext) {
         guard principal.allows(role) else {
             context.send(GatewayError(.forbidden, "forbidden", "this key's role (\(principal.role.rawValue)) may not \(context.request.method) here"))
             return
         }
-        var context = context
         context.principal = principal
         next(context)
     }

@@ -5,24 +5,24 @@ import Net
 struct KeyLimitStage: RequestStage {
     let limiter: RateLimiter
 
-    func handle(_ context: RequestContext, _ next: RequestStageNext) {
+    func handle(_ context: consuming RequestContext, _ next: RequestStageNext) {
         let principal = context.caller
         if limiter.redis == nil {
             // The local limiter answers at once: no closure, no hop.
             return finish(context, principal, .decided(limiter.local.decide(principal.keyID, principal.policy.gcra)), next)
         }
-        limiter.check(principal.keyID, principal.policy, on: context.loop) { outcome in
-            finish(context, principal, outcome, next)
+        let waiting = copy context
+        limiter.check(principal.keyID, principal.policy, on: waiting.loop) { outcome in
+            finish(waiting, principal, outcome, next)
         }
     }
 
     @inline(__always)
-    private func finish(_ context: RequestContext, _ principal: Principal, _ outcome: RateLimiter.Outcome, _ next: RequestStageNext) {
+    private func finish(_ context: consuming RequestContext, _ principal: Principal, _ outcome: RateLimiter.Outcome, _ next: RequestStageNext) {
         switch outcome {
         case .unavailable:
             context.send(GatewayError.limiterUnavailable)
         case .decided(let decision):
-            var context = context
             context.rateLimit = RateLimitHeaders(policy: principal.policyHeader, state: principal.policy.stateHeader(decision))
             guard decision.allowed else {
                 let seconds = GatewayError.retrySeconds(decision.retryAfter)

@@ -6,11 +6,19 @@ import Storage
 /// not reach the database each time). Revocations evict entries on every loop within a second
 /// (see `KeyRevocationWatcher`). Loop thread only.
 final class KeyCache {
-    struct Entry {
+    /// A class: a lookup on the request path costs one retain, not one per field of the key
+    /// record inside.
+    final class Entry {
         let key: APIKeyRecord?
         /// Built once per cache fill: the request path allocates nothing for it.
         let principal: Principal?
         let expiresAt: UInt64
+
+        init(key: APIKeyRecord?, principal: Principal?, expiresAt: UInt64) {
+            self.key = key
+            self.principal = principal
+            self.expiresAt = expiresAt
+        }
     }
 
     static let positiveLifetimeMilliseconds: UInt64 = 60_000
