@@ -12,7 +12,7 @@ DATA=${DATA:-../shared/data/minilm-gcide}
 REPEATS=${REPEATS:-3}
 EF=${EF:-10,12,16,20,24,32,40,48,64,80,96,128,160,200,256}
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+trap 'set +e; rm -rf "$out"' EXIT
 
 PY=$(scripts/python-env.sh numpy hnswlib faiss-cpu)
 if [ "${SMOKE:-0}" = 1 ]; then

@@ -26,7 +26,7 @@ if [ -z "$GATEWAY_BIN" ]; then
 fi
 work=$(mktemp -d)
 source Benchmarks/compare/lib.sh
-trap 'kill $(cat "$work/gw.pid" 2>/dev/null) 2>/dev/null; nginx -c "$work/nginx.conf" -s stop 2>/dev/null; rm -rf "$work"' EXIT
+trap 'set +e; kill $(cat "$work/gw.pid" 2>/dev/null) 2>/dev/null; nginx -c "$work/nginx.conf" -s stop 2>/dev/null; rm -rf "$work"' EXIT
 
 { nginx_preamble; cat <<NGINX
 http {

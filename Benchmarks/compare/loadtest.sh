@@ -15,7 +15,7 @@ swift build -c release --product loadtest >/dev/null
 lt=.build/release/loadtest
 work=$(mktemp -d)
 source Benchmarks/compare/lib.sh
-trap 'nginx -c "$work/nginx.conf" -s stop 2>/dev/null; rm -rf "$work"' EXIT
+trap 'set +e; nginx -c "$work/nginx.conf" -s stop 2>/dev/null; rm -rf "$work"' EXIT
 { nginx_preamble; cat <<NGINX
 http {
   access_log off;

@@ -16,7 +16,7 @@ scripts/install-deps.sh --bench
 swift build -c release --product aiwriter >/dev/null
 bin=.build/release/aiwriter
 work=$(mktemp -d)
-trap 'kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null; nginx -c "$work/nginx.conf" -s stop 2>/dev/null; redis-cli -p $REDIS_PORT shutdown nosave >/dev/null 2>&1; rm -rf "$work"' EXIT
+trap 'set +e; kill $(cat "$work"/*.pid 2>/dev/null) 2>/dev/null; nginx -c "$work/nginx.conf" -s stop 2>/dev/null; redis-cli -p $REDIS_PORT shutdown nosave >/dev/null 2>&1; rm -rf "$work"' EXIT
 source Benchmarks/compare/lib.sh
 
 redis-server --port $REDIS_PORT --bind 127.0.0.1 --save "" --appendonly no --daemonize yes --loglevel warning

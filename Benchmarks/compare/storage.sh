@@ -12,7 +12,7 @@ seconds=${2:-10}
 work=$(mktemp -d /tmp/aiwriter-storage-bench.XXXXXX)
 chmod 755 "$work"
 port=${PG_PORT:-55440}
-trap 'scripts/postgres.sh stop "$work/pg"; rm -rf "$work"' EXIT
+trap 'set +e; scripts/postgres.sh stop "$work/pg"; rm -rf "$work"' EXIT
 
 swift build -c release --product storage-bench >/dev/null
 bench=.build/release/storage-bench
@@ -37,6 +37,14 @@ for c in 8 32; do
     ours=$(json_field "$ours_json" ops_per_s); p99=$(json_field "$ours_json" p99_ms)
     echo "C=$c round $r: pgbench $pg  storage-bench $ours (p99 $p99 ms)  ratio $(awk -v a="$ours" -v b="$pg" 'BEGIN {printf "%.2f", a / b}')"
   done
+done
+
+echo
+echo "== the async Store API beside the callback one (point reads, C=8); ratio = async / callback =="
+for r in $(seq 1 "$rounds"); do
+  cb=$(json_field "$($bench --database-url "$base/store" --connections 8 --seconds "$seconds" --op point-read --documents "$documents")" ops_per_s)
+  as=$(json_field "$($bench --database-url "$base/store" --connections 8 --seconds "$seconds" --op point-read --documents "$documents" --api async)" ops_per_s)
+  echo "round $r: callback $cb  async $as  ratio $(awk -v a="$as" -v b="$cb" 'BEGIN {printf "%.2f", a / b}')"
 done
 
 echo

@@ -20,7 +20,7 @@ NGINX_PORT=${NGINX_PORT:-18444}
 scripts/install-deps.sh --bench
 swift build -c release --product aiwriter >/dev/null
 work=$(mktemp -d)
-trap 'kill $(cat "$work/gw.pid" 2>/dev/null) 2>/dev/null; nginx -c "$work/nginx.conf" -s stop 2>/dev/null; rm -rf "$work"' EXIT
+trap 'set +e; kill $(cat "$work/gw.pid" 2>/dev/null) 2>/dev/null; nginx -c "$work/nginx.conf" -s stop 2>/dev/null; rm -rf "$work"' EXIT
 source Benchmarks/compare/lib.sh
 
 # A local CA and a leaf it signs (one year, a CRL URI), so the testssl.sh scan judges the

@@ -24,9 +24,11 @@ struct StorageBench: ParsableCommand {
     @Option(help: "Vector dimension for upserts.") var dimension = 384
     @Option(help: "Documents to fill before point reads.") var documents = 100_000
     @Flag(help: "Print 'ack SEQUENCE ROWS' on standard output after each acknowledged batch.") var reportAcks = false
+    @Option(help: "Point reads through the callback API or the async one (each in-flight slot a task awaiting in a loop).") var api = "callback"
 
     mutating func run() throws {
         guard op == "point-read" || op == "upsert-batch" else { throw ValidationError("--op is point-read or upsert-batch") }
+        guard api == "callback" || (api == "async" && op == "point-read") else { throw ValidationError("--api is callback, or async for point-read") }
         guard connections >= 1, loops >= 1, batch >= 1, dimension >= 1 else { throw ValidationError("counts must be positive") }
         let perLoop = (connections + loops - 1) / loops
         let configuration = StoreConfiguration(databaseURL: databaseURL, dataDirectory: dataDir,
@@ -47,7 +49,8 @@ struct StorageBench: ParsableCommand {
             LoopRun(loop: loop, store: store, workload: workload, inFlight: perLoop - (index < perLoop * loops - connections ? 1 : 0),
                     batch: batch, dimension: dimension, reportAcks: reportAcks, seed: UInt64(index + 1) &* 0x9E37_79B9_7F4A_7C15)
         }
-        for run in runs { run.loop.execute { run.start() } }
+        let useAsync = api == "async"
+        for run in runs { run.loop.execute { if useAsync { run.startAsync() } else { run.start() } } }
         usleep(1_000_000)
         for run in runs { run.loop.execute { run.measuring = true } }
         let started = EventLoop.monotonicNanoseconds
@@ -198,6 +201,32 @@ final class LoopRun: @unchecked Sendable {
     func start() {
         if inFlight == 0 { finished.signal(); return }
         for _ in 0..<inFlight { issue() }
+    }
+
+    /// The async API: each in-flight slot is one task on the loop awaiting read after read,
+    /// so what is measured beside `start()` is the cost of an awaited Store call, not of
+    /// making tasks.
+    func startAsync() {
+        if inFlight == 0 { finished.signal(); return }
+        for _ in 0..<inFlight {
+            active += 1
+            loop.spawn { [self] in
+                let span = UInt64(workload.lastDocument - workload.firstDocument + 1)
+                while !stopping {
+                    let id = workload.firstDocument + Int64(random.next() % span)
+                    let started = EventLoop.monotonicNanoseconds
+                    do throws(StoreError) {
+                        _ = try await store.document(tenantID: workload.tenant, id: id, on: loop)
+                        if measuring { latencies.append(EventLoop.monotonicNanoseconds - started) }
+                    } catch {
+                        errors += 1
+                        if firstError.isEmpty { firstError = error.description }
+                    }
+                }
+                active -= 1
+                if active == 0 { finished.signal() }
+            }
+        }
     }
 
     func issue() {

@@ -39,6 +39,7 @@ static inline uv_handle_t *cuv_handle_signal(uv_signal_t *s) { return (uv_handle
 static inline uv_handle_t *cuv_handle_poll(uv_poll_t *p) { return (uv_handle_t *)p; }
 static inline uv_handle_t *cuv_handle_check(uv_check_t *c) { return (uv_handle_t *)c; }
 static inline uv_handle_t *cuv_handle_idle(uv_idle_t *i) { return (uv_handle_t *)i; }
+static inline uv_handle_t *cuv_handle_prepare(uv_prepare_t *p) { return (uv_handle_t *)p; }
 static inline uv_tcp_t *cuv_tcp_from_stream(uv_stream_t *s) { return (uv_tcp_t *)s; }
 
 /* SO_REUSEPORT on the not-yet-bound socket: every loop listens on the same port and the kernel

@@ -74,8 +74,8 @@ public struct RequestContext: @unchecked Sendable {
         responder.startStream(status: status, contentType: contentType, headers: withPipelineHeaders(headers))
     }
 
-    /// Built in place (a generic `+` of two tuple arrays copied each element through value
-    /// witnesses and allocated twice: 8 % of `/v1/ping`'s throughput in the A/B).
+    /// Built in place: a generic `+` of two tuple arrays copied each element through value
+    /// witnesses and allocated twice (seen in the `/v1/ping` profile, Benchmarks/RESULTS.md).
     @inline(__always)
     func withPipelineHeaders(_ headers: [(String, String)]) -> [(String, String)] {
         guard let rateLimit else { return headers }

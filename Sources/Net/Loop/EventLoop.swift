@@ -25,11 +25,17 @@ public final class EventLoop: @unchecked Sendable {
     @usableFromInline let loop: UnsafeMutablePointer<uv_loop_t>
     let wakeup: UnsafeMutablePointer<uv_async_t>
     let tick: UnsafeMutablePointer<uv_timer_t>
-    /// Runs the after-turn queue once the turn's I/O callbacks are done; `spin` (an idle
-    /// handle with no work) keeps the next poll from blocking while the queue is armed, so work
-    /// queued from a timer callback does not wait for the next I/O event.
+    /// Runs the after-turn queue once the turn's I/O callbacks are done (a check handle, always
+    /// on: a callback per iteration, no system call). `beforePoll` (a prepare handle) marks where
+    /// the turn's I/O callbacks begin: work queued before that point (a timer callback) starts
+    /// `spin`, an idle handle that keeps this turn's poll from blocking; work queued from an
+    /// I/O callback needs nothing, the check phase follows in the same iteration. (Starting the
+    /// idle handle every time cost an extra epoll_wait system call per turn.)
     let turnEnd: UnsafeMutablePointer<uv_check_t>
+    let beforePoll: UnsafeMutablePointer<uv_prepare_t>
     let spin: UnsafeMutablePointer<uv_idle_t>
+    var inPollPhase = false
+    var spinning = false
     let pending = Mutex<[@Sendable () -> Void]>([])
     /// Jobs of tasks whose executor is this loop, enqueued from other threads.
     let foreignJobs = Mutex<[UnownedJob]>([])
@@ -55,6 +61,7 @@ public final class EventLoop: @unchecked Sendable {
         wakeup = .allocate(capacity: 1)
         tick = .allocate(capacity: 1)
         turnEnd = .allocate(capacity: 1)
+        beforePoll = .allocate(capacity: 1)
         spin = .allocate(capacity: 1)
         dateLine = .allocate(capacity: 40)
         let prefix: StaticString = "Date: "
@@ -67,8 +74,14 @@ public final class EventLoop: @unchecked Sendable {
         precondition(rc == 0, "uv_async_init failed")
         uv_timer_init(loop, tick)
         uv_check_init(loop, turnEnd)
+        uv_prepare_init(loop, beforePoll)
         uv_idle_init(loop, spin)
         loop.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        uv_check_start(turnEnd) { handle in EventLoop.from(handle!.pointee.loop).endOfTurn() }
+        uv_prepare_start(beforePoll) { handle in EventLoop.from(handle!.pointee.loop).inPollPhase = true }
+        // Neither keeps the loop running once everything else has closed.
+        uv_unref(cuv_handle_check(turnEnd))
+        uv_unref(cuv_handle_prepare(beforePoll))
         refreshDate()
         uv_timer_start(tick, { timer in
             let me = EventLoop.from(timer!.pointee.loop)
@@ -83,6 +96,7 @@ public final class EventLoop: @unchecked Sendable {
         wakeup.deallocate()
         tick.deallocate()
         turnEnd.deallocate()
+        beforePoll.deallocate()
         spin.deallocate()
         dateLine.deallocate()
     }
@@ -190,11 +204,18 @@ public final class EventLoop: @unchecked Sendable {
         armAfterTurn()
     }
 
+    @inline(__always)
     func armAfterTurn() {
-        guard !afterTurnArmed, !isStopping else { return }
         afterTurnArmed = true
-        uv_check_start(turnEnd) { handle in EventLoop.from(handle!.pointee.loop).runAfterTurn() }
-        uv_idle_start(spin) { _ in }
+        if !inPollPhase && !spinning && !isStopping {
+            spinning = true
+            uv_idle_start(spin) { _ in }
+        }
+    }
+
+    func endOfTurn() {
+        inPollPhase = false
+        if afterTurnArmed { runAfterTurn() }
     }
 
     func runAfterTurn() {
@@ -212,8 +233,10 @@ public final class EventLoop: @unchecked Sendable {
             }
         }
         afterTurnArmed = false
-        uv_check_stop(turnEnd)
-        uv_idle_stop(spin)
+        if spinning {
+            spinning = false
+            uv_idle_stop(spin)
+        }
     }
 
     /// Runs `handler` when the loop stops, before its handles are closed. Loop thread only.
@@ -339,6 +362,8 @@ public final class EventLoop: @unchecked Sendable {
         uv_close(cuv_handle_timer(tick), nil)
         uv_check_stop(turnEnd)
         uv_close(cuv_handle_check(turnEnd), nil)
+        uv_prepare_stop(beforePoll)
+        uv_close(cuv_handle_prepare(beforePoll), nil)
         uv_idle_stop(spin)
         uv_close(cuv_handle_idle(spin), nil)
     }
