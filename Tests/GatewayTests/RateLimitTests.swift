@@ -76,6 +76,20 @@ struct RateLimitTests {
         Issue.record("under the limit in every attempt (stalled clients, or lost admissions): \(tries)")
     }
 
+    @Test func metricsShowTheDatabasePools() throws {
+        let database = try RateLimitTests.database()
+        let (_, secret) = try RateLimitTests.createKey(database, tenant: "pools", role: "reader", rate: "100/s", burst: 10)
+        let (child, port) = try RateLimitTests.startGateway(database)
+        defer { child.signal(SIGKILL) }
+        let client = try RawClient(port: port)
+        #expect(try client.roundTrip("GET /v1/ping HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(secret)\r\n\r\n").status == 200)
+        usleep(1_200_000) // the pools publish their gauges once a second
+        let metrics = try client.roundTrip("GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n").bodyText
+        #expect(metrics.contains("# TYPE aiwriter_db_pool_connections_open gauge"))
+        #expect(metrics.contains("aiwriter_db_pool_connections_open{role=\"primary\",loop=\""))
+        #expect(metrics.contains("aiwriter_db_pool_connect_failures_total{role=\"primary\""))
+    }
+
     @Test("one process: 100/s with burst 10 for 5 s admits at most 510, and close to it")
     func exactOnOneProcess() throws {
         let database = try Self.database()

@@ -36,6 +36,22 @@ public final class GatewayServices: Sendable {
         lifecycle = GatewayLifecycle()
         let limiter = self.limiter
         metrics.register("ratelimit") { limiter.writeMetrics(into: &$0) }
+        if let postgres = store.backend as? PostgresBackend {
+            metrics.register("database") { text in
+                let pools = postgres.poolStatistics
+                let series: [(String, PrometheusText.Kind, String, (PoolStatistics) -> Int)] = [
+                    ("aiwriter_db_pool_connections_open", .gauge, "Open PostgreSQL connections, by pool.", { $0.open }),
+                    ("aiwriter_db_pool_connections_idle", .gauge, "Idle PostgreSQL connections, by pool.", { $0.idle }),
+                    ("aiwriter_db_pool_waiting", .gauge, "Units waiting for a connection, by pool.", { $0.waiting }),
+                    ("aiwriter_db_pool_connect_failures_total", .counter, "Failed PostgreSQL connection attempts, by pool.", { $0.connectFailuresTotal }),
+                    ("aiwriter_db_pool_acquire_timeouts_total", .counter, "Units that waited too long for a connection, by pool.", { $0.acquireTimeoutsTotal }),
+                ]
+                for (name, kind, help, value) in series {
+                    text.family(name, kind, help)
+                    for pool in pools { text.sample(name, [("role", pool.role), ("loop", String(pool.loopIndex))], value(pool)) }
+                }
+            }
+        }
     }
 
     /// The pipeline a route's access asks for, in order: per-address limit → authentication

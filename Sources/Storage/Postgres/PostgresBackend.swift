@@ -19,6 +19,7 @@ public final class PostgresBackend: SQLBackend, @unchecked Sendable {
     private let replicaKey = LoopLocalKey()
     /// Loops holding a pool of this backend, for `shutdown()`.
     private let poolLoops = Mutex<[EventLoop]>([])
+    private let pools = Mutex<[PoolStatistics]>([])
     private let isShutDown = Atomic<Bool>(false)
 
     public init(primary: PostgresConnectionSettings, replica: PostgresConnectionSettings? = nil,
@@ -38,12 +39,12 @@ public final class PostgresBackend: SQLBackend, @unchecked Sendable {
         if readOnly, let replica {
             pool = loop.local(for: replicaKey) {
                 remember(loop)
-                return PostgresPool(loop: loop, settings: replica, minimum: minimumConnections, maximum: maximumConnections)
+                return registered(PostgresPool(loop: loop, settings: replica, minimum: minimumConnections, maximum: maximumConnections, role: "replica"))
             }
         } else {
             pool = loop.local(for: primaryKey) {
                 remember(loop)
-                return PostgresPool(loop: loop, settings: primary, minimum: minimumConnections, maximum: maximumConnections)
+                return registered(PostgresPool(loop: loop, settings: primary, minimum: minimumConnections, maximum: maximumConnections))
             }
         }
         pool.run(PostgresOperation(statements: statements, readOnly: readOnly, enqueuedAt: loop.nowMilliseconds,
@@ -54,6 +55,14 @@ public final class PostgresBackend: SQLBackend, @unchecked Sendable {
         let session = try PostgresBlockingSession(primary)
         return try body(session)
     }
+
+    private func registered(_ pool: PostgresPool) -> PostgresPool {
+        pools.withLock { $0.append(pool.statistics) }
+        return pool
+    }
+
+    /// Every pool this backend opened (one per loop and role), for `/metrics`.
+    public var poolStatistics: [PoolStatistics] { pools.withLock { $0 } }
 
     private func remember(_ loop: EventLoop) {
         poolLoops.withLock { loops in if !loops.contains(where: { $0 === loop }) { loops.append(loop) } }

@@ -28,8 +28,12 @@ final class PostgresPool {
     private var closing = false
     private var live: [ObjectIdentifier: PostgresConnection] = [:]
 
-    init(loop: EventLoop, settings: PostgresConnectionSettings, minimum: Int, maximum: Int) {
+    /// Open, idle and waiting, for `/metrics`.
+    let statistics: PoolStatistics
+
+    init(loop: EventLoop, settings: PostgresConnectionSettings, minimum: Int, maximum: Int, role: String = "primary") {
         self.loop = loop
+        statistics = PoolStatistics(role: role, loopIndex: loop.index)
         self.settings = settings
         self.minimum = minimum
         self.maximum = max(1, maximum)
@@ -116,6 +120,7 @@ final class PostgresPool {
             connecting -= 1
             lastError = error
             backoff.failed(now: loop.nowMilliseconds)
+            statistics.connectFailures.add(1)
             if open == 0 && connecting == 0 {
                 // Nobody can serve the queue until the server is back.
                 while let waiter = dequeue() { waiter.finish(.failure(error)) }
@@ -148,6 +153,7 @@ final class PostgresPool {
         let now = loop.nowMilliseconds
         while let oldest = waiting.first, now - oldest.enqueuedAt > acquireTimeoutMilliseconds {
             let expired = dequeue()!
+            statistics.acquireTimeouts.add(1)
             expired.finish(.failure(lastError ?? .unavailable("no PostgreSQL connection within \(acquireTimeoutMilliseconds) ms")))
         }
         for connection in idle where now - connection.openedAt > maximumLifetimeMilliseconds {
@@ -155,6 +161,7 @@ final class PostgresPool {
         }
         for connection in live.values { connection.checkDeadline(now: now) }
         fillToMinimum()
+        statistics.publish(open: open, idle: idle.count, waiting: waitingCount)
     }
 
     func shutdown() {

@@ -22,8 +22,10 @@ public final class SQLiteBackend: SQLBackend, @unchecked Sendable {
     public let path: String
     let synchronousFull: Bool
     let busyTimeoutMilliseconds: Int32
-    private var lock = pthread_mutex_t()
-    private var wake = pthread_cond_t()
+    /// On the heap: a pthread mutex or condition must not move, and a stored property of a
+    /// class has no stable address to pass with `&`.
+    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var queue: [WriterItem] = []
     private var stopping = false
     private var thread: pthread_t?
@@ -38,8 +40,8 @@ public final class SQLiteBackend: SQLBackend, @unchecked Sendable {
         self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
         let writer = try SQLiteConnection(path: path, readOnly: false, synchronousFull: synchronousFull,
                                           busyTimeoutMilliseconds: busyTimeoutMilliseconds)
-        pthread_mutex_init(&lock, nil)
-        pthread_cond_init(&wake, nil)
+        pthread_mutex_init(lock, nil)
+        pthread_cond_init(wake, nil)
         let context = Unmanaged.passRetained(WriterThreadContext(backend: self, connection: writer)).toOpaque()
         var thread = pthread_t()
         let rc = pthread_create(&thread, nil, sqliteWriterThreadMain, context)
@@ -48,8 +50,10 @@ public final class SQLiteBackend: SQLBackend, @unchecked Sendable {
     }
 
     deinit {
-        pthread_mutex_destroy(&lock)
-        pthread_cond_destroy(&wake)
+        pthread_mutex_destroy(lock)
+        pthread_cond_destroy(wake)
+        lock.deallocate()
+        wake.deallocate()
     }
 
     public func run(_ statements: [Statement], readOnly: Bool, on loop: EventLoop,
@@ -66,11 +70,11 @@ public final class SQLiteBackend: SQLBackend, @unchecked Sendable {
     }
 
     private func enqueue(_ item: WriterItem) -> Bool {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
         guard !stopping else { return false }
         queue.append(item)
-        if queue.count == 1 { pthread_cond_signal(&wake) }
+        if queue.count == 1 { pthread_cond_signal(wake) }
         return true
     }
 
@@ -93,11 +97,11 @@ public final class SQLiteBackend: SQLBackend, @unchecked Sendable {
     }
 
     public func shutdown() {
-        pthread_mutex_lock(&lock)
+        pthread_mutex_lock(lock)
         let wasStopping = stopping
         stopping = true
-        pthread_cond_signal(&wake)
-        pthread_mutex_unlock(&lock)
+        pthread_cond_signal(wake)
+        pthread_mutex_unlock(lock)
         if !wasStopping, let thread { pthread_join(thread, nil) }
         readers.withLock { $0.removeAll() }
     }
@@ -130,16 +134,16 @@ public final class SQLiteBackend: SQLBackend, @unchecked Sendable {
 
     fileprivate func writerMain(_ connection: SQLiteConnection) {
         while true {
-            pthread_mutex_lock(&lock)
-            while queue.isEmpty && !stopping { pthread_cond_wait(&wake, &lock) }
+            pthread_mutex_lock(lock)
+            while queue.isEmpty && !stopping { pthread_cond_wait(wake, lock) }
             if queue.isEmpty && stopping {
-                pthread_mutex_unlock(&lock)
+                pthread_mutex_unlock(lock)
                 return
             }
             let taken = min(queue.count, SQLiteBackend.groupLimit)
             let batch = Array(queue.prefix(taken))
             queue.removeFirst(taken)
-            pthread_mutex_unlock(&lock)
+            pthread_mutex_unlock(lock)
 
             var units: [PendingUnit] = []
             for item in batch {
