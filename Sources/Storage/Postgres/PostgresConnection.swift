@@ -1,4 +1,5 @@
 import CPostgres
+import DequeModule
 import CUV
 import Net
 #if canImport(Glibc)
@@ -62,8 +63,8 @@ final class PostgresConnection {
     /// Prepared on this connection, by `Query.id`.
     private var prepared: [Bool] = []
     private var operation: PostgresOperation?
-    private var expected: [Expected] = []
-    private var expectedHead = 0
+    /// What the server still owes for the running unit, in pipeline order.
+    private var expected = Deque<Expected>()
     private var results: [SQLResult] = []
     private var failure: StoreError?
     private var preparedInFlight: [Int] = []
@@ -137,7 +138,6 @@ final class PostgresConnection {
         self.operation = operation
         operation.attempts += 1
         expected.removeAll(keepingCapacity: true)
-        expectedHead = 0
         // The array from the last unit is unique again once its consumer is done: reuse it
         // (a fresh one cost an allocation and a generic-metadata lookup per unit).
         results.removeAll(keepingCapacity: true)
@@ -233,12 +233,11 @@ final class PostgresConnection {
     }
 
     private func readResults(_ pg: OpaquePointer) {
-        while expectedHead < expected.count, PQisBusy(pg) == 0 {
-            let head = expected[expectedHead]
+        while let head = expected.first, PQisBusy(pg) == 0 {
             guard let result = PQgetResult(pg) else {
                 // NULL ends one command's results.
                 if case .sync = head { break }
-                expectedHead += 1
+                expected.removeFirst()
                 continue
             }
             let status = PQresultStatus(result)
@@ -258,7 +257,7 @@ final class PostgresConnection {
             case .sync:
                 if status == PGRES_PIPELINE_SYNC {
                     PQclear(result)
-                    expectedHead += 1
+                    expected.removeFirst()
                     complete()
                     return
                 }
