@@ -4,7 +4,7 @@ import CUV
 ///
 /// A job enqueued from the loop's own thread (a continuation resumed by a callback, a task
 /// spawned by a handler) runs after the current turn's callbacks, with no wake-up; one enqueued
-/// from another thread goes through the same locked queue and `uv_async_send` as `execute`.
+/// from another thread goes through `execute` (its locked queue and `uv_async_send`).
 /// Jobs therefore run in the order they were enqueued from any one thread, one at a time, on
 /// the loop's thread: a serial executor.
 extension EventLoop: SerialExecutor, TaskExecutor {
@@ -14,8 +14,7 @@ extension EventLoop: SerialExecutor, TaskExecutor {
             afterTurnJobs.append(job)
             armAfterTurn()
         } else {
-            foreignJobs.withLock { $0.append(job) }
-            uv_async_send(wakeup)
+            execute { [self] in run(job) }
         }
     }
 
@@ -44,8 +43,18 @@ extension EventLoop: SerialExecutor, TaskExecutor {
     }
 
     /// Awaits an operation that reports through a completion handler on this loop (the
-    /// Store's, the limiter's): the callback→async bridge, written once.
+    /// Store's, the limiter's): the callback→async bridge, written once. `start` runs on this
+    /// loop — at once when the task already runs here (a flow spawned on it: its continuation
+    /// resumes here too, no preference to push), after a hop otherwise — and the caller stays
+    /// on the loop afterwards.
     public func awaiting<T, Failure: Error>(
+        _ start: (@escaping (Result<T, Failure>) -> Void) -> Void
+    ) async throws(Failure) -> T {
+        if EventLoop.current === self { return try await resume(start) }
+        return try await withTaskExecutorPreference(self) { () async throws(Failure) -> T in try await resume(start) }
+    }
+
+    private func resume<T, Failure: Error>(
         _ start: (@escaping (Result<T, Failure>) -> Void) -> Void
     ) async throws(Failure) -> T {
         let result: Result<T, Failure> = await withUnsafeContinuation { continuation in

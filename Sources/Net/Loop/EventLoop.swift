@@ -17,7 +17,7 @@ import Glibc
 /// loop-owned state without locks.
 public final class EventLoop: @unchecked Sendable {
     // @unchecked: the uv handles and every `var` are touched only on this loop's thread
-    // (checked by `preconditionInLoop` in debug builds); `pending` and `foreignJobs` are Mutexes.
+    // (checked by `preconditionInLoop` in debug builds); `pending` is a Mutex.
 
     public let index: Int
     /// The loop thread's name (what `top -H` and `perf` show).
@@ -37,8 +37,6 @@ public final class EventLoop: @unchecked Sendable {
     var inPollPhase = false
     var spinning = false
     let pending = Mutex<[@Sendable () -> Void]>([])
-    /// Jobs of tasks whose executor is this loop, enqueued from other threads.
-    let foreignJobs = Mutex<[UnownedJob]>([])
     /// "Date: <IMF-fixdate>\r\n", 37 bytes, refreshed every second.
     @usableFromInline let dateLine: UnsafeMutablePointer<UInt8>
     var tickHandlers: [(id: Int, handler: () -> Void)] = []
@@ -49,7 +47,7 @@ public final class EventLoop: @unchecked Sendable {
     var afterTurnArmed = false
     var thread: pthread_t?
     /// Set by the loop's own thread when it starts running: what `isInLoop` compares with.
-    var runningThread: pthread_t?
+    @usableFromInline var runningThread: pthread_t?
     public private(set) var isStopping = false
 
     init(index: Int, threadName: String = "loop") throws(NetError) {
@@ -137,12 +135,6 @@ public final class EventLoop: @unchecked Sendable {
             return t
         }
         for task in tasks { task() }
-        let jobs = foreignJobs.withLock { queue -> [UnownedJob] in
-            let j = queue
-            queue.removeAll(keepingCapacity: true)
-            return j
-        }
-        for job in jobs { run(job) }
     }
 
     /// A handler registered with `onTick`, to remove it again.
@@ -168,11 +160,9 @@ public final class EventLoop: @unchecked Sendable {
     /// Whether the calling thread is this loop's (also true before the loop's thread starts,
     /// while the owner sets it up single-threaded).
     @inlinable public var isInLoop: Bool {
-        guard let running = runningThreadValue else { return true }
+        guard let running = runningThread else { return true }
         return pthread_equal(running, pthread_self()) != 0
     }
-
-    @usableFromInline var runningThreadValue: pthread_t? { runningThread }
 
     /// Traps in debug builds when loop-only code runs on another thread (SwiftNIO's
     /// `preconditionInEventLoop`); free in release builds.

@@ -11,12 +11,7 @@ import Net
 extension Store {
     @inline(__always)
     func onLoop<T>(_ loop: EventLoop, _ start: (@escaping (Result<T, StoreError>) -> Void) -> Void) async throws(StoreError) -> T {
-        // Already running on the loop (a flow spawned there): a task on this thread has the
-        // loop as its executor, so the continuation resumes here; no preference to push.
-        if EventLoop.current === loop { return try await loop.awaiting(start) }
-        return try await withTaskExecutorPreference(loop) { () async throws(StoreError) -> T in
-            try await loop.awaiting(start)
-        }
+        try await loop.awaiting(start)
     }
 
     // MARK: Tenants and keys

@@ -63,8 +63,6 @@ extension EventLoop {
     /// Runs a callback-style Store operation on this loop and waits for it, from any task
     /// (the loop's executor does the hop; see `Store+Async`).
     public func perform<T>(_ operation: (EventLoop, @escaping (Result<T, StoreError>) -> Void) -> Void) async throws(StoreError) -> T {
-        try await withTaskExecutorPreference(self) { () async throws(StoreError) -> T in
-            try await awaiting { operation(self, $0) }
-        }
+        try await awaiting { operation(self, $0) }
     }
 }
