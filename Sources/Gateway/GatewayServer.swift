@@ -46,23 +46,15 @@ public final class GatewayServer: @unchecked Sendable {
             backend.shutdown()
             throw error
         }
-        let services = self.services
-        let router = RouterBuilder(stages: { services.stages(for: $0) })
-        // The features every gateway serves, in registration order.
-        let features: [any GatewayFeature.Type] = [OperationsFeature.self, KeysFeature.self]
-        for feature in features { feature.register(on: router, services: services) }
-        extraRoutes(router, services)
         let accessLog = configuration.accessLog ? AccessLog(logger: Logger(label: "aiwriter.access")) : nil
-        handler = GatewayHandler(router: router.build(), loopCount: configuration.loops, accessLog: accessLog,
-                                 trustedProxies: configuration.trustedProxies, logger: logger)
+        handler = GatewayHandler.make(services: services, loopCount: configuration.loops, accessLog: accessLog, extraRoutes: extraRoutes)
         var http = configuration.http
         http.tls?.sessionIDContext = "aiwriter"
         server = HTTPServer(group: group, configuration: http, handler: handler)
         let handler = self.handler
         let server = self.server
         let lifecycle = services.lifecycle
-        services.metrics.register("http") { text in
-            handler.metrics.write(into: &text)
+        services.metrics.register("http-server") { text in
             GatewayMetrics.write(server: server.stats(), into: &text)
             text.single("aiwriter_draining", .gauge, "1 while the server drains before exiting.", lifecycle.isDraining ? "1" : "0")
             handler.metrics.writeProcess(into: &text)

@@ -26,14 +26,7 @@ final class GatewayHarness {
         _ = try Migrator(backend: backend).migrate()
         services = try GatewayServices(configuration: configuration, store: Store(backend: backend), logger: Logger(label: "harness"))
         services.lifecycle.markStarted()
-        let services = self.services
-        let router = RouterBuilder(stages: { services.stages(for: $0) })
-        OperationsFeature.register(on: router, services: services)
-        KeysFeature.register(on: router, services: services)
-        routes(router, services)
-        handler = GatewayHandler(router: router.build(), loopCount: 1, accessLog: nil, logger: Logger(label: "harness"))
-        let handler = self.handler
-        services.metrics.register("http") { handler.metrics.write(into: &$0) }
+        handler = GatewayHandler.make(services: services, loopCount: 1, accessLog: nil, extraRoutes: routes)
         group = try EventLoopGroup(loopCount: 1, threadName: "harness")
         loop = group.loops[0]
     }

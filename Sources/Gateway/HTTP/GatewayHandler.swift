@@ -38,6 +38,23 @@ public final class GatewayHandler: HTTPHandler {
         }
     }
 
+    /// The features every gateway serves, in registration order.
+    static var features: [any GatewayFeature.Type] { [OperationsFeature.self, KeysFeature.self] }
+
+    /// The handler for `services`: every feature's routes (then `extraRoutes`) behind the
+    /// stages their access asks for, its request metrics registered. What the server and the
+    /// socket-free test harness both run.
+    static func make(services: GatewayServices, loopCount: Int, accessLog: AccessLog?,
+                     extraRoutes: (RouterBuilder, GatewayServices) -> Void = { _, _ in }) -> GatewayHandler {
+        let router = RouterBuilder(stages: { services.stages(for: $0) })
+        for feature in features { feature.register(on: router, services: services) }
+        extraRoutes(router, services)
+        let handler = GatewayHandler(router: router.build(), loopCount: loopCount, accessLog: accessLog,
+                                     trustedProxies: services.configuration.trustedProxies, logger: services.logger)
+        services.metrics.register("http-requests") { handler.metrics.write(into: &$0) }
+        return handler
+    }
+
     func context(_ request: HTTPRequest, _ responder: HTTPResponder) -> RequestContext {
         RequestContext(request: request, responder: responder, parameters: [], environment: environment)
     }
