@@ -54,15 +54,12 @@ public final class KeyAuthenticator: Sendable {
         return entry.principal
     }
 
-    /// The slow path: answers 401, 429 (failure budget) or 503 itself, or calls `done` with
-    /// the principal, on the request's loop.
+    /// The slow path, after `cachedPrincipal` found nothing: answers 401, 429 (failure budget)
+    /// or 503 itself, or calls `done` with the principal, on the request's loop.
     func resolve(_ context: RequestContext, _ done: @escaping (Principal) -> Void) {
         let loop = context.loop
         let cache = cache(on: loop)
         let hash = presentedHash(context, cache)
-        if let hash, let entry = cache.lookup(hash, now: loop.nowMilliseconds), let principal = entry.principal {
-            return done(principal)
-        }
         let address = context.clientIP
         guard failures.wouldAllow(address, failurePolicy.gcra) else {
             context.send(GatewayError.rateLimited("too many failed authentications from this address", retryAfter: failurePolicy.gcra.interval))
