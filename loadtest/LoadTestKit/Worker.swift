@@ -56,6 +56,8 @@ final class Worker: @unchecked Sendable {
     var lastResponseNanoseconds: UInt64 = 0
     var ticker: UnsafeMutablePointer<uv_timer_t>?
     var dirty: [ClientConnection] = []
+    /// Made once: arming the after-turn flush allocates nothing per turn.
+    lazy var flushAfterTurn: () -> Void = { [unowned self] in flushDirty() }
     let finished = DispatchSemaphore(value: 0)
     var signalled = false
 
@@ -239,7 +241,7 @@ final class Worker: @unchecked Sendable {
         } else if !connection.hasUnsentQueued {
             connection.hasUnsentQueued = true
             // Sends queued during one loop turn leave together, after the turn's callbacks.
-            if dirty.isEmpty { loop.afterTurn { [unowned self] in flushDirty() } }
+            if dirty.isEmpty { loop.afterTurn(flushAfterTurn) }
             dirty.append(connection)
         }
         if connection.inFlight < plan.pipelineDepth { markReady(connection) }

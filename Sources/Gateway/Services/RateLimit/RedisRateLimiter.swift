@@ -166,6 +166,8 @@ final class DecisionBatcher {
     let loop: EventLoop
     private var groups: [String: Group] = [:]
     private var armed = false
+    /// Made once: arming the after-turn flush allocates nothing per turn.
+    private lazy var flushAfterTurn: () -> Void = { [unowned self] in flush() }
 
     init(loop: EventLoop, limiter: RedisRateLimiter) {
         self.loop = loop
@@ -181,7 +183,7 @@ final class DecisionBatcher {
         }
         if !armed {
             armed = true
-            loop.afterTurn { [self] in flush() }
+            loop.afterTurn(flushAfterTurn)
         }
     }
 
