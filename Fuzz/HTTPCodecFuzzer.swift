@@ -50,14 +50,14 @@ func run(_ input: [UInt8], chunk: Int?) -> Summary {
         case .needMoreData:
             pending = []
         case .request(let consumed):
-            precondition(consumed > 0 && consumed <= given, "consumed \(consumed) of \(given)")
+            check(consumed > 0 && consumed <= given, "consumed \(consumed) of \(given)")
             pending.removeFirst(consumed)
             let r = HTTPRequest(codec: parser)
             let path = r.rawPath
-            precondition(path.hasPrefix("/") || path == "*" || path.isEmpty, "path \(path)")
-            precondition(r.bodyCount <= limits.maxBodyBytes)
+            check(path.hasPrefix("/") || path == "*" || path.isEmpty, "path \(path)")
+            check(r.bodyCount <= limits.maxBodyBytes, "body of \(r.bodyCount) bytes over the limit")
             for (_, value) in r.headers {
-                precondition(!value.utf8.contains(13) && !value.utf8.contains(10) && !value.utf8.contains(0))
+                check(!value.utf8.contains(13) && !value.utf8.contains(10) && !value.utf8.contains(0), "header value \(Array(value.utf8))")
             }
             summary.requests.append("\(r.method) \(r.target) \(r.headerCount) \(r.bodyCount)")
         case .error(let e):
@@ -66,4 +66,9 @@ func run(_ input: [UInt8], chunk: Int?) -> Summary {
         }
     }
     return summary
+}
+
+/// `precondition` drops its message in -O builds; a fuzz failure must say what broke.
+func check(_ condition: Bool, _ message: @autoclosure () -> String) {
+    if !condition { fatalError(message()) }
 }

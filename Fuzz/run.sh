@@ -13,7 +13,14 @@ mkdir -p Fuzz/bin Fuzz/corpus-http Fuzz/corpus-snapshot
 failed=0
 check_artifacts() {
   if compgen -G "Fuzz/bin/crash-*" >/dev/null || compgen -G "Fuzz/bin/leak-*" >/dev/null || compgen -G "Fuzz/bin/timeout-*" >/dev/null || compgen -G "Fuzz/bin/oom-*" >/dev/null; then
-    echo "fuzzer found a failing input:"; ls Fuzz/bin/crash-* Fuzz/bin/leak-* Fuzz/bin/timeout-* Fuzz/bin/oom-* 2>/dev/null; failed=1
+    # The input itself goes into the log (hex, first 8 KiB): a CI machine's Fuzz/bin/ is gone
+    # when the run ends, and without the bytes the failure cannot be reproduced.
+    echo "fuzz $1: failing input(s):"
+    for f in Fuzz/bin/crash-* Fuzz/bin/leak-* Fuzz/bin/timeout-* Fuzz/bin/oom-*; do
+      [ -e "$f" ] || continue
+      echo "$f"; head -c 8192 "$f" | od -An -tx1 -v | tr -d ' \n'; echo
+    done
+    failed=1
   else
     echo "fuzz $1: no crash in ${seconds}s"
   fi

@@ -127,6 +127,68 @@ struct ConformanceTests {
         #expect(try await store.call { s, l, d in s.collections(tenantID: tenant, on: l, d) }.isEmpty)
     }
 
+    @Test("databases, UUIDs, metadata, add-keeps-existing, record pages", arguments: BackendKind.allCases)
+    func collectionDatabases(kind: BackendKind) async throws {
+        let store = try Fixture.store(kind)
+        let tenant = try await Fixture.tenant(store)
+        let loop = Fixture.loop
+        // default_database exists without being made and cannot be made or deleted.
+        #expect(try await store.database(tenantID: tenant, name: "default_database", on: loop).name == "default_database")
+        await #expect(throws: StoreError.self) { try await store.createDatabase(tenantID: tenant, name: "default_database", on: loop) }
+        await #expect(throws: StoreError.self) { try await store.deleteDatabase(tenantID: tenant, name: "default_database", on: loop) }
+        let books = try await store.createDatabase(tenantID: tenant, name: "books", on: loop)
+        #expect(books.uuid.count == 36)
+        #expect(try await store.databases(tenantID: tenant, on: loop).map(\.name) == ["default_database", "books"])
+
+        // The same name in two databases; a collection in a database that does not exist is refused.
+        let a = try await store.createCollection(tenantID: tenant, CollectionSpec(name: "c", dimension: 2, metric: .l2,
+                                                                               metadata: #"{"k":"v"}"#), on: loop)
+        let b = try await store.createCollection(tenantID: tenant, CollectionSpec(database: "books", name: "c", dimension: 2, metric: .ip, efSearch: 50), on: loop)
+        #expect(a.uuid != b.uuid && a.database == "default_database" && b.database == "books" && b.efSearch == 50)
+        #expect(jsonObject(a.metadata ?? "") == ["k": "v"] && b.metadata == nil)
+        do {
+            _ = try await store.createCollection(tenantID: tenant, CollectionSpec(database: "nowhere", name: "c", dimension: 2, metric: .l2), on: loop)
+            Issue.record("a collection in a missing database was created")
+        } catch { #expect(error.httpStatus == 404) }
+        #expect(try await store.collection(tenantID: tenant, uuid: b.uuid, on: loop).id == b.id)
+        let other = try await Fixture.tenant(store)
+        do {
+            _ = try await store.collection(tenantID: other, uuid: b.uuid, on: loop)
+            Issue.record("another tenant found the collection by UUID")
+        } catch { #expect(error.httpStatus == 404) }
+        #expect(try await store.countCollections(tenantID: tenant, database: "books", on: loop) == 1)
+        let renamed = try await store.updateCollection(tenantID: tenant, uuid: b.uuid, name: "d", metadata: #"{"x":1}"#, efSearch: 70, on: loop)
+        #expect(renamed.name == "d" && renamed.efSearch == 70 && jsonObject(renamed.metadata ?? "") == ["x": 1] && renamed.dimension == 2)
+        do {
+            _ = try await store.updateCollection(tenantID: other, uuid: b.uuid, name: "e", metadata: nil, efSearch: nil, on: loop)
+            Issue.record("another tenant renamed the collection")
+        } catch { #expect(error.httpStatus == 404) }
+
+        // add keeps what is stored and logs only what it wrote.
+        _ = try await store.upsertRecords([RecordInput(id: "x", vector: [1, 0], document: "first")], into: a, on: loop)
+        let added = try await store.upsertRecords([RecordInput(id: "x", vector: [0, 1], document: "second"),
+                                                   RecordInput(id: "y", vector: [1, 1])], into: a, mode: .insertOnly, on: loop)
+        #expect(added.count == 1 && added.lastSequence == 3)
+        #expect(try await store.records(ids: ["x"], in: a, on: loop).first?.document == "first")
+        let changes = try await store.changes(in: a, after: 0, limit: 10, on: loop)
+        #expect(changes.map(\.id) == ["x", "y"] && changes.map(\.sequence) == [1, 3])
+        #expect(changes[0].record?.document == "first" && changes[1].record?.vector == [1, 1])
+
+        // Pages in change order, with and without vectors.
+        let page = try await store.records(in: a, after: 0, limit: 1, on: loop)
+        #expect(page.map(\.id) == ["x"])
+        let rest = try await store.recordSummaries(in: a, after: page[0].sequence, limit: 10, on: loop)
+        #expect(rest.map(\.id) == ["y"] && rest[0].sequence == 3)
+
+        // Deleting a database deletes its collections and their rows.
+        try await store.deleteDatabase(tenantID: tenant, name: "books", on: loop)
+        do {
+            _ = try await store.collection(tenantID: tenant, uuid: b.uuid, on: loop)
+            Issue.record("a collection outlived its database")
+        } catch { #expect(error.httpStatus == 404) }
+        #expect(try await store.collectionSequences(on: loop).contains { $0.uuid == a.uuid && $0.lastSequence == 3 })
+    }
+
     @Test("bad input is refused whole: nothing of the batch is stored", arguments: BackendKind.allCases)
     func badInput(kind: BackendKind) async throws {
         let store = try Fixture.store(kind)

@@ -28,4 +28,36 @@ public enum Digests {
     /// 64 bits from getrandom(2).
     @inline(__always)
     public static func randomUInt64() -> UInt64 { UInt64(cuv_random_u64()) }
+
+    /// A random version-4 UUID in its canonical lowercase text form.
+    public static func uuid() -> String {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        for k in 0..<2 {
+            var r = randomUInt64()
+            for j in 0..<8 { bytes[k * 8 + j] = UInt8(truncatingIfNeeded: r); r >>= 8 }
+        }
+        return uuidText(bytes)
+    }
+
+    /// A UUID (version 4 layout) derived from `name` by SHA-256: the same name gives the same
+    /// UUID on every replica, for identities no row holds (a tenant's default database).
+    public static func uuid(derivedFrom name: String) -> String {
+        let digest = Array(name.utf8).withUnsafeBytes { sha256($0) }
+        return uuidText(Array(digest.prefix(16)))
+    }
+
+    static func uuidText(_ raw: [UInt8]) -> String {
+        var bytes = raw
+        bytes[6] = bytes[6] & 0x0F | 0x40
+        bytes[8] = bytes[8] & 0x3F | 0x80
+        let hex = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(36)
+        for (i, b) in bytes.enumerated() {
+            if i == 4 || i == 6 || i == 8 || i == 10 { out.append(0x2D) }
+            out.append(hex[Int(b >> 4)])
+            out.append(hex[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
 }

@@ -208,9 +208,93 @@ public enum Schema {
             ) STRICT;
             CREATE INDEX usage_tenant_at ON usage (tenant_id, at);
             """),
+        // Collections become addressable as Chroma addresses them: by a UUID, inside a named
+        // database of the tenant (names are unique per database, not per tenant), with their
+        // own metadata and a default search breadth. `records_seq` lets an index load a
+        // collection page by page in change order. SQLite cannot drop a UNIQUE constraint, so
+        // its three tables are rebuilt (children first, so no cascade fires) and renamed back.
+        Migration(version: 2, name: "collection databases, UUIDs, metadata and ef_search", postgres: """
+            CREATE TABLE collection_databases (
+                tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+                name TEXT NOT NULL,
+                uuid TEXT NOT NULL UNIQUE,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, name)
+            );
+            ALTER TABLE collections
+                ADD COLUMN database_name TEXT NOT NULL DEFAULT 'default_database',
+                ADD COLUMN uuid TEXT,
+                ADD COLUMN ef_search INTEGER NOT NULL DEFAULT 100,
+                ADD COLUMN metadata JSONB CHECK (metadata IS NULL OR jsonb_typeof(metadata) = 'object');
+            UPDATE collections SET uuid = gen_random_uuid()::text;
+            ALTER TABLE collections
+                ALTER COLUMN uuid SET NOT NULL,
+                ALTER COLUMN database_name DROP DEFAULT,
+                ALTER COLUMN ef_search DROP DEFAULT,
+                ADD CONSTRAINT collections_uuid_key UNIQUE (uuid),
+                DROP CONSTRAINT collections_tenant_id_name_key,
+                ADD CONSTRAINT collections_tenant_database_name_key UNIQUE (tenant_id, database_name, name);
+            CREATE INDEX records_seq ON records (collection_id, seq);
+            """, sqlite: """
+            CREATE TABLE collection_databases (
+                tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+                name TEXT NOT NULL,
+                uuid TEXT NOT NULL UNIQUE,
+                created_at INTEGER NOT NULL,
+                PRIMARY KEY (tenant_id, name)
+            ) STRICT;
+            CREATE TABLE collections_v2 (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+                database_name TEXT NOT NULL,
+                name TEXT NOT NULL,
+                uuid TEXT NOT NULL UNIQUE,
+                dimension INTEGER NOT NULL CHECK (dimension > 0),
+                metric TEXT NOT NULL CHECK (metric IN ('cosine', 'ip', 'l2')),
+                m INTEGER NOT NULL,
+                ef_construction INTEGER NOT NULL,
+                ef_search INTEGER NOT NULL,
+                metadata TEXT CHECK (metadata IS NULL OR (json_valid(metadata) AND json_type(metadata) = 'object')),
+                last_seq INTEGER NOT NULL DEFAULT 0,
+                created_at INTEGER NOT NULL,
+                UNIQUE (tenant_id, database_name, name)
+            ) STRICT;
+            INSERT INTO collections_v2 (id, tenant_id, database_name, name, uuid, dimension, metric, m, ef_construction,
+                                        ef_search, metadata, last_seq, created_at)
+                SELECT id, tenant_id, 'default_database', name, \(uuid), dimension, metric, m, ef_construction, 100, NULL,
+                       last_seq, created_at FROM collections;
+            CREATE TABLE records_v2 (
+                collection_id INTEGER NOT NULL REFERENCES collections_v2(id) ON DELETE CASCADE,
+                external_id TEXT NOT NULL,
+                vector BLOB NOT NULL,
+                metadata TEXT NOT NULL CHECK (json_valid(metadata)),
+                document TEXT,
+                seq INTEGER NOT NULL,
+                PRIMARY KEY (collection_id, external_id)
+            ) STRICT, WITHOUT ROWID;
+            INSERT INTO records_v2 SELECT collection_id, external_id, vector, metadata, document, seq FROM records;
+            CREATE TABLE changes_v2 (
+                collection_id INTEGER NOT NULL REFERENCES collections_v2(id) ON DELETE CASCADE,
+                seq INTEGER NOT NULL,
+                external_id TEXT NOT NULL,
+                op TEXT NOT NULL CHECK (op IN ('upsert', 'delete')),
+                PRIMARY KEY (collection_id, seq)
+            ) STRICT, WITHOUT ROWID;
+            INSERT INTO changes_v2 SELECT collection_id, seq, external_id, op FROM changes;
+            DROP TABLE changes;
+            DROP TABLE records;
+            DROP TABLE collections;
+            ALTER TABLE collections_v2 RENAME TO collections;
+            ALTER TABLE records_v2 RENAME TO records;
+            ALTER TABLE changes_v2 RENAME TO changes;
+            CREATE INDEX records_seq ON records (collection_id, seq);
+            """),
     ]
 
+    /// A version-4 UUID made by SQLite, for rows that predate migration 2.
+    static let uuid = "lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + abs(random()) % 4, 1) || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))"
+
     /// Tables a backup's counts are checked on, in dependency order.
-    public static let tables = ["tenants", "api_keys", "documents", "document_versions", "collections", "records",
+    public static let tables = ["tenants", "collection_databases", "api_keys", "documents", "document_versions", "collections", "records",
                                 "changes", "jobs", "usage"]
 }

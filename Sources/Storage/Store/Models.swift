@@ -78,17 +78,75 @@ public enum CollectionMetric: String, Sendable, CaseIterable {
 }
 
 /// A named set of vectors of one dimension, with the HNSW parameters its index is built with.
+/// It lives in a database (a namespace inside the tenant; `default_database` always exists)
+/// and is also addressed by a UUID, as Chroma's clients address it.
 public struct VectorCollection: Sendable, Equatable {
     public var id: Int64
     public var tenantID: String
+    public var database: String
+    public var name: String
+    public var uuid: String
+    public var dimension: Int
+    public var metric: CollectionMetric
+    public var m: Int
+    public var efConstruction: Int
+    /// The default search breadth of queries that name none.
+    public var efSearch: Int
+    /// A JSON object, or nil when the collection has none.
+    public var metadata: String?
+    /// The sequence number of the collection's latest change.
+    public var lastSequence: Int64
+    public var createdAt: Int64
+}
+
+/// What a new collection is made of; `Store.createCollection` validates every field.
+public struct CollectionSpec: Sendable, Equatable {
+    public var database: String
     public var name: String
     public var dimension: Int
     public var metric: CollectionMetric
     public var m: Int
     public var efConstruction: Int
-    /// The sequence number of the collection's latest change.
-    public var lastSequence: Int64
+    public var efSearch: Int
+    public var metadata: String?
+
+    public init(database: String = CollectionDatabase.defaultName, name: String, dimension: Int, metric: CollectionMetric,
+                m: Int = 16, efConstruction: Int = 200, efSearch: Int = 100, metadata: String? = nil) {
+        self.database = database
+        self.name = name
+        self.dimension = dimension
+        self.metric = metric
+        self.m = m
+        self.efConstruction = efConstruction
+        self.efSearch = efSearch
+        self.metadata = metadata
+    }
+}
+
+/// A namespace of collections inside a tenant.
+public struct CollectionDatabase: Sendable, Equatable {
+    /// Exists in every tenant without being created, and cannot be deleted.
+    public static let defaultName = "default_database"
+    public var tenantID: String
+    public var name: String
+    public var uuid: String
     public var createdAt: Int64
+}
+
+/// A collection's position in its change log, as a follower polls it.
+public struct CollectionSequence: Sendable, Equatable {
+    public var id: Int64
+    public var uuid: String
+    public var lastSequence: Int64
+}
+
+/// A stored record without its vector: what an index needs to map its labels back to ids,
+/// and to filter by metadata and document.
+public struct RecordSummary: Sendable, Equatable {
+    public var id: String
+    public var metadata: String
+    public var document: String?
+    public var sequence: Int64
 }
 
 /// A vector to store, with its external id, metadata (a JSON object) and document text.
@@ -116,13 +174,16 @@ public struct VectorRecord: Sendable, Equatable {
 }
 
 /// One entry of a collection's change log, in sequence order: what an index replays to
-/// catch up. `vector` is present for an upsert that is still the record's latest version.
+/// catch up. For an upsert that is still the record's latest version, `record` holds it;
+/// nil means a later change superseded it (that change carries the newer version).
 public struct Change: Sendable, Equatable {
     public enum Operation: String, Sendable { case upsert, delete }
     public var sequence: Int64
     public var id: String
     public var operation: Operation
-    public var vector: [Float]?
+    public var record: VectorRecord?
+
+    public var vector: [Float]? { record?.vector }
 }
 
 /// The outcome of a batch write: how many ids it touched and the collection's sequence after it.

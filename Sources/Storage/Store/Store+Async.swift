@@ -92,20 +92,62 @@ extension Store {
         }
     }
 
-    public func collection(tenantID: String, name: String, on loop: EventLoop) async throws(StoreError) -> VectorCollection {
-        try await onLoop(loop) { collection(tenantID: tenantID, name: name, on: loop, $0) }
+    public func createCollection(tenantID: String, _ spec: CollectionSpec, on loop: EventLoop) async throws(StoreError) -> VectorCollection {
+        try await onLoop(loop) { createCollection(tenantID: tenantID, spec, on: loop, $0) }
     }
 
-    public func collections(tenantID: String, on loop: EventLoop) async throws(StoreError) -> [VectorCollection] {
-        try await onLoop(loop) { collections(tenantID: tenantID, on: loop, $0) }
+    public func collection(tenantID: String, database: String = CollectionDatabase.defaultName, name: String,
+                           on loop: EventLoop) async throws(StoreError) -> VectorCollection {
+        try await onLoop(loop) { collection(tenantID: tenantID, database: database, name: name, on: loop, $0) }
     }
 
-    public func deleteCollection(tenantID: String, name: String, on loop: EventLoop) async throws(StoreError) {
-        try await onLoop(loop) { deleteCollection(tenantID: tenantID, name: name, on: loop, $0) }
+    public func collection(tenantID: String, uuid: String, on loop: EventLoop) async throws(StoreError) -> VectorCollection {
+        try await onLoop(loop) { collection(tenantID: tenantID, uuid: uuid, on: loop, $0) }
     }
 
-    public func upsertRecords(_ records: [RecordInput], into collection: VectorCollection, on loop: EventLoop) async throws(StoreError) -> WriteReceipt {
-        try await onLoop(loop) { upsertRecords(records, into: collection, on: loop, $0) }
+    public func collections(tenantID: String, database: String = CollectionDatabase.defaultName, limit: Int = 10_000, offset: Int = 0,
+                            on loop: EventLoop) async throws(StoreError) -> [VectorCollection] {
+        try await onLoop(loop) { collections(tenantID: tenantID, database: database, limit: limit, offset: offset, on: loop, $0) }
+    }
+
+    public func countCollections(tenantID: String, database: String, on loop: EventLoop) async throws(StoreError) -> Int {
+        try await onLoop(loop) { countCollections(tenantID: tenantID, database: database, on: loop, $0) }
+    }
+
+    @discardableResult
+    public func deleteCollection(tenantID: String, database: String = CollectionDatabase.defaultName, name: String,
+                                 on loop: EventLoop) async throws(StoreError) -> String {
+        try await onLoop(loop) { deleteCollection(tenantID: tenantID, database: database, name: name, on: loop, $0) }
+    }
+
+    public func updateCollection(tenantID: String, uuid: String, name: String?, metadata: String?, efSearch: Int?,
+                                 on loop: EventLoop) async throws(StoreError) -> VectorCollection {
+        try await onLoop(loop) { updateCollection(tenantID: tenantID, uuid: uuid, name: name, metadata: metadata, efSearch: efSearch, on: loop, $0) }
+    }
+
+    public func collectionSequences(on loop: EventLoop) async throws(StoreError) -> [CollectionSequence] {
+        try await onLoop(loop) { collectionSequences(on: loop, $0) }
+    }
+
+    public func createDatabase(tenantID: String, name: String, on loop: EventLoop) async throws(StoreError) -> CollectionDatabase {
+        try await onLoop(loop) { createDatabase(tenantID: tenantID, name: name, on: loop, $0) }
+    }
+
+    public func database(tenantID: String, name: String, on loop: EventLoop) async throws(StoreError) -> CollectionDatabase {
+        try await onLoop(loop) { database(tenantID: tenantID, name: name, on: loop, $0) }
+    }
+
+    public func databases(tenantID: String, on loop: EventLoop) async throws(StoreError) -> [CollectionDatabase] {
+        try await onLoop(loop) { databases(tenantID: tenantID, on: loop, $0) }
+    }
+
+    public func deleteDatabase(tenantID: String, name: String, on loop: EventLoop) async throws(StoreError) {
+        try await onLoop(loop) { deleteDatabase(tenantID: tenantID, name: name, on: loop, $0) }
+    }
+
+    public func upsertRecords(_ records: [RecordInput], into collection: VectorCollection, mode: WriteMode = .upsert,
+                              on loop: EventLoop) async throws(StoreError) -> WriteReceipt {
+        try await onLoop(loop) { upsertRecords(records, into: collection, mode: mode, on: loop, $0) }
     }
 
     public func deleteRecords(ids: [String], from collection: VectorCollection, on loop: EventLoop) async throws(StoreError) -> WriteReceipt {
@@ -114,6 +156,15 @@ extension Store {
 
     public func records(ids: [String], in collection: VectorCollection, on loop: EventLoop) async throws(StoreError) -> [VectorRecord] {
         try await onLoop(loop) { records(ids: ids, in: collection, on: loop, $0) }
+    }
+
+    public func records(in collection: VectorCollection, after: Int64, limit: Int, on loop: EventLoop) async throws(StoreError) -> [VectorRecord] {
+        try await onLoop(loop) { records(in: collection, after: after, limit: limit, on: loop, $0) }
+    }
+
+    public func recordSummaries(in collection: VectorCollection, after: Int64, limit: Int,
+                                on loop: EventLoop) async throws(StoreError) -> [RecordSummary] {
+        try await onLoop(loop) { recordSummaries(in: collection, after: after, limit: limit, on: loop, $0) }
     }
 
     public func changes(in collection: VectorCollection, after: Int64, limit: Int, on loop: EventLoop) async throws(StoreError) -> [Change] {

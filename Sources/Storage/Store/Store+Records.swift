@@ -16,6 +16,18 @@ extension Store {
         l AS (INSERT INTO changes (collection_id, seq, external_id, op) SELECT $1, seq, external_id, 'upsert' FROM r RETURNING seq)
         SELECT (SELECT count(*) FROM c), count(*), COALESCE(max(seq), 0) FROM l
         """, sqlite: "", parameters: 6)
+    /// `add`: an id that exists keeps its stored record (no change is logged for it).
+    static let insertRecordsPostgres = Query("records_insert", postgres: """
+        WITH c AS (UPDATE collections SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq - $2 AS base),
+        t AS (SELECT * FROM unnest($3::text[], $4::bytea[], $5::jsonb[], $6::text[]) WITH ORDINALITY
+              AS t(external_id, vector, metadata, document, ord)),
+        r AS (INSERT INTO records (collection_id, external_id, vector, metadata, document, seq)
+              SELECT $1, t.external_id, t.vector, t.metadata, t.document, c.base + t.ord FROM c, t
+              ON CONFLICT (collection_id, external_id) DO NOTHING
+              RETURNING external_id, seq),
+        l AS (INSERT INTO changes (collection_id, seq, external_id, op) SELECT $1, seq, external_id, 'upsert' FROM r RETURNING seq)
+        SELECT (SELECT count(*) FROM c), count(*), COALESCE((SELECT base + $2 FROM c), 0) FROM l
+        """, sqlite: "", parameters: 6)
     static let deleteRecordsPostgres = Query("records_delete", postgres: """
         WITH c AS (UPDATE collections SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq - $2 AS base),
         d AS (DELETE FROM records WHERE collection_id = $1 AND external_id = ANY($3::text[]) RETURNING 1),
@@ -43,22 +55,49 @@ extension Store {
         INSERT INTO changes (collection_id, seq, external_id, op)
         VALUES ($1, COALESCE((SELECT last_seq FROM collections WHERE id = $1) - $2, 0), $3, $4)
         """, parameters: 4)
+    static let insertRecordSQLite = Query("record_insert", postgres: "", sqlite: """
+        INSERT INTO records (collection_id, external_id, vector, metadata, document, seq)
+        VALUES ($1, $2, $3, $4, $5, COALESCE((SELECT last_seq FROM collections WHERE id = $1) - $6, 0))
+        ON CONFLICT (collection_id, external_id) DO NOTHING
+        """, parameters: 6)
+    /// Logs a change only when the statement before it wrote a row (SQLite's `changes()`).
+    static let logChangeIfWrittenSQLite = Query("change_insert_if_written", postgres: "", sqlite: """
+        INSERT INTO changes (collection_id, seq, external_id, op)
+        SELECT $1, COALESCE((SELECT last_seq FROM collections WHERE id = $1) - $2, 0), $3, $4 WHERE changes() > 0
+        """, parameters: 4)
     static let deleteRecordSQLite = Query("record_delete", postgres: "", sqlite:
         "DELETE FROM records WHERE collection_id = $1 AND external_id = $2", parameters: 2)
     static let selectRecordSQLite = Query("record_select", postgres: "", sqlite:
         "SELECT external_id, vector, metadata, document, seq FROM records WHERE collection_id = $1 AND external_id = $2", parameters: 2)
     static let collectionSequence = Query("collection_seq", "SELECT last_seq FROM collections WHERE id = $1", parameters: 1)
 
+    static let selectRecordPage = Query("records_page", """
+        SELECT external_id, vector, metadata, document, seq FROM records
+        WHERE collection_id = $1 AND seq > $2 ORDER BY seq LIMIT $3
+        """, parameters: 3)
+    static let selectRecordSummaryPage = Query("record_summaries_page", """
+        SELECT external_id, metadata, document, seq FROM records
+        WHERE collection_id = $1 AND seq > $2 ORDER BY seq LIMIT $3
+        """, parameters: 3)
+
     static let selectChanges = Query("changes_after", """
-        SELECT c.seq, c.external_id, c.op, r.vector FROM changes c
+        SELECT c.seq, c.external_id, c.op, r.vector, r.metadata, r.document FROM changes c
         LEFT JOIN records r ON r.collection_id = c.collection_id AND r.external_id = c.external_id AND r.seq = c.seq
         WHERE c.collection_id = $1 AND c.seq > $2 ORDER BY c.seq LIMIT $3
         """, parameters: 3)
 
+    /// How a batch treats an id that is already stored.
+    public enum WriteMode: Sendable {
+        /// Replace the stored record.
+        case upsert
+        /// Keep the stored record (Chroma's `add`); `count` is then how many were new.
+        case insertOnly
+    }
+
     /// Inserts or replaces records by external id, all or none, and appends one change per
-    /// record. A batch naming an id twice keeps the last.
-    public func upsertRecords(_ records: [RecordInput], into collection: VectorCollection, on loop: EventLoop,
-                              _ done: @escaping (Result<WriteReceipt, StoreError>) -> Void) {
+    /// record written. A batch naming an id twice keeps the last.
+    public func upsertRecords(_ records: [RecordInput], into collection: VectorCollection, mode: WriteMode = .upsert,
+                              on loop: EventLoop, _ done: @escaping (Result<WriteReceipt, StoreError>) -> Void) {
         var batch: [RecordInput] = []
         var metadata: [String] = []
         guard validate(done, { () throws(StoreError) in
@@ -86,7 +125,7 @@ extension Store {
         let id = SQLValue.integer(collection.id)
         switch dialect {
         case .postgres:
-            let statement = Store.upsertRecordsPostgres(
+            let statement = (mode == .upsert ? Store.upsertRecordsPostgres : Store.insertRecordsPostgres)(
                 id, .integer(n), .textArray(batch.map(\.id)), .blobArray(batch.map(\.vector.storageBytes)),
                 .jsonArray(metadata), .optionalTextArray(batch.map(\.document)))
             unit([statement], on: loop, done) { results throws(StoreError) in
@@ -97,16 +136,20 @@ extension Store {
             statements.reserveCapacity(2 * batch.count + 2)
             for (i, record) in batch.enumerated() {
                 let offset = SQLValue.integer(n - 1 - Int64(i))
-                statements.append(Store.upsertRecordSQLite(id, .text(record.id), .blob(record.vector.storageBytes),
-                                                           .json(metadata[i]), record.document.map { .text($0) } ?? .null, offset))
-                statements.append(Store.logChangeSQLite(id, offset, .text(record.id), .text("upsert")))
+                let write = mode == .upsert ? Store.upsertRecordSQLite : Store.insertRecordSQLite
+                statements.append(write(id, .text(record.id), .blob(record.vector.storageBytes),
+                                        .json(metadata[i]), record.document.map { .text($0) } ?? .null, offset))
+                let log = mode == .upsert ? Store.logChangeSQLite : Store.logChangeIfWrittenSQLite
+                statements.append(log(id, offset, .text(record.id), .text("upsert")))
             }
             statements.append(Store.collectionSequence(id))
             unit(statements, on: loop, done) { results throws(StoreError) in
                 guard results[0].affected == 1, let row = results.last?.rows.first else {
                     throw .notFound("collection \(Validation.quoted(collection.name))")
                 }
-                return WriteReceipt(count: batch.count, lastSequence: try row.integer(0))
+                var written = 0
+                for k in stride(from: 1, to: results.count - 1, by: 2) { written += results[k].affected }
+                return WriteReceipt(count: written, lastSequence: try row.integer(0))
             }
         }
     }
@@ -187,8 +230,43 @@ extension Store {
         unit([statement], readOnly: true, on: loop, done) { results throws(StoreError) in
             try results[0].rows.map { row throws(StoreError) in
                 guard let operation = Change.Operation(rawValue: try row.text(2)) else { throw .internalError("unknown change") }
-                let vector: [Float]? = if case .blob = row[3] { try row.vector(3) } else { nil }
-                return Change(sequence: try row.integer(0), id: try row.text(1), operation: operation, vector: vector)
+                let sequence = try row.integer(0), id = try row.text(1)
+                let record: VectorRecord? = if case .blob = row[3] {
+                    VectorRecord(id: id, vector: try row.vector(3), metadata: try row.text(4), document: row.optionalText(5),
+                                 sequence: sequence)
+                } else { nil }
+                return Change(sequence: sequence, id: id, operation: operation, record: record)
+            }
+        }
+    }
+
+    /// Up to `limit` stored records whose latest change is after `after`, in change order:
+    /// how an index loads a collection page by page while writes go on.
+    public func records(in collection: VectorCollection, after: Int64, limit: Int, on loop: EventLoop,
+                        _ done: @escaping (Result<[VectorRecord], StoreError>) -> Void) {
+        guard validate(done, { () throws(StoreError) in
+            guard (1...100_000).contains(limit) else { throw .invalid("limit must be between 1 and 100000") }
+        }) else { return }
+        let statement = Store.selectRecordPage(.integer(collection.id), .integer(after), .integer(Int64(limit)))
+        unit([statement], readOnly: true, on: loop, done) { results throws(StoreError) in
+            try results[0].rows.map { row throws(StoreError) in
+                VectorRecord(id: try row.text(0), vector: try row.vector(1), metadata: try row.text(2),
+                             document: row.optionalText(3), sequence: try row.integer(4))
+            }
+        }
+    }
+
+    /// As `records(in:after:limit:)` without the vectors: what an index loaded from a
+    /// snapshot still needs (ids, metadata and documents for its labels).
+    public func recordSummaries(in collection: VectorCollection, after: Int64, limit: Int, on loop: EventLoop,
+                                _ done: @escaping (Result<[RecordSummary], StoreError>) -> Void) {
+        guard validate(done, { () throws(StoreError) in
+            guard (1...100_000).contains(limit) else { throw .invalid("limit must be between 1 and 100000") }
+        }) else { return }
+        let statement = Store.selectRecordSummaryPage(.integer(collection.id), .integer(after), .integer(Int64(limit)))
+        unit([statement], readOnly: true, on: loop, done) { results throws(StoreError) in
+            try results[0].rows.map { row throws(StoreError) in
+                RecordSummary(id: try row.text(0), metadata: try row.text(1), document: row.optionalText(2), sequence: try row.integer(3))
             }
         }
     }

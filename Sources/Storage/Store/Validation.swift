@@ -1,12 +1,13 @@
 /// Input checks shared by every Store operation: everything is refused before a statement is
 /// sent, so a bad field never leaves half a batch behind.
-enum Validation {
+public enum Validation {
     static let maximumIDBytes = 512
     static let maximumNameBytes = 256
     static let maximumTextBytes = 16 << 20
     static let maximumMetadataBytes = 256 << 10
     static let maximumDimension = 4096
-    static let maximumBatch = 10_000
+    /// The most records one write unit holds; the gateway's configured batch limit is at most this.
+    public static let maximumBatch = 100_000
 
     static func tenantID(_ id: String) throws(StoreError) {
         guard !id.isEmpty, id.utf8.count <= 64,
