@@ -180,6 +180,13 @@ struct ConformanceTests {
         let rest = try await store.recordSummaries(in: a, after: page[0].sequence, limit: 10, on: loop)
         #expect(rest.map(\.id) == ["y"] && rest[0].sequence == 3)
 
+        // A collection made without a dimension: the first write fixes it, once.
+        let open = try await store.createCollection(tenantID: tenant, CollectionSpec(name: "open", dimension: nil, metric: .cosine), on: loop)
+        #expect(open.dimension == nil)
+        #expect(try await store.fixDimension(3, of: open, on: loop) == 3)
+        #expect(try await store.fixDimension(5, of: open, on: loop) == 3)
+        #expect(try await store.collection(tenantID: tenant, uuid: open.uuid, on: loop).dimension == 3)
+
         // Deleting a database deletes its collections and their rows.
         try await store.deleteDatabase(tenantID: tenant, name: "books", on: loop)
         do {

@@ -210,7 +210,8 @@ public enum Schema {
             """),
         // Collections become addressable as Chroma addresses them: by a UUID, inside a named
         // database of the tenant (names are unique per database, not per tenant), with their
-        // own metadata and a default search breadth. `records_seq` lets an index load a
+        // own metadata and a default search breadth. A collection may be made before its
+        // dimension is known (Chroma's clients never send one): the first write fixes it. `records_seq` lets an index load a
         // collection page by page in change order. SQLite cannot drop a UNIQUE constraint, so
         // its three tables are rebuilt (children first, so no cascade fires) and renamed back.
         Migration(version: 2, name: "collection databases, UUIDs, metadata and ef_search", postgres: """
@@ -229,6 +230,7 @@ public enum Schema {
             UPDATE collections SET uuid = gen_random_uuid()::text;
             ALTER TABLE collections
                 ALTER COLUMN uuid SET NOT NULL,
+                ALTER COLUMN dimension DROP NOT NULL,
                 ALTER COLUMN database_name DROP DEFAULT,
                 ALTER COLUMN ef_search DROP DEFAULT,
                 ADD CONSTRAINT collections_uuid_key UNIQUE (uuid),
@@ -249,7 +251,7 @@ public enum Schema {
                 database_name TEXT NOT NULL,
                 name TEXT NOT NULL,
                 uuid TEXT NOT NULL UNIQUE,
-                dimension INTEGER NOT NULL CHECK (dimension > 0),
+                dimension INTEGER CHECK (dimension > 0),
                 metric TEXT NOT NULL CHECK (metric IN ('cosine', 'ip', 'l2')),
                 m INTEGER NOT NULL,
                 ef_construction INTEGER NOT NULL,

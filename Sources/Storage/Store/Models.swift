@@ -86,7 +86,8 @@ public struct VectorCollection: Sendable, Equatable {
     public var database: String
     public var name: String
     public var uuid: String
-    public var dimension: Int
+    /// Nil until the first write fixes it, when the collection was made without one.
+    public var dimension: Int?
     public var metric: CollectionMetric
     public var m: Int
     public var efConstruction: Int
@@ -103,14 +104,15 @@ public struct VectorCollection: Sendable, Equatable {
 public struct CollectionSpec: Sendable, Equatable {
     public var database: String
     public var name: String
-    public var dimension: Int
+    /// Nil: the first write fixes it.
+    public var dimension: Int?
     public var metric: CollectionMetric
     public var m: Int
     public var efConstruction: Int
     public var efSearch: Int
     public var metadata: String?
 
-    public init(database: String = CollectionDatabase.defaultName, name: String, dimension: Int, metric: CollectionMetric,
+    public init(database: String = CollectionDatabase.defaultName, name: String, dimension: Int?, metric: CollectionMetric,
                 m: Int = 16, efConstruction: Int = 200, efSearch: Int = 100, metadata: String? = nil) {
         self.database = database
         self.name = name

@@ -125,6 +125,10 @@ extension Store {
         try await onLoop(loop) { updateCollection(tenantID: tenantID, uuid: uuid, name: name, metadata: metadata, efSearch: efSearch, on: loop, $0) }
     }
 
+    public func fixDimension(_ dimension: Int, of collection: VectorCollection, on loop: EventLoop) async throws(StoreError) -> Int {
+        try await onLoop(loop) { fixDimension(dimension, of: collection, on: loop, $0) }
+    }
+
     public func collectionSequences(on loop: EventLoop) async throws(StoreError) -> [CollectionSequence] {
         try await onLoop(loop) { collectionSequences(on: loop, $0) }
     }

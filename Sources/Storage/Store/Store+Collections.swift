@@ -25,6 +25,8 @@ extension Store {
         UPDATE collections SET name = COALESCE($3, name), metadata = COALESCE($4, metadata), ef_search = COALESCE($5, ef_search)
         WHERE tenant_id = $1 AND uuid = $2 RETURNING \(collectionColumns)
         """, parameters: 5)
+    static let fixDimension = Query("collection_fix_dimension",
+        "UPDATE collections SET dimension = COALESCE(dimension, $2) WHERE id = $1 RETURNING dimension", parameters: 2)
     static let collectionSequences = Query("collection_sequences", "SELECT id, uuid, last_seq FROM collections", parameters: 0)
 
     static let databaseColumns = "tenant_id, name, uuid, created_at"
@@ -47,7 +49,7 @@ extension Store {
             try Validation.tenantID(tenantID)
             try Validation.identifier(spec.database, "database name", maximumBytes: Validation.maximumNameBytes)
             try Validation.identifier(spec.name, "collection name", maximumBytes: Validation.maximumNameBytes)
-            guard (1...Validation.maximumDimension).contains(spec.dimension) else {
+            if let dimension = spec.dimension, !(1...Validation.maximumDimension).contains(dimension) {
                 throw .invalid("dimension must be between 1 and \(Validation.maximumDimension)")
             }
             guard (2...128).contains(spec.m) else { throw .invalid("m must be between 2 and 128") }
@@ -57,7 +59,7 @@ extension Store {
         }) else { return }
         let create = { [self] in
             let statement = Store.insertCollection(
-                .text(tenantID), .text(spec.database), .text(spec.name), .text(Digests.uuid()), .integer(Int64(spec.dimension)),
+                .text(tenantID), .text(spec.database), .text(spec.name), .text(Digests.uuid()), spec.dimension.map { .integer(Int64($0)) } ?? .null,
                 .text(spec.metric.rawValue), .integer(Int64(spec.m)), .integer(Int64(spec.efConstruction)),
                 .integer(Int64(spec.efSearch)), spec.metadata.map { .json($0) } ?? .null, .integer(Store.now))
             backend.run([statement], readOnly: false, on: loop) { result in
@@ -157,6 +159,21 @@ extension Store {
         }
     }
 
+    /// Fixes the dimension of a collection made without one (its first write does this);
+    /// returns the collection's dimension, which a concurrent first write may have fixed first.
+    public func fixDimension(_ dimension: Int, of collection: VectorCollection, on loop: EventLoop,
+                             _ done: @escaping (Result<Int, StoreError>) -> Void) {
+        guard validate(done, { () throws(StoreError) in
+            guard (1...Validation.maximumDimension).contains(dimension) else {
+                throw .invalid("dimension must be between 1 and \(Validation.maximumDimension)")
+            }
+        }) else { return }
+        unit([Store.fixDimension(.integer(collection.id), .integer(Int64(dimension)))], on: loop, done) { results throws(StoreError) in
+            guard let row = results[0].rows.first else { throw .notFound("collection \(Validation.quoted(collection.name))") }
+            return Int(try row.integer(0))
+        }
+    }
+
     /// Every collection's position in its change log: what a follower compares with its own.
     public func collectionSequences(on loop: EventLoop, _ done: @escaping (Result<[CollectionSequence], StoreError>) -> Void) {
         unit([Store.collectionSequences()], readOnly: true, on: loop, done) { results throws(StoreError) in
@@ -169,7 +186,7 @@ extension Store {
     static func collection(_ row: [SQLValue]) throws(StoreError) -> VectorCollection {
         guard let metric = CollectionMetric(rawValue: try row.text(6)) else { throw .internalError("unknown metric in collections") }
         return VectorCollection(id: try row.integer(0), tenantID: try row.text(1), database: try row.text(2), name: try row.text(3),
-                                uuid: try row.text(4), dimension: Int(try row.integer(5)), metric: metric,
+                                uuid: try row.text(4), dimension: row[5] == .null ? nil : Int(try row.integer(5)), metric: metric,
                                 m: Int(try row.integer(7)), efConstruction: Int(try row.integer(8)), efSearch: Int(try row.integer(9)),
                                 metadata: row.optionalText(10), lastSequence: try row.integer(11), createdAt: try row.integer(12))
     }

@@ -109,7 +109,10 @@ extension Store {
             lastIndex.reserveCapacity(records.count)
             for (i, record) in records.enumerated() {
                 try Validation.identifier(record.id, "record id")
-                try Validation.vector(record.vector, dimension: collection.dimension, id: record.id)
+                guard let dimension = collection.dimension else {
+                    throw .invalid("the collection's dimension is not fixed yet (Store.fixDimension comes first)")
+                }
+                try Validation.vector(record.vector, dimension: dimension, id: record.id)
                 if let document = record.document { try Validation.text(document, "record \(Validation.quoted(record.id)) document") }
                 do throws(StoreError) { _ = try Validation.metadata(record.metadata) } catch {
                     throw .invalid("record \(Validation.quoted(record.id)): \(error.message)")
