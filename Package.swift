@@ -88,6 +88,7 @@ let package = Package(
             dependencies: [
                 "Net",
                 "Storage",
+                "VectorIndex",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],

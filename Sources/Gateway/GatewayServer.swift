@@ -87,6 +87,7 @@ public final class GatewayServer: @unchecked Sendable {
             loop.execute { loop.onTick { limiter.local.sweep(); failures.sweep() } }
         }
         KeyRevocationWatcher(authenticator: authenticator, group: group).start(on: loop0)
+        services.lifecycle.runStartHooks(group)
         group.start()
         services.lifecycle.markStarted()
         if configuration.http.tls != nil {
@@ -112,6 +113,7 @@ public final class GatewayServer: @unchecked Sendable {
     /// Blocks until the loops have stopped.
     public func wait() {
         group.join()
+        services.lifecycle.runStopHooks()
         store.backend.shutdown()
     }
 

@@ -24,7 +24,8 @@ public final class GatewayHandler: HTTPHandler {
         switch match {
         case .found(let route, let parameters):
             responder.setTag(route.index + 1)
-            route.start(RequestContext(request: request, responder: responder, parameters: parameters, environment: environment))
+            route.start(RequestContext(request: request, responder: responder, parameters: parameters, environment: environment,
+                                       errorShape: route.errorShape))
         case .notFound:
             context(request, responder).send(GatewayError.notFound("no route for \(request.method) \(request.rawPath)"))
         case .methodNotAllowed(let allow):
@@ -39,7 +40,7 @@ public final class GatewayHandler: HTTPHandler {
     }
 
     /// The features every gateway serves, in registration order.
-    static var features: [any GatewayFeature.Type] { [OperationsFeature.self, KeysFeature.self] }
+    static var features: [any GatewayFeature.Type] { [OperationsFeature.self, KeysFeature.self, CollectionsFeature.self] }
 
     /// The handler for `services`: every feature's routes (then `extraRoutes`) behind the
     /// stages their access asks for, its request metrics registered. What the server and the
@@ -56,7 +57,8 @@ public final class GatewayHandler: HTTPHandler {
     }
 
     func context(_ request: HTTPRequest, _ responder: HTTPResponder) -> RequestContext {
-        RequestContext(request: request, responder: responder, parameters: [], environment: environment)
+        let shape = request.withRawPath { router.errorShape(forRawPath: $0) }
+        return RequestContext(request: request, responder: responder, parameters: [], environment: environment, errorShape: shape)
     }
 
     /// Only responses that went out are counted (an abandoned one is logged, not counted).

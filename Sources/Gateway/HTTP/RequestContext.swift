@@ -22,12 +22,16 @@ public struct RequestContext: @unchecked Sendable {
     public internal(set) var rateLimit: RateLimitHeaders?
     /// The handler's; it outlives every request, so no reference count is paid per copy.
     unowned(unsafe) let environment: RequestEnvironment
+    /// The route's error shape (nil: ours), applied to every `GatewayError` sent.
+    let errorShape: ErrorShape?
 
-    init(request: HTTPRequest, responder: HTTPResponder, parameters: [(String, String)], environment: RequestEnvironment) {
+    init(request: HTTPRequest, responder: HTTPResponder, parameters: [(String, String)], environment: RequestEnvironment,
+         errorShape: ErrorShape? = nil) {
         self.request = request
         self.responder = responder
         self.parameters = parameters
         self.environment = environment
+        self.errorShape = errorShape
     }
 
     /// A path parameter by name ("id" for "/v1/documents/:id").
@@ -62,6 +66,16 @@ public struct RequestContext: @unchecked Sendable {
     /// An error in its own shape (ours, Chroma's, OpenAI's).
     public func send(_ error: some ErrorResponse) {
         send(status: error.status, contentType: error.contentType, headers: error.headers, body: .bytes(error.body()))
+    }
+
+    /// A pipeline or gateway error, in the route's surface's shape.
+    public func send(_ error: GatewayError) {
+        if let errorShape {
+            let shaped = errorShape(error)
+            send(status: shaped.status, contentType: shaped.contentType, headers: shaped.headers, body: .bytes(shaped.body()))
+        } else {
+            send(status: error.status, contentType: error.contentType, headers: error.headers, body: .bytes(error.body()))
+        }
     }
 
     /// A storage error, mapped once (`GatewayError(StoreError)`).

@@ -24,10 +24,23 @@ public final class Router: Sendable {
     let root: Node
     /// Every route, in registration order; a route's `index` is its position here.
     public let routes: [Route]
+    let errorShapes: [(prefix: [UInt8], shape: ErrorShape)]
 
-    init(root: Node, routes: [Route]) {
+    init(root: Node, routes: [Route], errorShapes: [(prefix: [UInt8], shape: ErrorShape)] = []) {
         self.root = root
         self.routes = routes
+        self.errorShapes = errorShapes
+    }
+
+    /// The error shape of the API surface a path belongs to, for answers no route gives
+    /// (404, 405, a bad path): a Chroma client gets Chroma's shape even for a typo.
+    public func errorShape(forRawPath rawPath: UnsafeRawBufferPointer) -> ErrorShape? {
+        for (prefix, shape) in errorShapes where rawPath.count >= prefix.count {
+            if prefix.withUnsafeBytes({ Router.memcmpEqual($0, UnsafeRawBufferPointer(rebasing: rawPath[0..<prefix.count])) }) {
+                return shape
+            }
+        }
+        return nil
     }
 
     public func match(_ method: HTTPMethod, rawPath: UnsafeRawBufferPointer) -> Match {
@@ -89,8 +102,12 @@ public final class Route: Sendable {
     public let access: RouteAccess
     public let stages: [any RequestStage]
     public let handler: RouteHandler
+    /// How this route's errors look, stages' included (nil: ours).
+    public let errorShape: ErrorShape?
 
-    init(index: Int, method: HTTPMethod, pattern: String, access: RouteAccess, stages: [any RequestStage], handler: @escaping RouteHandler) {
+    init(index: Int, method: HTTPMethod, pattern: String, access: RouteAccess, stages: [any RequestStage],
+         errorShape: ErrorShape? = nil, handler: @escaping RouteHandler) {
+        self.errorShape = errorShape
         self.index = index
         self.method = method
         self.pattern = pattern
@@ -109,11 +126,22 @@ public final class Route: Sendable {
 /// A route's handler: answers through `context`, now or later on the same loop.
 public typealias RouteHandler = @Sendable (RequestContext) -> Void
 
+/// Turns the pipeline's errors (`GatewayError`: authentication, limits, routing) into an API
+/// surface's own error shape (Chroma's `{"error", "message"}` on `/api/v2`).
+public typealias ErrorShape = @Sendable (GatewayError) -> any ErrorResponse
+
 /// Collects routes before the server starts, composing each one's pipeline from its access.
 public final class RouterBuilder {
     var routes: [Route] = []
     let root = Router.Node()
     let stages: (RouteAccess) -> [any RequestStage]
+    var errorShapes: [(prefix: [UInt8], shape: ErrorShape)] = []
+
+    /// Routes under `prefix` registered after this call, and unmatched paths under it, answer
+    /// errors in `shape`.
+    public func errors(under prefix: String, _ shape: @escaping ErrorShape) {
+        errorShapes.append((Array(prefix.utf8), shape))
+    }
 
     /// `stages` turns a route's declared access into its pipeline (`GatewayServices.stages`);
     /// the default runs none, for tests of the router alone.
@@ -149,7 +177,9 @@ public final class RouterBuilder {
             }
         }
         precondition(!node.routes.contains { $0.method == method }, "duplicate route \(method) \(pattern)")
-        let route = Route(index: routes.count, method: method, pattern: pattern, access: access, stages: stages(access), handler: handler)
+        let shape = errorShapes.last { pattern.utf8.starts(with: $0.prefix) }?.shape
+        let route = Route(index: routes.count, method: method, pattern: pattern, access: access, stages: stages(access),
+                          errorShape: shape, handler: handler)
         node.routes.append((method, route))
         routes.append(route)
     }
@@ -160,5 +190,5 @@ public final class RouterBuilder {
     public func patch(_ pattern: String, _ access: RouteAccess, _ handler: @escaping RouteHandler) { add(.patch, pattern, access, handler) }
     public func delete(_ pattern: String, _ access: RouteAccess, _ handler: @escaping RouteHandler) { add(.delete, pattern, access, handler) }
 
-    public func build() -> Router { Router(root: root, routes: routes) }
+    public func build() -> Router { Router(root: root, routes: routes, errorShapes: errorShapes) }
 }

@@ -72,8 +72,21 @@ public final class GatewayServices: Sendable {
 public final class GatewayLifecycle: Sendable {
     private let draining = Atomic<Bool>(false)
     private let started = Atomic<Bool>(false)
+    private let startHooks = Mutex<[@Sendable (EventLoopGroup) -> Void]>([])
+    private let stopHooks = Mutex<[@Sendable () -> Void]>([])
 
     public init() {}
+
+    /// Runs when the server starts, with its loops (background work a feature keeps:
+    /// followers, snapshot timers, preloads). The socket-free test harness never starts.
+    public func onStart(_ hook: @escaping @Sendable (EventLoopGroup) -> Void) { startHooks.withLock { $0.append(hook) } }
+
+    /// Runs on the main thread after the loops have stopped, before the database closes
+    /// (what must be written on the way out: index snapshots).
+    public func onStopped(_ hook: @escaping @Sendable () -> Void) { stopHooks.withLock { $0.append(hook) } }
+
+    func runStartHooks(_ group: EventLoopGroup) { for hook in startHooks.withLock({ $0 }) { hook(group) } }
+    func runStopHooks() { for hook in stopHooks.withLock({ $0 }) { hook() } }
 
     public var isDraining: Bool { draining.load(ordering: .acquiring) }
     public var isStarted: Bool { started.load(ordering: .acquiring) }

@@ -210,7 +210,8 @@ public enum Schema {
             """),
         // Collections become addressable as Chroma addresses them: by a UUID, inside a named
         // database of the tenant (names are unique per database, not per tenant), with their
-        // own metadata and a default search breadth. A collection may be made before its
+        // own metadata, a client's configuration object (kept as sent: Chroma's client reads
+        // its embedding function back from it) and a default search breadth. A collection may be made before its
         // dimension is known (Chroma's clients never send one): the first write fixes it. `records_seq` lets an index load a
         // collection page by page in change order. SQLite cannot drop a UNIQUE constraint, so
         // its three tables are rebuilt (children first, so no cascade fires) and renamed back.
@@ -226,7 +227,8 @@ public enum Schema {
                 ADD COLUMN database_name TEXT NOT NULL DEFAULT 'default_database',
                 ADD COLUMN uuid TEXT,
                 ADD COLUMN ef_search INTEGER NOT NULL DEFAULT 100,
-                ADD COLUMN metadata JSONB CHECK (metadata IS NULL OR jsonb_typeof(metadata) = 'object');
+                ADD COLUMN metadata JSONB CHECK (metadata IS NULL OR jsonb_typeof(metadata) = 'object'),
+                ADD COLUMN configuration JSONB CHECK (configuration IS NULL OR jsonb_typeof(configuration) = 'object');
             UPDATE collections SET uuid = gen_random_uuid()::text;
             ALTER TABLE collections
                 ALTER COLUMN uuid SET NOT NULL,
@@ -257,6 +259,7 @@ public enum Schema {
                 ef_construction INTEGER NOT NULL,
                 ef_search INTEGER NOT NULL,
                 metadata TEXT CHECK (metadata IS NULL OR (json_valid(metadata) AND json_type(metadata) = 'object')),
+                configuration TEXT CHECK (configuration IS NULL OR (json_valid(configuration) AND json_type(configuration) = 'object')),
                 last_seq INTEGER NOT NULL DEFAULT 0,
                 created_at INTEGER NOT NULL,
                 UNIQUE (tenant_id, database_name, name)

@@ -95,6 +95,8 @@ public struct VectorCollection: Sendable, Equatable {
     public var efSearch: Int
     /// A JSON object, or nil when the collection has none.
     public var metadata: String?
+    /// A client's configuration object (JSON), kept as sent; nil when none was.
+    public var configuration: String?
     /// The sequence number of the collection's latest change.
     public var lastSequence: Int64
     public var createdAt: Int64
@@ -111,9 +113,11 @@ public struct CollectionSpec: Sendable, Equatable {
     public var efConstruction: Int
     public var efSearch: Int
     public var metadata: String?
+    public var configuration: String?
 
     public init(database: String = CollectionDatabase.defaultName, name: String, dimension: Int?, metric: CollectionMetric,
-                m: Int = 16, efConstruction: Int = 200, efSearch: Int = 100, metadata: String? = nil) {
+                m: Int = 16, efConstruction: Int = 200, efSearch: Int = 100, metadata: String? = nil, configuration: String? = nil) {
+        self.configuration = configuration
         self.database = database
         self.name = name
         self.dimension = dimension
@@ -135,13 +139,6 @@ public struct CollectionDatabase: Sendable, Equatable {
     public var createdAt: Int64
 }
 
-/// A collection's position in its change log, as a follower polls it.
-public struct CollectionSequence: Sendable, Equatable {
-    public var id: Int64
-    public var uuid: String
-    public var lastSequence: Int64
-}
-
 /// A stored record without its vector: what an index needs to map its labels back to ids,
 /// and to filter by metadata and document.
 public struct RecordSummary: Sendable, Equatable {
@@ -149,6 +146,13 @@ public struct RecordSummary: Sendable, Equatable {
     public var metadata: String
     public var document: String?
     public var sequence: Int64
+
+    public init(id: String, metadata: String, document: String?, sequence: Int64) {
+        self.id = id
+        self.metadata = metadata
+        self.document = document
+        self.sequence = sequence
+    }
 }
 
 /// A vector to store, with its external id, metadata (a JSON object) and document text.

@@ -121,16 +121,19 @@ extension Store {
     }
 
     public func updateCollection(tenantID: String, uuid: String, name: String?, metadata: String?, efSearch: Int?,
-                                 on loop: EventLoop) async throws(StoreError) -> VectorCollection {
-        try await onLoop(loop) { updateCollection(tenantID: tenantID, uuid: uuid, name: name, metadata: metadata, efSearch: efSearch, on: loop, $0) }
+                                 configuration: String? = nil, on loop: EventLoop) async throws(StoreError) -> VectorCollection {
+        try await onLoop(loop) {
+            updateCollection(tenantID: tenantID, uuid: uuid, name: name, metadata: metadata, efSearch: efSearch,
+                             configuration: configuration, on: loop, $0)
+        }
     }
 
     public func fixDimension(_ dimension: Int, of collection: VectorCollection, on loop: EventLoop) async throws(StoreError) -> Int {
         try await onLoop(loop) { fixDimension(dimension, of: collection, on: loop, $0) }
     }
 
-    public func collectionSequences(on loop: EventLoop) async throws(StoreError) -> [CollectionSequence] {
-        try await onLoop(loop) { collectionSequences(on: loop, $0) }
+    public func allCollections(on loop: EventLoop) async throws(StoreError) -> [VectorCollection] {
+        try await onLoop(loop) { allCollections(on: loop, $0) }
     }
 
     public func createDatabase(tenantID: String, name: String, on loop: EventLoop) async throws(StoreError) -> CollectionDatabase {
@@ -171,8 +174,9 @@ extension Store {
         try await onLoop(loop) { recordSummaries(in: collection, after: after, limit: limit, on: loop, $0) }
     }
 
-    public func changes(in collection: VectorCollection, after: Int64, limit: Int, on loop: EventLoop) async throws(StoreError) -> [Change] {
-        try await onLoop(loop) { changes(in: collection, after: after, limit: limit, on: loop, $0) }
+    public func changes(in collection: VectorCollection, after: Int64, limit: Int, consistent: Bool = false,
+                        on loop: EventLoop) async throws(StoreError) -> [Change] {
+        try await onLoop(loop) { changes(in: collection, after: after, limit: limit, consistent: consistent, on: loop, $0) }
     }
 
     // MARK: Jobs

@@ -2,13 +2,14 @@ import Net
 
 extension Store {
     static let collectionColumns = """
-        id, tenant_id, database_name, name, uuid, dimension, metric, m, ef_construction, ef_search, metadata, last_seq, created_at
+        id, tenant_id, database_name, name, uuid, dimension, metric, m, ef_construction, ef_search, metadata, configuration,
+        last_seq, created_at
         """
     static let insertCollection = Query("collection_insert", """
         INSERT INTO collections (tenant_id, database_name, name, uuid, dimension, metric, m, ef_construction, ef_search,
-                                 metadata, last_seq, created_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11) RETURNING \(collectionColumns)
-        """, parameters: 11)
+                                 metadata, configuration, last_seq, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12) RETURNING \(collectionColumns)
+        """, parameters: 12)
     static let selectCollection = Query("collection_select",
         "SELECT \(collectionColumns) FROM collections WHERE tenant_id = $1 AND database_name = $2 AND name = $3", parameters: 3)
     static let selectCollectionByUUID = Query("collection_select_uuid",
@@ -22,12 +23,13 @@ extension Store {
     static let deleteCollection = Query("collection_delete",
         "DELETE FROM collections WHERE tenant_id = $1 AND database_name = $2 AND name = $3 RETURNING uuid", parameters: 3)
     static let updateCollection = Query("collection_update", """
-        UPDATE collections SET name = COALESCE($3, name), metadata = COALESCE($4, metadata), ef_search = COALESCE($5, ef_search)
+        UPDATE collections SET name = COALESCE($3, name), metadata = COALESCE($4, metadata), ef_search = COALESCE($5, ef_search),
+               configuration = COALESCE($6, configuration)
         WHERE tenant_id = $1 AND uuid = $2 RETURNING \(collectionColumns)
-        """, parameters: 5)
+        """, parameters: 6)
     static let fixDimension = Query("collection_fix_dimension",
         "UPDATE collections SET dimension = COALESCE(dimension, $2) WHERE id = $1 RETURNING dimension", parameters: 2)
-    static let collectionSequences = Query("collection_sequences", "SELECT id, uuid, last_seq FROM collections", parameters: 0)
+    static let allCollections = Query("collection_all", "SELECT \(collectionColumns) FROM collections ORDER BY id", parameters: 0)
 
     static let databaseColumns = "tenant_id, name, uuid, created_at"
     static let insertDatabase = Query("database_insert",
@@ -56,12 +58,14 @@ extension Store {
             guard (1...4096).contains(spec.efConstruction) else { throw .invalid("ef_construction must be between 1 and 4096") }
             guard (1...4096).contains(spec.efSearch) else { throw .invalid("ef_search must be between 1 and 4096") }
             if let metadata = spec.metadata { _ = try Validation.metadata(metadata) }
+            if let configuration = spec.configuration { _ = try Validation.metadata(configuration) }
         }) else { return }
         let create = { [self] in
             let statement = Store.insertCollection(
                 .text(tenantID), .text(spec.database), .text(spec.name), .text(Digests.uuid()), spec.dimension.map { .integer(Int64($0)) } ?? .null,
                 .text(spec.metric.rawValue), .integer(Int64(spec.m)), .integer(Int64(spec.efConstruction)),
-                .integer(Int64(spec.efSearch)), spec.metadata.map { .json($0) } ?? .null, .integer(Store.now))
+                .integer(Int64(spec.efSearch)), spec.metadata.map { .json($0) } ?? .null, spec.configuration.map { .json($0) } ?? .null,
+                .integer(Store.now))
             backend.run([statement], readOnly: false, on: loop) { result in
                 switch result {
                 case .failure(.conflict): done(.failure(.conflict("collection \(Validation.quoted(spec.name)) exists")))
@@ -138,14 +142,17 @@ extension Store {
     /// Renames a collection, replaces its metadata, or changes its default search breadth;
     /// nil leaves a field as it is.
     public func updateCollection(tenantID: String, uuid: String, name: String?, metadata: String?, efSearch: Int?,
+                                 configuration: String? = nil,
                                  on loop: EventLoop, _ done: @escaping (Result<VectorCollection, StoreError>) -> Void) {
         guard validate(done, { () throws(StoreError) in
             if let name { try Validation.identifier(name, "collection name", maximumBytes: Validation.maximumNameBytes) }
             if let metadata { _ = try Validation.metadata(metadata) }
+            if let configuration { _ = try Validation.metadata(configuration) }
             if let efSearch, !(1...4096).contains(efSearch) { throw .invalid("ef_search must be between 1 and 4096") }
         }) else { return }
         let statement = Store.updateCollection(.text(tenantID), .text(uuid), name.map { .text($0) } ?? .null,
-                                               metadata.map { .json($0) } ?? .null, efSearch.map { .integer(Int64($0)) } ?? .null)
+                                               metadata.map { .json($0) } ?? .null, efSearch.map { .integer(Int64($0)) } ?? .null,
+                                               configuration.map { .json($0) } ?? .null)
         backend.run([statement], readOnly: false, on: loop) { result in
             switch result {
             case .failure(.conflict): done(.failure(.conflict("collection \(Validation.quoted(name ?? "")) exists")))
@@ -174,12 +181,11 @@ extension Store {
         }
     }
 
-    /// Every collection's position in its change log: what a follower compares with its own.
-    public func collectionSequences(on loop: EventLoop, _ done: @escaping (Result<[CollectionSequence], StoreError>) -> Void) {
-        unit([Store.collectionSequences()], readOnly: true, on: loop, done) { results throws(StoreError) in
-            try results[0].rows.map { row throws(StoreError) in
-                CollectionSequence(id: try row.integer(0), uuid: try row.text(1), lastSequence: try row.integer(2))
-            }
+    /// Every collection of every tenant: what a follower compares its indexes with (their
+    /// sequences, and the settings another replica may have modified).
+    public func allCollections(on loop: EventLoop, _ done: @escaping (Result<[VectorCollection], StoreError>) -> Void) {
+        unit([Store.allCollections()], readOnly: true, on: loop, done) { results throws(StoreError) in
+            try results[0].rows.map(Store.collection)
         }
     }
 
@@ -188,7 +194,8 @@ extension Store {
         return VectorCollection(id: try row.integer(0), tenantID: try row.text(1), database: try row.text(2), name: try row.text(3),
                                 uuid: try row.text(4), dimension: row[5] == .null ? nil : Int(try row.integer(5)), metric: metric,
                                 m: Int(try row.integer(7)), efConstruction: Int(try row.integer(8)), efSearch: Int(try row.integer(9)),
-                                metadata: row.optionalText(10), lastSequence: try row.integer(11), createdAt: try row.integer(12))
+                                metadata: row.optionalText(10), configuration: row.optionalText(11),
+                                lastSequence: try row.integer(12), createdAt: try row.integer(13))
     }
 
     // MARK: Databases

@@ -16,7 +16,9 @@ extension Store {
         l AS (INSERT INTO changes (collection_id, seq, external_id, op) SELECT $1, seq, external_id, 'upsert' FROM r RETURNING seq)
         SELECT (SELECT count(*) FROM c), count(*), COALESCE(max(seq), 0) FROM l
         """, sqlite: "", parameters: 6)
-    /// `add`: an id that exists keeps its stored record (no change is logged for it).
+    /// `add`: an id that exists keeps its stored record. Its change is logged all the same
+    /// (its record row does not match the change's sequence, so followers skip it): the log
+    /// stays gap-free, and a follower knows it has read everything up to a sequence.
     static let insertRecordsPostgres = Query("records_insert", postgres: """
         WITH c AS (UPDATE collections SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq - $2 AS base),
         t AS (SELECT * FROM unnest($3::text[], $4::bytea[], $5::jsonb[], $6::text[]) WITH ORDINALITY
@@ -25,8 +27,9 @@ extension Store {
               SELECT $1, t.external_id, t.vector, t.metadata, t.document, c.base + t.ord FROM c, t
               ON CONFLICT (collection_id, external_id) DO NOTHING
               RETURNING external_id, seq),
-        l AS (INSERT INTO changes (collection_id, seq, external_id, op) SELECT $1, seq, external_id, 'upsert' FROM r RETURNING seq)
-        SELECT (SELECT count(*) FROM c), count(*), COALESCE((SELECT base + $2 FROM c), 0) FROM l
+        l AS (INSERT INTO changes (collection_id, seq, external_id, op)
+              SELECT $1, c.base + t.ord, t.external_id, 'upsert' FROM c, t RETURNING seq)
+        SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM r), COALESCE(max(seq), 0) FROM l
         """, sqlite: "", parameters: 6)
     static let deleteRecordsPostgres = Query("records_delete", postgres: """
         WITH c AS (UPDATE collections SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq - $2 AS base),
@@ -60,11 +63,6 @@ extension Store {
         VALUES ($1, $2, $3, $4, $5, COALESCE((SELECT last_seq FROM collections WHERE id = $1) - $6, 0))
         ON CONFLICT (collection_id, external_id) DO NOTHING
         """, parameters: 6)
-    /// Logs a change only when the statement before it wrote a row (SQLite's `changes()`).
-    static let logChangeIfWrittenSQLite = Query("change_insert_if_written", postgres: "", sqlite: """
-        INSERT INTO changes (collection_id, seq, external_id, op)
-        SELECT $1, COALESCE((SELECT last_seq FROM collections WHERE id = $1) - $2, 0), $3, $4 WHERE changes() > 0
-        """, parameters: 4)
     static let deleteRecordSQLite = Query("record_delete", postgres: "", sqlite:
         "DELETE FROM records WHERE collection_id = $1 AND external_id = $2", parameters: 2)
     static let selectRecordSQLite = Query("record_select", postgres: "", sqlite:
@@ -142,8 +140,7 @@ extension Store {
                 let write = mode == .upsert ? Store.upsertRecordSQLite : Store.insertRecordSQLite
                 statements.append(write(id, .text(record.id), .blob(record.vector.storageBytes),
                                         .json(metadata[i]), record.document.map { .text($0) } ?? .null, offset))
-                let log = mode == .upsert ? Store.logChangeSQLite : Store.logChangeIfWrittenSQLite
-                statements.append(log(id, offset, .text(record.id), .text("upsert")))
+                statements.append(Store.logChangeSQLite(id, offset, .text(record.id), .text("upsert")))
             }
             statements.append(Store.collectionSequence(id))
             unit(statements, on: loop, done) { results throws(StoreError) in
@@ -223,14 +220,16 @@ extension Store {
         }
     }
 
-    /// Up to `limit` changes after sequence `after`, in order.
-    public func changes(in collection: VectorCollection, after: Int64, limit: Int, on loop: EventLoop,
+    /// Up to `limit` changes after sequence `after`, in order. The log has no gaps: every
+    /// sequence number a write took has its change. `consistent` reads the primary even where
+    /// reads go to a replica (a writer catching up to its own write must not read the past).
+    public func changes(in collection: VectorCollection, after: Int64, limit: Int, consistent: Bool = false, on loop: EventLoop,
                         _ done: @escaping (Result<[Change], StoreError>) -> Void) {
         guard validate(done, { () throws(StoreError) in
             guard (1...100_000).contains(limit) else { throw .invalid("limit must be between 1 and 100000") }
         }) else { return }
         let statement = Store.selectChanges(.integer(collection.id), .integer(after), .integer(Int64(limit)))
-        unit([statement], readOnly: true, on: loop, done) { results throws(StoreError) in
+        unit([statement], readOnly: !(consistent && dialect == .postgres), on: loop, done) { results throws(StoreError) in
             try results[0].rows.map { row throws(StoreError) in
                 guard let operation = Change.Operation(rawValue: try row.text(2)) else { throw .internalError("unknown change") }
                 let sequence = try row.integer(0), id = try row.text(1)

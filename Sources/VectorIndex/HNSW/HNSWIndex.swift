@@ -7,6 +7,11 @@ import VectorKernels
 public struct SearchResult: Sendable, Equatable {
     public let id: UInt64
     public let distance: Float
+
+    public init(id: UInt64, distance: Float) {
+        self.id = id
+        self.distance = distance
+    }
 }
 
 /// A hierarchical navigable small-world graph (Malkov & Yashunin) over vectors with 64-bit ids.
@@ -59,6 +64,9 @@ public final class HNSWIndex: @unchecked Sendable {
     let freeSlots = PthreadLocked<[UInt32]>([])
     let scratchPool = PthreadLocked<[SearchScratch]>([])
     let liveCount = Atomic<Int>(0)
+    /// The tag of the snapshot this index was loaded from (0 for a new index); set once by
+    /// the loader before the index is shared.
+    public internal(set) var snapshotTag: UInt64 = 0
 
     static let deletedFlag: UInt8 = 1
 
@@ -521,6 +529,22 @@ public final class HNSWIndex: @unchecked Sendable {
         liveCount.subtract(1, ordering: .relaxed)
         freeSlots.withLock { $0.append(slot) }
         return true
+    }
+
+    /// Calls `body` with the id of every live vector (order unspecified). Inserts wait while
+    /// it runs.
+    public func forEachID(_ body: (UInt64) -> Void) {
+        pthread_rwlock_wrlock(structure)
+        defer { pthread_rwlock_unlock(structure) }
+        let n = slotCount.load(ordering: .acquiring)
+        for s in 0..<n where !isDeleted(UInt32(s)) { body(labels[s]) }
+    }
+
+    /// Fraction of slots held by removed vectors not yet reused: how much of the graph a
+    /// search walks for nothing, and when a rebuild pays.
+    public var tombstoneFraction: Double {
+        let slots = slotCount.load(ordering: .relaxed)
+        return slots == 0 ? 0 : Double(slots - count) / Double(slots)
     }
 
     /// The stored vector of `id` (normalised for cosine; rounded when stored as float16).

@@ -45,8 +45,10 @@ struct SnapshotReader {
 
 extension HNSWIndex {
     /// Writes the index to `path` atomically (temporary file, fsync, rename, fsync of the
-    /// directory). Inserts wait while it runs; searches go on.
-    public func save(to path: String) throws {
+    /// directory). Inserts wait while it runs; searches go on. `tag` is the owner's 64 bits,
+    /// read back by `load(from:)` as `snapshotTag`: what tells a snapshot of this collection
+    /// from a foreign file of the same format (the header's formerly reserved field).
+    public func save(to path: String, tag: UInt64 = 0) throws {
         var w = SnapshotWriter()
         pthread_rwlock_wrlock(structure)
         do {
@@ -71,7 +73,7 @@ extension HNSWIndex {
             w.u32(UInt32(bitPattern: Int32(maxLevel.load(ordering: .relaxed))))
             w.u64(parameters.seed)
             w.u64(insertions.load(ordering: .relaxed))
-            w.u64(0) // reserved
+            w.u64(tag)
             precondition(w.bytes.count == HNSWSnapshot.headerSize)
             for i in 0..<slots { w.u64(labels[i]) }
             w.raw(levels, slots)
@@ -160,7 +162,7 @@ extension HNSWIndex {
         let top = Int(Int32(bitPattern: try r.u32()))
         let seed = try r.u64()
         let insertions = try r.u64()
-        _ = try r.u64()
+        let tag = try r.u64()
         guard dimension >= 1 && dimension <= 65_536, m >= 2 && m <= 128, efConstruction >= 1, defaultEf >= 1 else {
             throw .snapshot("implausible parameters (dimension \(dimension), m \(m))")
         }
@@ -176,6 +178,7 @@ extension HNSWIndex {
         let parameters = HNSWParameters(m: m, efConstruction: efConstruction, defaultEf: defaultEf, precision: precision,
                                         keepPrunedConnections: keepPruned, seed: seed, initialCapacity: max(n, 16))
         let index = try HNSWIndex(dimension: dimension, metric: metric, parameters: parameters)
+        index.snapshotTag = tag
         let labels = try r.take(n * 8)
         let levels = try r.take(n)
         let flags = try r.take(n)

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A strict RFC 8259 parser for request bodies, the first half of `JSONBody`.
 ///
 /// Why not Foundation's `JSONSerialization`: it guesses UTF-16/UTF-32 from NUL bytes, accepts
@@ -18,6 +22,8 @@ public struct JSONParser {
     let bytes: UnsafeRawBufferPointer
     var i = 0
     var depth = 0
+    /// Member-by-member reading: an object was opened and its first member not yet read.
+    var pendingFirst = false
 
     /// Parses one JSON value filling the whole input (whitespace around it allowed).
     public static func parse(_ input: UnsafeRawBufferPointer) throws(Failure) -> JSONValue {
@@ -242,5 +248,159 @@ public struct JSONParser {
 
     mutating func digits() {
         while let c = current, c >= 0x30 && c <= 0x39 { i += 1 }
+    }
+}
+
+/// The same parser driven member by member, for bodies too large to build as `JSONValue`s
+/// (a batch of embeddings is hundreds of thousands of numbers): the caller walks the top
+/// object with `nextMember`, reads large arrays straight into `[Float]`, and takes the rest as
+/// values. The same grammar and limits apply; duplicate members are the caller's to refuse.
+extension JSONParser {
+    public init(_ input: UnsafeRawBufferPointer) {
+        self.init(bytes: input)
+    }
+
+    /// Where the parser is, for error messages.
+    public var offset: Int { i }
+
+    /// Consumes the opening `{` of an object.
+    public mutating func beginObject() throws(Failure) {
+        skipWhitespace()
+        guard current == UInt8(ascii: "{") else { throw fail("expected an object") }
+        try enter()
+        i += 1
+        skipWhitespace()
+        if current != UInt8(ascii: "}") { pendingFirst = true }
+    }
+
+    /// The next member's name (its value is to be read next), or nil at the object's `}`.
+    public mutating func nextMember() throws(Failure) -> String? {
+        skipWhitespace()
+        if pendingFirst {
+            pendingFirst = false
+        } else {
+            switch current {
+            case UInt8(ascii: "}"):
+                i += 1
+                depth -= 1
+                return nil
+            case UInt8(ascii: ","):
+                i += 1
+                skipWhitespace()
+            default:
+                throw fail("expected ',' or '}' in an object")
+            }
+        }
+        guard current == UInt8(ascii: "\"") else { throw fail("expected a member name") }
+        let key = try string()
+        skipWhitespace()
+        guard current == UInt8(ascii: ":") else { throw fail("expected ':' after a member name") }
+        i += 1
+        skipWhitespace()
+        return key
+    }
+
+    /// Any value, built as a `JSONValue`.
+    public mutating func readValue() throws(Failure) -> JSONValue {
+        skipWhitespace()
+        return try value()
+    }
+
+    /// True (and consumed) when the next value is `null`.
+    public mutating func readNull() throws(Failure) -> Bool {
+        skipWhitespace()
+        guard current == UInt8(ascii: "n") else { return false }
+        try literal("null")
+        return true
+    }
+
+    /// The next value if it is a string; nil (nothing consumed) if it is not.
+    public mutating func readStringIfPresent() throws(Failure) -> String? {
+        skipWhitespace()
+        guard current == UInt8(ascii: "\"") else { return nil }
+        return try string()
+    }
+
+    /// True when the next value is an array (nothing consumed).
+    public mutating func peekArray() -> Bool {
+        skipWhitespace()
+        return current == UInt8(ascii: "[")
+    }
+
+    /// Reads an array, calling `element` with the parser at each element's start; the
+    /// closure must consume exactly one value.
+    public mutating func readArray(_ element: (inout JSONParser, Int) throws(Failure) -> Void) throws(Failure) {
+        skipWhitespace()
+        guard current == UInt8(ascii: "[") else { throw fail("expected an array") }
+        try enter()
+        i += 1
+        skipWhitespace()
+        if current == UInt8(ascii: "]") {
+            i += 1
+            depth -= 1
+            return
+        }
+        var index = 0
+        while true {
+            skipWhitespace()
+            try element(&self, index)
+            index += 1
+            skipWhitespace()
+            switch current {
+            case UInt8(ascii: ","): i += 1
+            case UInt8(ascii: "]"):
+                i += 1
+                depth -= 1
+                return
+            default: throw fail("expected ',' or ']' in an array")
+            }
+        }
+    }
+
+    /// An array of numbers appended to `out` as float32, without building a value per
+    /// number. A number float32 cannot hold (1e39) is an error, as is a non-number.
+    public mutating func readFloats(into out: inout [Float]) throws(Failure) {
+        try readArray { (p, _) throws(Failure) in out.append(try p.float()) }
+    }
+
+    /// One number as float32: the grammar checked as `number()` does, then `strtof` on a
+    /// NUL-terminated copy (the body is not NUL-terminated).
+    public mutating func float() throws(Failure) -> Float {
+        skipWhitespace()
+        let start = i
+        guard let c = current, c == UInt8(ascii: "-") || (c >= 0x30 && c <= 0x39) else {
+            throw fail(current == nil ? "unexpected end of input" : "expected a number")
+        }
+        if current == UInt8(ascii: "-") { i += 1 }
+        guard let first = current, first >= 0x30 && first <= 0x39 else { throw fail("a number needs digits") }
+        i += 1
+        if first == 0x30, let c = current, c >= 0x30 && c <= 0x39 { throw fail("a number with a leading zero") }
+        digits()
+        if current == UInt8(ascii: ".") {
+            i += 1
+            guard let c = current, c >= 0x30 && c <= 0x39 else { throw fail("a fraction needs digits") }
+            digits()
+        }
+        if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
+            i += 1
+            if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { i += 1 }
+            guard let c = current, c >= 0x30 && c <= 0x39 else { throw fail("an exponent needs digits") }
+            digits()
+        }
+        let length = i - start
+        guard length <= 64 else { throw Failure(offset: start, reason: "a number longer than 64 characters") }
+        let value: Float = withUnsafeTemporaryAllocation(of: CChar.self, capacity: 65) { buffer in
+            UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: bytes.baseAddress! + start, byteCount: length)
+            buffer[length] = 0
+            return strtof(buffer.baseAddress!, nil)
+        }
+        guard value.isFinite else { throw Failure(offset: start, reason: "a number beyond float32's range") }
+        return value
+    }
+
+    /// Only whitespace may follow the top value.
+    public mutating func end() throws(Failure) {
+        skipWhitespace()
+        guard i == bytes.count else { throw fail("unexpected data after the JSON value") }
     }
 }

@@ -36,5 +36,11 @@ public struct JSONWriter {
         if v.isFinite { bytes.append(contentsOf: String(v).utf8) } else { raw("null") }
     }
 
+    /// Float32's shortest round-trip text (what a float32 embedding or distance holds, not
+    /// the float64 digits of its widening); null when not finite.
+    public mutating func number(_ v: Float) {
+        if v.isFinite { bytes.append(contentsOf: v.description.utf8) } else { raw("null") }
+    }
+
     public mutating func bool(_ v: Bool) { raw(v ? "true" : "false") }
 }

@@ -160,6 +160,15 @@ public enum ConfigurationLoader {
             read: { $0.trustedProxies.networks.map(\.description).joined(separator: ",") }, apply: { c, v in
                 do { c.trustedProxies = try TrustedProxies(parsing: v) } catch let error as TrustedProxies.InvalidEntry { throw ConfigurationError(description: error.description) }
             }),
+        Key("max-batch-size", "Most records one collection write may carry (all or nothing); Chroma's max_batch_size",
+            read: { String($0.collections.maxBatchSize) },
+            apply: { c, v in c.collections.maxBatchSize = try integer(v, in: 1...Validation.maximumBatch) }),
+        Key("collection-follow-interval", "How often a replica reads the change log of collections written elsewhere",
+            read: { duration($0.collections.followIntervalMs) }, apply: { c, v in c.collections.followIntervalMs = try milliseconds(v) }),
+        Key("snapshot-interval", "How often changed collection indexes are snapshotted under data-dir (also on drain)",
+            read: { duration($0.collections.snapshotIntervalMs) }, apply: { c, v in c.collections.snapshotIntervalMs = try milliseconds(v) }),
+        Key("chroma-allow-reset", "Let POST /api/v2/reset delete every collection of the caller's tenant",
+            read: { String($0.collections.allowReset) }, apply: { c, v in c.collections.allowReset = try boolean(v) }),
         Key("migrate", "Apply pending migrations at start: auto (SQLite only), true or false",
             read: { $0.migrateOnStart.rawValue }, apply: { c, v in
                 guard let policy = GatewayConfiguration.MigrationPolicy(rawValue: v) else {

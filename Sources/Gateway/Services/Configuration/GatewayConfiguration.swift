@@ -13,6 +13,7 @@ public struct GatewayConfiguration: Sendable {
     public var logLevel = "info"
     /// The database: SQLite under `storage.dataDirectory` unless a PostgreSQL URL is set.
     public var storage = StoreConfiguration()
+    public var collections = CollectionsConfiguration()
     /// Whether `serve` applies pending migrations before it listens.
     public var migrateOnStart = MigrationPolicy.auto
     /// Where rate-limit state lives: this process, or Redis shared by every replica.

@@ -1,0 +1,203 @@
+import Net
+import Storage
+
+/// Chroma's request bodies, read member by member (`JSONParser`'s streaming face): a batch's
+/// embeddings go straight into `[Float]`s — from JSON arrays, or from the base64 little-endian
+/// float32 strings the client sends once the server advertises `supports_base64_encoding` —
+/// and everything else is read as a value. A member the 1.5.9 client does not send is refused
+/// (a typo must not pass for a default), as is a member given twice.
+enum ChromaBodies {
+    /// Reads the body's top object, calling `member` for each name; `member` consumes the
+    /// value and returns false for a name it does not know.
+    static func read(_ request: HTTPRequest, _ member: (inout JSONParser, String) throws(CollectionError) -> Bool) throws(CollectionError) {
+        let result = request.withBody { bytes -> Result<Void, CollectionError> in
+            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return .success(()) }
+            var parser = JSONParser(bytes)
+            var seen = Set<String>()
+            do throws(JSONParser.Failure) {
+                try parser.beginObject()
+                while let name = try parser.nextMember() {
+                    guard seen.insert(name).inserted else {
+                        return .failure(.invalid("the body names '\(name.prefix(64))' twice"))
+                    }
+                    let known: Bool
+                    do throws(CollectionError) { known = try member(&parser, name) } catch { return .failure(error) }
+                    guard known else { return .failure(.invalid("unknown field '\(name.prefix(64))'")) }
+                }
+                try parser.end()
+            } catch {
+                return .failure(.invalid("the body is not valid JSON: \(error.description)"))
+            }
+            return .success(())
+        }
+        try result.get()
+    }
+
+    /// A failure inside a member reader: JSON errors and field errors are both `CollectionError`.
+    static func value(_ parser: inout JSONParser) throws(CollectionError) -> JSONValue {
+        do { return try parser.readValue() } catch { throw .invalid("the body is not valid JSON: \(error.description)") }
+    }
+
+    static func strings(_ value: JSONValue, _ field: String) throws(CollectionError) -> [String]? {
+        switch value {
+        case .null: return nil
+        case .array(let items):
+            var out: [String] = []
+            out.reserveCapacity(items.count)
+            for (i, item) in items.enumerated() {
+                guard case .string(let s) = item else { throw .invalid("\(field)[\(i)] must be a string, not \(item.kindDescription)") }
+                out.append(s)
+            }
+            return out
+        default: throw .invalid("\(field) must be a list of strings, not \(value.kindDescription)")
+        }
+    }
+
+    static func optionalStrings(_ value: JSONValue, _ field: String) throws(CollectionError) -> [String?]? {
+        switch value {
+        case .null: return nil
+        case .array(let items):
+            var out: [String?] = []
+            out.reserveCapacity(items.count)
+            for (i, item) in items.enumerated() {
+                switch item {
+                case .null: out.append(nil)
+                case .string(let s): out.append(s)
+                default: throw .invalid("\(field)[\(i)] must be a string or null, not \(item.kindDescription)")
+                }
+            }
+            return out
+        default: throw .invalid("\(field) must be a list, not \(value.kindDescription)")
+        }
+    }
+
+    static func integer(_ value: JSONValue, _ field: String) throws(CollectionError) -> Int? {
+        switch value {
+        case .null: return nil
+        case .number(let text):
+            guard let v = Int(text) else { throw .invalid("\(field) must be an integer, not \(text.prefix(32))") }
+            return v
+        default: throw .invalid("\(field) must be an integer, not \(value.kindDescription)")
+        }
+    }
+
+    static func bool(_ value: JSONValue, _ field: String) throws(CollectionError) -> Bool? {
+        switch value {
+        case .null: return nil
+        case .bool(let b): return b
+        default: throw .invalid("\(field) must be true or false, not \(value.kindDescription)")
+        }
+    }
+
+    /// `embeddings`: null, or a list whose items are float lists, base64 strings of
+    /// little-endian float32, or (update only) null.
+    static func embeddings(_ parser: inout JSONParser, allowNull: Bool) throws(CollectionError) -> [[Float]?]? {
+        do {
+            if try parser.readNull() { return nil }
+            guard parser.peekArray() else { throw CollectionError.invalid("embeddings must be a list") }
+            var out: [[Float]?] = []
+            var failure: CollectionError?
+            try parser.readArray { (p, i) throws(JSONParser.Failure) in
+                if try p.readNull() {
+                    if !allowNull && failure == nil { failure = .invalid("embeddings[\(i)] is null") }
+                    out.append(nil)
+                } else if let text = try p.readStringIfPresent() {
+                    switch base64Floats(text) {
+                    case .success(let v): out.append(v)
+                    case .failure(let e):
+                        if failure == nil { failure = .invalid("embeddings[\(i)]: \(e.message)") }
+                        out.append(nil)
+                    }
+                } else {
+                    var v: [Float] = []
+                    v.reserveCapacity(out.last??.count ?? 16)
+                    try p.readFloats(into: &v)
+                    out.append(v)
+                }
+            }
+            if let failure { throw failure }
+            return out
+        } catch let error as CollectionError {
+            throw error
+        } catch let error as JSONParser.Failure {
+            throw .invalid("embeddings: \(error.description)")
+        } catch {
+            throw .invalid("embeddings: \(error)")
+        }
+    }
+
+    /// `query_embeddings`: a non-empty list of float lists (the client always sends JSON here).
+    static func queryEmbeddings(_ parser: inout JSONParser) throws(CollectionError) -> [[Float]] {
+        do {
+            var out: [[Float]] = []
+            var failure: CollectionError?
+            try parser.readArray { (p, i) throws(JSONParser.Failure) in
+                if let text = try p.readStringIfPresent() {
+                    switch base64Floats(text) {
+                    case .success(let v): out.append(v)
+                    case .failure(let e): if failure == nil { failure = .invalid("query_embeddings[\(i)]: \(e.message)") }
+                    }
+                } else {
+                    var v: [Float] = []
+                    v.reserveCapacity(out.first?.count ?? 16)
+                    try p.readFloats(into: &v)
+                    out.append(v)
+                }
+            }
+            if let failure { throw failure }
+            return out
+        } catch let error as CollectionError {
+            throw error
+        } catch let error as JSONParser.Failure {
+            throw .invalid("query_embeddings: \(error.description)")
+        } catch {
+            throw .invalid("query_embeddings: \(error)")
+        }
+    }
+
+    /// Standard base64 (RFC 4648, padded) of packed little-endian float32s.
+    static func base64Floats(_ text: String) -> Result<[Float], CollectionError> {
+        var bytes: [UInt8] = []
+        let utf8 = text.utf8
+        guard utf8.count % 4 == 0 else { return .failure(.invalid("base64 of \(utf8.count) characters (not a multiple of 4)")) }
+        bytes.reserveCapacity(utf8.count / 4 * 3)
+        var quad: UInt32 = 0, filled = 0, padding = 0
+        for c in utf8 {
+            let v: UInt32
+            switch c {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): v = UInt32(c - 65)
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): v = UInt32(c - 71)
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = UInt32(c) + 4
+            case UInt8(ascii: "+"): v = 62
+            case UInt8(ascii: "/"): v = 63
+            case UInt8(ascii: "="):
+                padding += 1
+                v = 0
+            default: return .failure(.invalid("not base64 (a character outside the alphabet)"))
+            }
+            if padding > 0 && c != UInt8(ascii: "=") { return .failure(.invalid("not base64 (data after padding)")) }
+            quad = quad << 6 | v
+            filled += 1
+            if filled == 4 {
+                bytes.append(UInt8(truncatingIfNeeded: quad >> 16))
+                bytes.append(UInt8(truncatingIfNeeded: quad >> 8))
+                bytes.append(UInt8(truncatingIfNeeded: quad))
+                quad = 0
+                filled = 0
+            }
+        }
+        guard padding <= 2 else { return .failure(.invalid("not base64 (too much padding)")) }
+        bytes.removeLast(padding)
+        guard bytes.count % 4 == 0, !bytes.isEmpty else {
+            return .failure(.invalid("\(bytes.count) bytes is not a whole number of float32 components"))
+        }
+        let floats = [Float](unsafeUninitializedCapacity: bytes.count / 4) { buffer, count in
+            for i in 0..<bytes.count / 4 {
+                let bits = UInt32(bytes[4 * i]) | UInt32(bytes[4 * i + 1]) << 8 | UInt32(bytes[4 * i + 2]) << 16 | UInt32(bytes[4 * i + 3]) << 24
+                buffer[i] = Float(bitPattern: bits)
+            }
+            count = bytes.count / 4
+        }
+        return .success(floats)
+    }
+}

@@ -1,0 +1,281 @@
+import Net
+import Storage
+import Synchronization
+import VectorIndex
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The in-memory side of one collection: what queries read. The rows in the database are the
+/// truth; this is derived from them by applying the change log in sequence order, so it can be
+/// rebuilt at any time and every replica converges on the same state.
+///
+/// A record's index label is the sequence number of the change that wrote its current version
+/// (unique within the collection), so a snapshot's labels can be checked against the rows
+/// without a mapping table, and an update is "remove the old label, add the new one".
+///
+/// Applied records go first into `fresh` (searched exactly) and are linked into the HNSW
+/// graph in the background (`CollectionEngine` drains them on the worker pool): a write is
+/// searchable when it is acknowledged, and its HNSW cost never sits on a request.
+final class LiveCollection: @unchecked Sendable {
+    // @unchecked: every mutable member is read under `lock` shared and written under it
+    // exclusive (a writer-preferring pthread rwlock); `graph` synchronises itself; `dropped`
+    // and `inserting` are atomics.
+
+    struct Entry: Sendable {
+        let id: String
+        var metadata: Metadata
+        var document: String?
+    }
+
+    let uuid: String
+    let tenantID: String
+    private(set) var info: VectorCollection
+    private(set) var graph: HNSWIndex?
+    private(set) var fresh: FlatVectors?
+    private var labels: [String: UInt64] = [:]
+    private var entries: [UInt64: Entry] = [:]
+    /// Every change up to this sequence is applied.
+    private(set) var applied: Int64
+    /// Changes applied since the last snapshot was written.
+    private(set) var changedSinceSnapshot = false
+
+    /// Set when the collection was deleted: holders re-resolve and get not-found.
+    let dropped = Atomic<Bool>(false)
+    /// One background graph insertion at a time.
+    let inserting = Atomic<Bool>(false)
+
+    private let lock: UnsafeMutablePointer<pthread_rwlock_t>
+
+    init(_ info: VectorCollection, graph: HNSWIndex?, applied: Int64) {
+        self.uuid = info.uuid
+        self.tenantID = info.tenantID
+        self.info = info
+        self.applied = applied
+        lock = .allocate(capacity: 1)
+        var attributes = pthread_rwlockattr_t()
+        pthread_rwlockattr_init(&attributes)
+        // Queries arrive without pause on every loop; glibc's default (readers first) would
+        // starve the writer that applies an acknowledged batch.
+        pthread_rwlockattr_setkind_np(&attributes, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
+        pthread_rwlock_init(lock, &attributes)
+        pthread_rwlockattr_destroy(&attributes)
+        if let dimension = info.dimension {
+            self.graph = graph ?? LiveCollection.newGraph(info, dimension: dimension)
+            fresh = FlatVectors(dimension: dimension, metric: LiveCollection.metric(info.metric))
+        }
+    }
+
+    deinit {
+        pthread_rwlock_destroy(lock)
+        lock.deallocate()
+    }
+
+    static func metric(_ metric: CollectionMetric) -> DistanceMetric {
+        switch metric {
+        case .cosine: .cosine
+        case .ip: .innerProduct
+        case .l2: .l2
+        }
+    }
+
+    static func newGraph(_ info: VectorCollection, dimension: Int) -> HNSWIndex? {
+        let parameters = HNSWParameters(m: info.m, efConstruction: info.efConstruction, defaultEf: info.efSearch)
+        return try? HNSWIndex(dimension: dimension, metric: metric(info.metric), parameters: parameters)
+    }
+
+    @inline(__always) func reading<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_rwlock_rdlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        return try body()
+    }
+
+    @inline(__always) func writing<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_rwlock_wrlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        return try body()
+    }
+
+    var count: Int { reading { entries.count } }
+    var dimension: Int? { reading { info.dimension } }
+    var pendingCount: Int { reading { fresh?.count ?? 0 } }
+
+    /// The collection's row as last seen (name, metadata and ef_search change with `modify`).
+    func refresh(_ newer: VectorCollection) {
+        writing {
+            let dimension = info.dimension
+            info = newer
+            if dimension == nil, let d = newer.dimension {
+                graph = LiveCollection.newGraph(newer, dimension: d)
+                fresh = FlatVectors(dimension: d, metric: LiveCollection.metric(newer.metric))
+            }
+        }
+    }
+
+    // MARK: Applying the change log
+
+    /// Applies changes in sequence order; changes at or below `applied` are skipped, so two
+    /// appliers racing over the same range converge. Returns whether anything waits for the
+    /// graph.
+    @discardableResult
+    func apply(_ changes: [Change]) -> Bool {
+        writing {
+            for change in changes where change.sequence > applied {
+                let label = UInt64(change.sequence)
+                switch change.operation {
+                case .upsert:
+                    // No record: a later change overwrote or deleted it, and carries that.
+                    guard let record = change.record, let fresh, record.vector.count == fresh.dimension else { break }
+                    if let old = labels[record.id] {
+                        guard old < label else { break }
+                        removeLabel(old)
+                    }
+                    labels[record.id] = label
+                    entries[label] = Entry(id: record.id, metadata: Metadata.stored(record.metadata), document: record.document)
+                    self.fresh!.append(label, record.vector)
+                case .delete:
+                    if let old = labels[change.id], old < label {
+                        removeLabel(old)
+                        labels[change.id] = nil
+                    }
+                }
+                applied = change.sequence
+                changedSinceSnapshot = true
+            }
+            return !(fresh?.isEmpty ?? true)
+        }
+    }
+
+    /// Under the write lock.
+    private func removeLabel(_ label: UInt64) {
+        entries[label] = nil
+        if fresh?.remove(label) != true { graph?.remove(id: label) }
+    }
+
+    /// Loading: the rows as they stand (`records` in change order from one read of the
+    /// collection at `applied`); vectors already in a loaded snapshot's graph are not re-added.
+    func load(_ record: RecordSummary, vector: [Float]?) {
+        writing {
+            let label = UInt64(record.sequence)
+            if let old = labels[record.id] {
+                guard old < label else { return }
+                removeLabel(old)
+            }
+            labels[record.id] = label
+            entries[label] = Entry(id: record.id, metadata: Metadata.stored(record.metadata), document: record.document)
+            if let vector, graph?.contains(label) != true, vector.count == fresh?.dimension { fresh!.append(label, vector) }
+        }
+    }
+
+    /// After loading from a snapshot: labels the graph holds that no row has any more are
+    /// removed; returns the ids of rows whose label the graph lacks (their vectors are fetched).
+    func reconcileWithGraph() -> [String] {
+        writing {
+            guard let graph else { return [] }
+            var stale: [UInt64] = []
+            graph.forEachID { label in if entries[label] == nil { stale.append(label) } }
+            for label in stale { graph.remove(id: label) }
+            var missing: [String] = []
+            for (label, entry) in entries where !graph.contains(label) && fresh?.contains(label) != true { missing.append(entry.id) }
+            return missing
+        }
+    }
+
+    func setApplied(_ sequence: Int64) {
+        writing { applied = max(applied, sequence) }
+    }
+
+    func markSnapshotWritten() { writing { changedSinceSnapshot = false } }
+
+    // MARK: Background insertion
+
+    /// Up to `limit` fresh records to link into the graph: their labels and vectors.
+    func takeFresh(limit: Int) -> (labels: [UInt64], vectors: [Float])? {
+        reading {
+            guard let fresh, !fresh.isEmpty else { return nil }
+            let n = min(limit, fresh.count)
+            let chosen = Array(fresh.labels.prefix(n))
+            var vectors: [Float] = []
+            vectors.reserveCapacity(n * fresh.dimension)
+            for label in chosen { vectors.append(contentsOf: fresh.vector(label)!) }
+            return (chosen, vectors)
+        }
+    }
+
+    /// The labels are in the graph now: drop them from `fresh`, or, for any deleted or
+    /// overwritten meanwhile, from the graph again.
+    func linked(_ inserted: [UInt64]) {
+        writing {
+            for label in inserted {
+                if entries[label] != nil {
+                    fresh?.remove(label)
+                } else {
+                    graph?.remove(id: label)
+                }
+            }
+        }
+    }
+
+    // MARK: Reading
+
+    /// The `k` nearest live records to `query` passing `filter`, nearest first.
+    func search(_ query: UnsafeBufferPointer<Float>, k: Int, ef: Int?, filter: RecordFilter?) throws(CollectionError) -> [SearchResult] {
+        pthread_rwlock_rdlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
+        guard let graph, let fresh else { return [] }
+        guard query.count == graph.dimension else {
+            throw .invalid("a query vector has \(query.count) components; the collection's dimension is \(graph.dimension)")
+        }
+        let entries = self.entries
+        var accept: (@Sendable (UInt64) -> Bool)?
+        if let filter {
+            accept = { (label: UInt64) -> Bool in
+                guard let entry = entries[label] else { return false }
+                return filter.matches(entry)
+            }
+        }
+        var found: [SearchResult]
+        do throws(VectorIndexError) {
+            found = try graph.search(query, k: k, ef: max(k, ef ?? info.efSearch), filter: accept.map { .predicate($0) })
+        } catch {
+            throw .invalid("the query vector cannot be searched: \(error)")
+        }
+        if !fresh.isEmpty {
+            found.append(contentsOf: fresh.search(query, k: k, accept: accept))
+            found.sort { $0.distance < $1.distance }
+        }
+        var out: [SearchResult] = []
+        out.reserveCapacity(min(k, found.count))
+        var seen = Set<UInt64>()
+        for r in found where entries[r.id] != nil && seen.insert(r.id).inserted {
+            out.append(r)
+            if out.count == k { break }
+        }
+        return out
+    }
+
+    func entry(_ label: UInt64) -> Entry? { reading { entries[label] } }
+
+    func entries(_ labels: [UInt64]) -> [Entry?] { reading { labels.map { entries[$0] } } }
+
+    func label(of id: String) -> UInt64? { reading { labels[id] } }
+
+    /// Ids of records passing `filter`, in the order they were written, after skipping
+    /// `offset` and keeping at most `limit`.
+    func ids(matching filter: RecordFilter?, offset: Int, limit: Int) -> [String] {
+        reading {
+            var chosen: [UInt64] = []
+            chosen.reserveCapacity(filter == nil ? entries.count : 64)
+            for (label, entry) in entries where filter?.matches(entry) ?? true { chosen.append(label) }
+            chosen.sort()
+            guard offset < chosen.count else { return [] }
+            return chosen[offset..<min(chosen.count, offset + max(0, limit))].map { entries[$0]!.id }
+        }
+    }
+
+    /// Bytes the index holds (graph buffers plus fresh vectors): what the memory bound is
+    /// measured on.
+    var indexBytes: Int {
+        reading { (graph?.memoryBytes ?? 0) + (fresh.map { $0.count * $0.dimension * 4 } ?? 0) }
+    }
+}
