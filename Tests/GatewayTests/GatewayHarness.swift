@@ -31,6 +31,8 @@ final class GatewayHarness {
         loop = group.loops[0]
     }
 
+    var collectionsEngine: CollectionEngine? { services.collections }
+
     deinit {
         services.store.backend.shutdown()
         try? FileManager.default.removeItem(atPath: directory)

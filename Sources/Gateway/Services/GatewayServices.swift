@@ -19,6 +19,8 @@ public final class GatewayServices: Sendable {
     public let logger: Logger
     /// Requests per client address before any key (`ip-rate`); nil when off.
     let addressPolicy: RateLimitPolicy?
+    /// The collections' live indexes (`Features/Collections`).
+    let collections: CollectionEngine
 
     public init(configuration: GatewayConfiguration, store: Store, logger: Logger) throws {
         self.configuration = configuration
@@ -31,6 +33,8 @@ public final class GatewayServices: Sendable {
                                          defaultBurst: configuration.defaultBurst,
                                          failurePolicy: RateLimitPolicy(name: "auth", ratePerSecond: failures, burst: Int64(max(10, failures * 5))))
         tokenBudget = TokenBudget(limiter: limiter)
+        collections = CollectionEngine(store: store, configuration: configuration.collections,
+                                       dataDirectory: configuration.storage.dataDirectory, logger: logger)
         addressPolicy = configuration.ipPolicy
         metrics = MetricsRegistry()
         lifecycle = GatewayLifecycle()

@@ -5,6 +5,8 @@ import Storage
 /// routes answer it in our shape (`GatewayError`), the Chroma routes in Chroma's
 /// (`ChromaError`). Storage errors arrive here through one mapping.
 enum CollectionError: Error, Sendable, Equatable {
+    /// The body is not JSON (or not an object at the top).
+    case malformed(String)
     /// Bad input: a field, a vector, a filter (the message names which).
     case invalid(String)
     case notFound(String)
@@ -28,13 +30,14 @@ enum CollectionError: Error, Sendable, Equatable {
 
     var message: String {
         switch self {
-        case .invalid(let m), .notFound(let m), .conflict(let m), .batchTooLarge(let m), .unavailable(let m), .internalError(let m): m
+        case .malformed(let m), .invalid(let m), .notFound(let m), .conflict(let m), .batchTooLarge(let m), .unavailable(let m), .internalError(let m): m
         }
     }
 
     /// Our shape, for the native routes.
     var gatewayError: GatewayError {
         switch self {
+        case .malformed(let m): GatewayError(.badRequest, "invalid_json", m)
         case .invalid(let m): GatewayError(.unprocessableContent, "invalid_request", m)
         case .notFound(let m): GatewayError(.notFound, "not_found", m)
         case .conflict(let m): GatewayError(.conflict, "conflict", m)

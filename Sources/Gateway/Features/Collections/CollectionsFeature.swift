@@ -10,8 +10,7 @@ import Storage
 /// from the rows when a snapshot is missing or unusable.
 enum CollectionsFeature: GatewayFeature {
     static func register(on router: RouterBuilder, services: GatewayServices) {
-        let engine = CollectionEngine(store: services.store, configuration: services.configuration.collections,
-                                      dataDirectory: services.configuration.storage.dataDirectory, logger: services.logger)
+        let engine = services.collections
         let operations = CollectionOperations(engine: engine)
         NativeRoutes.register(on: router, operations: operations)
         ChromaRoutes.register(on: router, operations: operations, services: services)

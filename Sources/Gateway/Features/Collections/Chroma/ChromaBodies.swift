@@ -26,7 +26,7 @@ enum ChromaBodies {
                 }
                 try parser.end()
             } catch {
-                return .failure(.invalid("the body is not valid JSON: \(error.description)"))
+                return .failure(.malformed("the body is not valid JSON: \(error.description)"))
             }
             return .success(())
         }
@@ -35,7 +35,7 @@ enum ChromaBodies {
 
     /// A failure inside a member reader: JSON errors and field errors are both `CollectionError`.
     static func value(_ parser: inout JSONParser) throws(CollectionError) -> JSONValue {
-        do { return try parser.readValue() } catch { throw .invalid("the body is not valid JSON: \(error.description)") }
+        do { return try parser.readValue() } catch { throw .malformed("the body is not valid JSON: \(error.description)") }
     }
 
     static func strings(_ value: JSONValue, _ field: String) throws(CollectionError) -> [String]? {

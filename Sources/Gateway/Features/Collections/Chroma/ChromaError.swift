@@ -19,7 +19,7 @@ struct ChromaError: ErrorResponse, Sendable {
 
     init(_ error: CollectionError) {
         switch error {
-        case .invalid(let m): self.init(.badRequest, "InvalidArgumentError", m)
+        case .malformed(let m), .invalid(let m): self.init(.badRequest, "InvalidArgumentError", m)
         case .notFound(let m): self.init(.notFound, "NotFoundError", m)
         // Chroma's server names only four codes; a duplicate name is 409 "ChromaError".
         case .conflict(let m): self.init(.conflict, "ChromaError", m)

@@ -163,7 +163,10 @@ final class LiveCollection: @unchecked Sendable {
             }
             labels[record.id] = label
             entries[label] = Entry(id: record.id, metadata: Metadata.stored(record.metadata), document: record.document)
-            if let vector, graph?.contains(label) != true, vector.count == fresh?.dimension { fresh!.append(label, vector) }
+            if let vector, graph?.contains(label) != true, vector.count == fresh?.dimension {
+                fresh!.append(label, vector)
+                changedSinceSnapshot = true
+            }
         }
     }
 
@@ -175,6 +178,7 @@ final class LiveCollection: @unchecked Sendable {
             var stale: [UInt64] = []
             graph.forEachID { label in if entries[label] == nil { stale.append(label) } }
             for label in stale { graph.remove(id: label) }
+            if !stale.isEmpty { changedSinceSnapshot = true }
             var missing: [String] = []
             for (label, entry) in entries where !graph.contains(label) && fresh?.contains(label) != true { missing.append(entry.id) }
             return missing
@@ -247,8 +251,11 @@ final class LiveCollection: @unchecked Sendable {
         var out: [SearchResult] = []
         out.reserveCapacity(min(k, found.count))
         var seen = Set<UInt64>()
+        // Rounding makes a vector's distance to itself a hair below zero; cosine and L2
+        // distances are never negative (inner-product ones may be).
+        let floor: Float = info.metric == .ip ? -.infinity : 0
         for r in found where entries[r.id] != nil && seen.insert(r.id).inserted {
-            out.append(r)
+            out.append(SearchResult(id: r.id, distance: max(floor, r.distance)))
             if out.count == k { break }
         }
         return out

@@ -269,7 +269,7 @@ enum NativeRoutes {
                     batch.documents!.append(document)
                 }
             } catch {
-                throw .invalid("the body is not valid JSON: \(error.description)")
+                throw .malformed("the body is not valid JSON: \(error.description)")
             }
             if let failure { throw failure }
             return true
