@@ -17,3 +17,6 @@ export AIWRITER_TEST_REDIS_URL=redis://127.0.0.1:$redis_port/0
 swift build --build-tests
 # The lifecycle tests drive the real aiwriter binary built above.
 swift test --skip-build 2>&1 | tee .build/test-output.txt
+# The real chromadb client (PyPI, in .venv/) against the real binary, on SQLite and PostgreSQL.
+python=$(scripts/python-env.sh numpy chromadb==1.5.9)
+"$python" -W ignore::DeprecationWarning Tests/python/chroma_client_test.py .build/debug/aiwriter
