@@ -28,6 +28,7 @@ final class CollectionEngine: Sendable {
     let snapshotDirectory: String
     let logger: Logger
     private let registry = Mutex<[String: Slot]>([:])
+    private let linker = BackgroundWorker(name: "aiw-index-linker")
     private let cacheKey = LoopLocalKey()
 
     private enum Slot {
@@ -263,9 +264,11 @@ final class CollectionEngine: Sendable {
             if live.pendingCount > 0 && !live.dropped.load(ordering: .acquiring) { scheduleInsertion(live, on: loop) }
             return
         }
-        loop.submit({ () -> [UInt64] in
+        // Linking is background work on one low-priority thread: requests (writes included)
+        // keep their cores, and the records are searchable meanwhile.
+        linker.run({ () -> [UInt64] in
             do {
-                try graph.add(ids: batch.labels, vectors: batch.vectors)
+                try graph.add(ids: batch.labels, vectors: batch.vectors, threads: 1)
                 return batch.labels
             } catch {
                 return []
@@ -278,7 +281,7 @@ final class CollectionEngine: Sendable {
             }
             live.linked(inserted)
             insertionRound(live, on: loop)
-        })
+        }, on: loop)
     }
 
     // MARK: Following other replicas
