@@ -59,7 +59,9 @@ let package = Package(
         .target(
             name: "VectorIndex",
             dependencies: ["VectorKernels"],
-            swiftSettings: hotPathSettings
+            // Optimised in debug builds too: unoptimised, a graph insert is ~100x slower, and the
+            // tests that wait for background linking would measure the compiler, not the code.
+            swiftSettings: hotPathSettings + [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         // `ann-bench`: recall and QPS on texmex-format data sets (Benchmarks/compare/ann.sh).
         .executableTarget(

@@ -24,8 +24,9 @@ struct CollectionsTests {
     func auth(_ key: String) -> [(String, String)] { [("Authorization", "Bearer \(key)"), ("Content-Type", "application/json")] }
 
     /// A collection `name` with `count` records `r<i>` (metadata n, parity, tag), via the native API.
-    func seed(_ h: GatewayHarness, _ key: String, _ name: String, count: Int, metric: String = "l2") throws {
-        let created = try h.send("POST", "/v1/collections", headers: auth(key), body: #"{"name":"\#(name)","dimension":8,"metric":"\#(metric)"}"#)
+    func seed(_ h: GatewayHarness, _ key: String, _ name: String, count: Int, metric: String = "l2", efConstruction: Int = 200) throws {
+        let created = try h.send("POST", "/v1/collections", headers: auth(key),
+                                 body: #"{"name":"\#(name)","dimension":8,"metric":"\#(metric)","ef_construction":\#(efConstruction)}"#)
         #expect(created.code == 201, "\(created.bodyText)")
         var start = 0
         while start < count {
@@ -253,6 +254,90 @@ struct CollectionsTests {
         #expect(misses.isEmpty, "not found at rank 1: \(misses.prefix(20))")
     }
 
+    /// Drives the loop until background linking and rebuilds are done (or 20 s pass).
+    func settle(_ h: GatewayHarness, _ key: String, _ name: String) throws {
+        for _ in 0..<2_000 {
+            let busy = h.collectionsEngine?.loaded.contains { $0.pendingCount > 0 || $0.needsRebuild || $0.inserting.load(ordering: .relaxed) } ?? false
+            if !busy { return }
+            // Turn the loop a while: linking reports back to it.
+            h.loop.runOnCallingThread(timeoutMilliseconds: 10, until: { false }) {}
+        }
+        for live in h.collectionsEngine?.loaded ?? [] {
+            Issue.record("still busy: pending \(live.pendingCount), rebuild \(live.needsRebuild), linking \(live.inserting.load(ordering: .relaxed)), slots \(live.graph?.slots ?? -1), live \(live.graph?.count ?? -1)")
+        }
+    }
+
+    @Test("ten cycles of delete-everything-and-reload keep the index within 1.1x of a fresh build; tombstones trigger a rebuild")
+    func memoryIsBounded() throws {
+        let h = try GatewayHarness()
+        let key = h.key(.writer, rate: 1_000_000, burst: 1_000_000)
+        // A small build effort: the debug build links slowly, and the test waits for it.
+        try seed(h, key, "cycles", count: 1200, efConstruction: 32)
+        try settle(h, key, "cycles")
+        let fresh = h.collectionsEngine!.loaded[0].indexBytes
+        let ids = (0..<1200).map { "\"r\($0)\"" }.joined(separator: ",")
+        for _ in 0..<10 {
+            #expect(try h.send("POST", "/v1/collections/cycles/records/delete", headers: auth(key), body: #"{"ids":[\#(ids)]}"#).code == 200)
+            var start = 0
+            while start < 1200 {
+                let records = (start..<start + 400).map { i in #"{"id":"r\#(i)","vector":\#(CollectionsTests.text(CollectionsTests.vector(i)))}"# }
+                #expect(try h.send("POST", "/v1/collections/cycles/records", headers: auth(key), body: #"{"records":[\#(records.joined(separator: ","))]}"#).code == 200)
+                start += 400
+            }
+            try settle(h, key, "cycles")
+        }
+        let live = h.collectionsEngine!.loaded[0]
+        #expect(Double(live.indexBytes) <= 1.1 * Double(fresh), "index \(live.indexBytes) bytes after ten cycles; \(fresh) fresh")
+        #expect(live.count == 1200)
+        for i in stride(from: 0, to: 1200, by: 101) { #expect(try nearest(h, key, "cycles", CollectionsTests.vector(i)) == ["r\(i)"]) }
+
+        // Deleting 60 % without reloading leaves tombstones; a rebuild clears them.
+        let doomed = (0..<1200).filter { $0 % 5 < 3 }.map { "\"r\($0)\"" }.joined(separator: ",")
+        #expect(try h.send("POST", "/v1/collections/cycles/records/delete", headers: auth(key), body: #"{"ids":[\#(doomed)]}"#).code == 200)
+        try settle(h, key, "cycles")
+        let rebuilt = h.collectionsEngine!.loaded[0]
+        #expect(rebuilt.graph?.tombstoneFraction == 0, "tombstones after the rebuild: \(rebuilt.graph?.tombstoneFraction ?? -1)")
+        #expect(rebuilt.count == 480)
+        for i in stride(from: 3, to: 1200, by: 5) { #expect(try nearest(h, key, "cycles", CollectionsTests.vector(i)) == ["r\(i)"]) }
+    }
+
+    @Test("a replica behind a trimmed change log reloads from the rows")
+    func trimmedLog() throws {
+        let directory = NSTemporaryDirectory() + "aiwriter-trim-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let a = try GatewayHarness { $0.storage.dataDirectory = directory; $0.collections.retainedChanges = 1_000 }
+        let key = a.key(.writer, rate: 1_000_000, burst: 1_000_000)
+        try seed(a, key, "log", count: 100)
+        // A second "replica" on the same database loads the collection now, then falls behind.
+        let b = try GatewayHarness { $0.storage.dataDirectory = directory }
+        #expect(try nearest(b, key, "log", CollectionsTests.vector(5)) == ["r5"])
+        let behind = b.collectionsEngine!.loaded[0]
+        var start = 100
+        while start < 3_100 {
+            let records = (start..<start + 500).map { i in #"{"id":"r\#(i)","vector":\#(CollectionsTests.text(CollectionsTests.vector(i)))}"# }
+            #expect(try a.send("POST", "/v1/collections/log/records", headers: auth(key), body: #"{"records":[\#(records.joined(separator: ","))]}"#).code == 200)
+            start += 500
+        }
+        let trimmed = Flag()
+        a.loop.runOnCallingThread(timeoutMilliseconds: 10_000, until: { trimmed.value }) {
+            a.collectionsEngine!.trimChangeLogs(on: a.loop) { trimmed.value = true }
+        }
+        // B catches up: the log it needs is gone, so it reloads and serves everything.
+        let reloaded = Flag()
+        let engine = b.collectionsEngine!, loop = b.loop
+        loop.runOnCallingThread(timeoutMilliseconds: 20_000, until: { reloaded.value }) {
+            loop.spawn {
+                try? await engine.catchUp(behind, to: 3_100, on: loop)
+                reloaded.value = true
+            }
+        }
+        let replaced = behind.dropped.load(ordering: .acquiring)
+        #expect(replaced, "the stale index was replaced")
+        let count = try b.send("GET", "/v1/collections/log/count", headers: auth(key))
+        #expect((CollectionsTests.json(count) as? [String: Any])?["count"] as? Int == 3_100)
+        #expect(try nearest(b, key, "log", CollectionsTests.vector(3_000)) == ["r3000"])
+    }
+
     @Test("restart: from the rows, from a snapshot, and from a corrupt or foreign snapshot (rebuilt, nothing lost)")
     func restarts() throws {
         let directory = NSTemporaryDirectory() + "aiwriter-restart-\(UUID().uuidString)"
@@ -273,10 +358,7 @@ struct CollectionsTests {
             #expect((CollectionsTests.json(count) as? [String: Any])?["count"] as? Int == 700, "\(label)")
             #expect(try nearest(h, key, "second", CollectionsTests.vector(7)) == ["r7"], "\(label): second")
             // Let the background insertion finish, then snapshot as a drain would.
-            for _ in 0..<200 where h.collectionsEngine?.loaded.contains(where: { $0.pendingCount > 0 }) == true {
-                _ = try h.send("GET", "/v1/collections/kept/count", headers: auth(key))
-                usleep(10_000)
-            }
+            try settle(h, key, "kept")
             h.collectionsEngine?.writeSnapshots(on: nil)
         }
         try check("from rows")
@@ -301,4 +383,11 @@ struct CollectionsTests {
 extension HTTPResponseRecorder {
     /// The status as a number (0 when no response was recorded).
     var code: Int { status.map { Int($0.rawValue) } ?? 0 }
+}
+
+/// Set by a task on the harness loop, read by the test thread driving that loop.
+final class Flag: @unchecked Sendable {
+    // @unchecked: the loop runs on the test's own thread (runOnCallingThread), so writer and
+    // reader are one thread.
+    var value = false
 }

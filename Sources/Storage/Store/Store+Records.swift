@@ -69,6 +69,7 @@ extension Store {
         "SELECT external_id, vector, metadata, document, seq FROM records WHERE collection_id = $1 AND external_id = $2", parameters: 2)
     static let collectionSequence = Query("collection_seq", "SELECT last_seq FROM collections WHERE id = $1", parameters: 1)
 
+    static let trimChanges = Query("changes_trim", "DELETE FROM changes WHERE collection_id = $1 AND seq <= $2", parameters: 2)
     static let selectRecordPage = Query("records_page", """
         SELECT external_id, vector, metadata, document, seq FROM records
         WHERE collection_id = $1 AND seq > $2 ORDER BY seq LIMIT $3
@@ -239,6 +240,16 @@ extension Store {
                 } else { nil }
                 return Change(sequence: sequence, id: id, operation: operation, record: record)
             }
+        }
+    }
+
+    /// Deletes the change log through `sequence` (the rows keep every record): what keeps
+    /// the log bounded. A follower that needed the deleted part finds its read starting past
+    /// its position and reloads from the rows. Returns how many changes were deleted.
+    public func trimChanges(in collection: VectorCollection, through sequence: Int64, on loop: EventLoop,
+                            _ done: @escaping (Result<Int, StoreError>) -> Void) {
+        unit([Store.trimChanges(.integer(collection.id), .integer(sequence))], on: loop, done) { results throws(StoreError) in
+            results[0].affected
         }
     }
 

@@ -277,6 +277,8 @@ public final class HNSWIndex: @unchecked Sendable {
 
     /// Adds many vectors (row-major, `dimension` floats each) using every core. Every vector is
     /// checked before any is added: a bad one fails the whole batch, nothing is half-added.
+    /// Searches and removals may run meanwhile; other adds may not (the batch sizes its
+    /// buffers counting the freed slots it will reuse).
     public func add(ids: [UInt64], vectors flat: [Float], threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws(VectorIndexError) {
         guard flat.count == ids.count * dimension else {
             throw .dimensionMismatch(expected: dimension, got: ids.isEmpty ? flat.count : flat.count / max(ids.count, 1))
@@ -288,7 +290,10 @@ public final class HNSWIndex: @unchecked Sendable {
                 try prepare(UnsafeBufferPointer(rebasing: all[i * dimension..<(i + 1) * dimension]), into: check)
             }
         }
-        ensureCapacity(slotCount.load(ordering: .relaxed) + ids.count)
+        // Freed slots are reused before fresh ones: delete-and-reload cycles must not grow the
+        // buffers. (One batch adder at a time, as callers run it; removals only add free slots.)
+        let reusable = freeSlots.withLock { $0.count }
+        ensureCapacity(slotCount.load(ordering: .relaxed) + max(0, ids.count - reusable))
         let next = Atomic<Int>(0)
         let workers = max(1, min(threads, ids.count))
         flat.withUnsafeBufferPointer { all in
@@ -539,6 +544,9 @@ public final class HNSWIndex: @unchecked Sendable {
         let n = slotCount.load(ordering: .acquiring)
         for s in 0..<n where !isDeleted(UInt32(s)) { body(labels[s]) }
     }
+
+    /// Slots handed out: live vectors plus removed ones not yet reused.
+    public var slots: Int { slotCount.load(ordering: .relaxed) }
 
     /// Fraction of slots held by removed vectors not yet reused: how much of the graph a
     /// search walks for nothing, and when a rebuild pays.

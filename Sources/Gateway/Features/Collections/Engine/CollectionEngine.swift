@@ -233,55 +233,97 @@ final class CollectionEngine: Sendable {
     /// Applies the change log until `sequence` (or its current end), reading the primary so
     /// a write just acknowledged is never missed behind a lagging replica.
     func catchUp(_ live: LiveCollection, to sequence: Int64, on loop: EventLoop) async throws(CollectionError) {
-        while live.applied < sequence {
+        while live.applied < sequence, !live.dropped.load(ordering: .acquiring) {
             let changes: [Change]
             do {
                 changes = try await store.changes(in: live.info, after: live.applied, limit: 10_000, consistent: true, on: loop)
             } catch {
                 throw CollectionError(error)
             }
-            guard !changes.isEmpty else { break }
+            guard let first = changes.first else { break }
+            // The log is gap-free, so a gap means it was trimmed past this index: reload.
+            guard first.sequence == live.applied + 1 else {
+                logger.info("collection fell behind its trimmed change log; reloading from the rows",
+                            metadata: ["collection": .string(live.uuid), "applied": .stringConvertible(live.applied),
+                                       "log_starts_at": .stringConvertible(first.sequence)])
+                _ = try await reload(live, on: loop)
+                return
+            }
             live.apply(changes)
         }
         scheduleInsertion(live, on: loop)
     }
 
-    // MARK: Graph insertion
+    /// Replaces a collection's index with one loaded afresh from the rows; holders of the old
+    /// one see it dropped and resolve the new one.
+    func reload(_ old: LiveCollection, on loop: EventLoop) async throws(CollectionError) -> LiveCollection {
+        let info: VectorCollection
+        do { info = try await store.collection(tenantID: old.tenantID, uuid: old.uuid, on: loop) } catch { throw CollectionError(error) }
+        registry.withLock { slots in
+            if case .ready(let current)? = slots[old.uuid], current === old { slots[old.uuid] = nil }
+        }
+        old.dropped.store(true, ordering: .releasing)
+        return try await live(for: info, on: loop)
+    }
+
+    // MARK: Graph maintenance
 
     static let insertionBatch = 2_048
+    /// Removed vectors a graph may hold (as a fraction of its slots) before it is rebuilt
+    /// from its live ones: past this, searches walk more dead nodes than the slots' reuse
+    /// by later inserts wins back.
+    static let rebuildTombstoneFraction = 0.3
+    static let rebuildMinimumSlots = 1_024
 
     /// Starts linking fresh records into the graph unless that is already going on.
     func scheduleInsertion(_ live: LiveCollection, on loop: EventLoop) {
-        guard live.pendingCount > 0, live.inserting.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
-        insertionRound(live, on: loop)
+        guard live.pendingCount > 0 || live.needsRebuild,
+              live.inserting.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
+        maintenanceRound(live, on: loop)
     }
 
-    private func insertionRound(_ live: LiveCollection, on loop: EventLoop) {
-        guard !live.dropped.load(ordering: .acquiring), let graph = live.graph,
-              let batch = live.takeFresh(limit: CollectionEngine.insertionBatch) else {
+    /// One job on the linker thread: a rebuild when tombstones call for it, otherwise a batch
+    /// of fresh records linked. Linking is background work on one low-priority thread:
+    /// requests (writes included) keep their cores, and the records are searchable meanwhile.
+    private func maintenanceRound(_ live: LiveCollection, on loop: EventLoop) {
+        guard !live.dropped.load(ordering: .acquiring), live.pendingCount > 0 || live.needsRebuild else {
             live.inserting.store(false, ordering: .releasing)
-            // An apply between the empty take and the store above found `inserting` set.
-            if live.pendingCount > 0 && !live.dropped.load(ordering: .acquiring) { scheduleInsertion(live, on: loop) }
+            // An apply between the check and the store above found `inserting` set.
+            if (live.pendingCount > 0 || live.needsRebuild) && !live.dropped.load(ordering: .acquiring) { scheduleInsertion(live, on: loop) }
             return
         }
-        // Linking is background work on one low-priority thread: requests (writes included)
-        // keep their cores, and the records are searchable meanwhile.
-        linker.run({ () -> [UInt64] in
-            do {
-                try graph.add(ids: batch.labels, vectors: batch.vectors, threads: 1)
-                return batch.labels
-            } catch {
-                return []
-            }
-        }, completion: { [self] inserted in
-            if inserted.isEmpty {
-                logger.error("graph insertion failed; records stay searchable exactly", metadata: ["collection": .string(live.uuid)])
+        linker.run({ () -> Result<String, VectorIndexError> in
+            if live.needsRebuild { return live.rebuildGraph().map { "rebuilt from \($0) live vectors" } }
+            return live.linkFresh(limit: CollectionEngine.insertionBatch).map { _ in "" }
+        }, completion: { [self] outcome in
+            switch outcome {
+            case .success(let note):
+                if !note.isEmpty { logger.info("collection graph \(note)", metadata: ["collection": .string(live.uuid)]) }
+                maintenanceRound(live, on: loop)
+            case .failure(let error):
+                logger.error("graph maintenance failed; records stay searchable exactly",
+                             metadata: ["collection": .string(live.uuid), "error": .string("\(error)")])
                 live.inserting.store(false, ordering: .releasing)
-                return
             }
-            live.linked(inserted)
-            insertionRound(live, on: loop)
         }, on: loop)
+    }
+
+    // MARK: Trimming the change log
+
+    /// Keeps each loaded collection's log to `change-log-retention` changes: a replica that
+    /// fell further behind does not replay but reloads from the rows (it sees the gap at the
+    /// start of its next read).
+    func trimChangeLogs(on loop: EventLoop, then done: @escaping () -> Void = {}) {
+        let retained = configuration.retainedChanges
+        let due = loaded.filter { $0.applied > retained }
+        var remaining = due.count
+        if remaining == 0 { return done() }
+        for live in due {
+            store.trimChanges(in: live.info, through: live.applied - retained, on: loop) { _ in
+                remaining -= 1
+                if remaining == 0 { done() }
+            }
+        }
     }
 
     // MARK: Following other replicas
@@ -398,6 +440,7 @@ final class CollectionEngine: Sendable {
             func arm() {
                 _ = loop.schedule(afterMilliseconds: configuration.snapshotIntervalMs) { [self] in
                     writeSnapshots(on: loop)
+                    trimChangeLogs(on: loop)
                     arm()
                 }
             }

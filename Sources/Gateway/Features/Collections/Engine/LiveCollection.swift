@@ -79,8 +79,9 @@ final class LiveCollection: @unchecked Sendable {
         }
     }
 
-    static func newGraph(_ info: VectorCollection, dimension: Int) -> HNSWIndex? {
-        let parameters = HNSWParameters(m: info.m, efConstruction: info.efConstruction, defaultEf: info.efSearch)
+    static func newGraph(_ info: VectorCollection, dimension: Int, capacity: Int = 1024) -> HNSWIndex? {
+        var parameters = HNSWParameters(m: info.m, efConstruction: info.efConstruction, defaultEf: info.efSearch)
+        parameters.initialCapacity = max(16, capacity)
         return try? HNSWIndex(dimension: dimension, metric: metric(info.metric), parameters: parameters)
     }
 
@@ -191,33 +192,78 @@ final class LiveCollection: @unchecked Sendable {
 
     func markSnapshotWritten() { writing { changedSinceSnapshot = false } }
 
-    // MARK: Background insertion
+    // MARK: Graph maintenance (on the linker thread, one job at a time)
 
-    /// Up to `limit` fresh records to link into the graph: their labels and vectors.
-    func takeFresh(limit: Int) -> (labels: [UInt64], vectors: [Float])? {
+    /// Whether removed vectors fill enough of the graph that rebuilding it pays.
+    var needsRebuild: Bool {
         reading {
-            guard let fresh, !fresh.isEmpty else { return nil }
-            let n = min(limit, fresh.count)
-            let chosen = Array(fresh.labels.prefix(n))
-            var vectors: [Float] = []
-            vectors.reserveCapacity(n * fresh.dimension)
-            for label in chosen { vectors.append(contentsOf: fresh.vector(label)!) }
-            return (chosen, vectors)
+            guard let graph else { return false }
+            return graph.slots >= CollectionEngine.rebuildMinimumSlots
+                && graph.tombstoneFraction > CollectionEngine.rebuildTombstoneFraction
         }
     }
 
-    /// The labels are in the graph now: drop them from `fresh`, or, for any deleted or
-    /// overwritten meanwhile, from the graph again.
-    func linked(_ inserted: [UInt64]) {
+    /// Links up to `limit` fresh records into the graph; returns how many. Queries go on
+    /// meanwhile (the graph takes concurrent inserts and searches); a record deleted or
+    /// overwritten while it was being linked is removed from the graph again.
+    func linkFresh(limit: Int) -> Result<Int, VectorIndexError> {
+        let taken: (graph: HNSWIndex, labels: [UInt64], vectors: [Float])? = reading {
+            guard let graph, let fresh, !fresh.isEmpty else { return nil }
+            let chosen = Array(fresh.labels.prefix(limit))
+            var vectors: [Float] = []
+            vectors.reserveCapacity(chosen.count * fresh.dimension)
+            for label in chosen { vectors.append(contentsOf: fresh.vector(label)!) }
+            return (graph, chosen, vectors)
+        }
+        guard let taken else { return .success(0) }
+        do throws(VectorIndexError) {
+            try taken.graph.add(ids: taken.labels, vectors: taken.vectors, threads: 1)
+        } catch {
+            return .failure(error)
+        }
         writing {
-            for label in inserted {
+            for label in taken.labels {
                 if entries[label] != nil {
                     fresh?.remove(label)
                 } else {
-                    graph?.remove(id: label)
+                    taken.graph.remove(id: label)
                 }
             }
         }
+        return .success(taken.labels.count)
+    }
+
+    /// Builds a new graph from the live vectors of the current one and swaps it in: the
+    /// removed ones' slots are gone, and memory is what the live records need. Writes go on
+    /// (they land in `fresh`; linking waits, being on this same thread); queries use the old
+    /// graph until the swap. Returns how many vectors the new graph holds.
+    func rebuildGraph() -> Result<Int, VectorIndexError> {
+        let snapshot: (labels: [UInt64], vectors: [Float], info: VectorCollection)? = reading {
+            guard let graph else { return nil }
+            var chosen: [UInt64] = []
+            var vectors: [Float] = []
+            chosen.reserveCapacity(entries.count)
+            vectors.reserveCapacity(entries.count * graph.dimension)
+            for label in entries.keys.sorted() {
+                guard let v = graph.vector(for: label) else { continue }
+                chosen.append(label)
+                vectors.append(contentsOf: v)
+            }
+            return (chosen, vectors, info)
+        }
+        guard let snapshot, let dimension = snapshot.info.dimension,
+              let rebuilt = LiveCollection.newGraph(snapshot.info, dimension: dimension, capacity: snapshot.labels.count) else { return .success(0) }
+        do throws(VectorIndexError) {
+            try rebuilt.add(ids: snapshot.labels, vectors: snapshot.vectors, threads: 1)
+        } catch {
+            return .failure(error)
+        }
+        writing {
+            for label in snapshot.labels where entries[label] == nil { rebuilt.remove(id: label) }
+            graph = rebuilt
+            changedSinceSnapshot = true
+        }
+        return .success(snapshot.labels.count)
     }
 
     // MARK: Reading
