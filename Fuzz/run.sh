@@ -2,9 +2,10 @@
 # Builds the libFuzzer + AddressSanitizer targets from the project's own sources and runs each
 # for SECONDS (default 60): `http` (the HTTP/1.1 request codec), `snapshot` (the HNSW
 # snapshot loader), `json` (the metadata validator in Storage) and `forwarded` (client
-# addresses from X-Forwarded-For behind trusted proxies) and `jsonbody` (the gateway's strict
-# request-body JSON parser).
-# Usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|jsonbody|all]
+# addresses from X-Forwarded-For behind trusted proxies), `jsonbody` (the gateway's strict
+# request-body JSON parser) and `collections` (its member-by-member face with float arrays,
+# base64 float32 embeddings, and the where/where_document filter language).
+# Usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|jsonbody|collections|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -97,13 +98,26 @@ printf '%s' '[{"c":1},{"c":"x\n"}]' > Fuzz/corpus-jsonbody/array
 fuzz_run jsonbody Fuzz/bin/json-body Fuzz/corpus-jsonbody 4096 0
 }
 
+run_collections() {
+mkdir -p Fuzz/corpus-collections
+fuzz_build Gateway Fuzz/bin/collection-body Sources/Gateway/HTTP/JSON/JSONValue.swift Sources/Gateway/HTTP/JSON/JSONParser.swift \
+  Sources/Gateway/HTTP/JSON/JSONWriter.swift Sources/Gateway/Features/Collections/CollectionError.swift \
+  Sources/Gateway/Features/Collections/Records/Metadata.swift Sources/Gateway/Features/Collections/Records/RecordFilter.swift \
+  Sources/Gateway/Features/Collections/Chroma/Base64Floats.swift Fuzz/CollectionBodyFuzzer.swift
+printf '%s' '{"ids":["a","b"],"embeddings":[[0.1,-2.5e-3,3],[1e-40,0,1]],"n_results":10,"where":{"$and":[{"n":{"$gte":1}},{"s":{"$in":["x","y"]}}]}}' > Fuzz/corpus-collections/query
+printf '%s' '{"$or":[{"b":true},{"f":{"$ne":2.5}},{"n":{"$nin":[1,2]}}],"$contains":"x"}' > Fuzz/corpus-collections/filter
+printf '%s' 'AACAPwAAAEAAAEBA' > Fuzz/corpus-collections/base64
+fuzz_run collections Fuzz/bin/collection-body Fuzz/corpus-collections 4096 0
+}
+
 case "$which" in
   http) run_http ;;
   snapshot) run_snapshot ;;
   json) run_json ;;
   forwarded) run_forwarded ;;
   jsonbody) run_jsonbody ;;
-  all) run_http; run_snapshot; run_json; run_forwarded; run_jsonbody ;;
-  *) echo "usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|jsonbody|all]"; exit 2 ;;
+  collections) run_collections ;;
+  all) run_http; run_snapshot; run_json; run_forwarded; run_jsonbody; run_collections ;;
+  *) echo "usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|jsonbody|collections|all]"; exit 2 ;;
 esac
 exit $failed

@@ -332,3 +332,9 @@ final class LiveCollection: @unchecked Sendable {
         reading { (graph?.memoryBytes ?? 0) + (fresh.map { $0.count * $0.dimension * 4 } ?? 0) }
     }
 }
+
+extension RecordFilter {
+    func matches(_ entry: LiveCollection.Entry) -> Bool {
+        matches(id: entry.id, entry.metadata, entry.document)
+    }
+}

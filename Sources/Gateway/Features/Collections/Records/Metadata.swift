@@ -1,5 +1,3 @@
-import Storage
-
 /// One metadata value: what Chroma allows (string, integer, float, boolean). Integers and
 /// floats stay distinct as they were written (`1` is an integer, `1.0` a float), and compare
 /// numerically with each other in filters.

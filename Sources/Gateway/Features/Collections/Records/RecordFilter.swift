@@ -23,10 +23,6 @@ indirect enum RecordFilter: Sendable, Equatable {
     static let maximumDepth = 16
     static let maximumTerms = 256
 
-    func matches(_ entry: LiveCollection.Entry) -> Bool {
-        matches(id: entry.id, entry.metadata, entry.document)
-    }
-
     func matches(id: String, _ metadata: Metadata, _ document: String?) -> Bool {
         switch self {
         case .all(let terms):
