@@ -232,6 +232,9 @@ def main():
                     # queries are measured once the background linking has finished.
                     figures["linked_after_s"] = seconds + wait_linked(server)
                 figures["recall_at_10"] = recall_at_10(collection, queries, truth)
+                # Whatever either system does after a bulk load (compaction, persisting) is
+                # given time to finish before throughput is measured.
+                time.sleep(5)
                 for c in connections:
                     report = loadtest(args.loadtest, server, str(collection.id), queries_path, c, args.duration, work)
                     figures[f"qps_{c}"] = pick(report, "requests_per_second", "rps", "throughput")
@@ -252,9 +255,10 @@ def main():
     keys = list(results["gateway"][0].keys())
     print(f"{'figure':24} {'gateway (each round)':34} {'chroma (each round)':34} ratio of medians")
     for key in keys:
-        g = [r[key] for r in results["gateway"] if r[key] is not None]
-        c = [r[key] for r in results["chroma"] if r[key] is not None]
+        g = [r[key] for r in results["gateway"] if r.get(key) is not None]
+        c = [r[key] for r in results["chroma"] if r.get(key) is not None]
         if not g or not c:
+            print(f"{key:24} {', '.join(f'{v:.4g}' for v in g):34} {'-':34} -")
             continue
         gm, cm = float(np.median(g)), float(np.median(c))
         ratio = gm / cm if cm else float("inf")
