@@ -5,7 +5,7 @@
 //  - nothing crashes, loops or reads out of bounds;
 //  - member-by-member reading agrees with the whole-value parser: it accepts exactly the
 //    objects the parser accepts (member names in order, each value equal), and every float it
-//    reads is finite and is the float32 nearest the number's text;
+//    reads is finite and bit for bit what strtof reads (the fast path rounds correctly);
 //  - base64 decoding gives the bytes Foundation's decoder gives, and accepts all canonical
 //    base64 of a whole number of float32s;
 //  - a filter that parses can be evaluated on any metadata without trapping.
@@ -42,9 +42,10 @@ func checkStreaming(_ bytes: [UInt8]) {
                             fatalError("floats and value disagree on \(name)")
                         }
                         for (item, f) in zip(items, floats) {
-                            guard case .number(let text) = item, let d = Double(text) else { fatalError("a float from a non-number") }
-                            check(f.isFinite && f == Float(d) || abs(Double(f) - d) <= max(abs(d), 1e-38) * 1e-6,
-                                  "float \(f) for \(text)")
+                            guard case .number(let text) = item else { fatalError("a float from a non-number") }
+                            // Correctly rounded: exactly what the C library's strtof gives.
+                            let expected = text.withCString { strtof($0, nil) }
+                            check(f.isFinite && f.bitPattern == expected.bitPattern, "float \(f) for \(text), strtof says \(expected)")
                         }
                         members.append((name, value))
                         continue

@@ -363,32 +363,79 @@ extension JSONParser {
         try readArray { (p, _) throws(Failure) in out.append(try p.float()) }
     }
 
-    /// One number as float32: the grammar checked as `number()` does, then `strtof` on a
-    /// NUL-terminated copy (the body is not NUL-terminated).
+    /// One number as float32, correctly rounded. The grammar is checked as `number()` does
+    /// while the digits are gathered; a number of at most 19 significant digits and a decimal
+    /// exponent within ±22 (what embeddings are written with) is converted exactly by Clinger's
+    /// fast path — the mantissa and the power of ten are exact doubles, so one multiplication
+    /// or division rounds once — then narrowed to float32, which is correct unless the double
+    /// lands exactly on a tie between two floats. Anything else (and that tie) goes to
+    /// `strtof` on a NUL-terminated copy: strtof alone was a sixth of a small query's time.
     public mutating func float() throws(Failure) -> Float {
         skipWhitespace()
         let start = i
         guard let c = current, c == UInt8(ascii: "-") || (c >= 0x30 && c <= 0x39) else {
             throw fail(current == nil ? "unexpected end of input" : "expected a number")
         }
-        if current == UInt8(ascii: "-") { i += 1 }
+        let negative = c == UInt8(ascii: "-")
+        if negative { i += 1 }
         guard let first = current, first >= 0x30 && first <= 0x39 else { throw fail("a number needs digits") }
-        i += 1
-        if first == 0x30, let c = current, c >= 0x30 && c <= 0x39 { throw fail("a number with a leading zero") }
-        digits()
+        if first == 0x30, i + 1 < bytes.count, bytes[i + 1] >= 0x30 && bytes[i + 1] <= 0x39 { i += 1; throw fail("a number with a leading zero") }
+        var mantissa: UInt64 = 0
+        var significant = 0
+        var exponent = 0
+        var exact = true
+        while let d = current, d >= 0x30 && d <= 0x39 {
+            let v = UInt64(d - 0x30)
+            if significant < 19 {
+                if mantissa != 0 || v != 0 { mantissa = mantissa &* 10 &+ v; significant += 1 }
+            } else {
+                exponent += 1
+                if v != 0 { exact = false }
+            }
+            i += 1
+        }
         if current == UInt8(ascii: ".") {
             i += 1
             guard let c = current, c >= 0x30 && c <= 0x39 else { throw fail("a fraction needs digits") }
-            digits()
+            while let d = current, d >= 0x30 && d <= 0x39 {
+                let v = UInt64(d - 0x30)
+                if significant < 19 {
+                    if mantissa != 0 || v != 0 { mantissa = mantissa &* 10 &+ v; significant += 1 }
+                    exponent -= 1
+                } else if v != 0 {
+                    exact = false
+                }
+                i += 1
+            }
         }
         if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
             i += 1
-            if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { i += 1 }
+            var exponentNegative = false
+            if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { exponentNegative = current == UInt8(ascii: "-"); i += 1 }
             guard let c = current, c >= 0x30 && c <= 0x39 else { throw fail("an exponent needs digits") }
-            digits()
+            var written = 0
+            while let d = current, d >= 0x30 && d <= 0x39 {
+                if written < 100_000 { written = written * 10 + Int(d - 0x30) }
+                i += 1
+            }
+            exponent += exponentNegative ? -written : written
         }
         let length = i - start
         guard length <= 64 else { throw Failure(offset: start, reason: "a number longer than 64 characters") }
+        if exact, mantissa <= 1 << 53, (-22...22).contains(exponent) {
+            var x = Double(mantissa)
+            if exponent < 0 { x /= JSONParser.powersOfTen[-exponent] } else { x *= JSONParser.powersOfTen[exponent] }
+            let f = Float(x)
+            var tie = false
+            if Double(f) != x, f.isFinite {
+                let neighbour = x > Double(f) ? f.nextUp : f.nextDown
+                tie = x == (Double(f) + Double(neighbour)) / 2
+            }
+            if !tie {
+                guard f.isFinite else { throw Failure(offset: start, reason: "a number beyond float32's range") }
+                return negative ? -f : f
+            }
+        }
         let value: Float = withUnsafeTemporaryAllocation(of: CChar.self, capacity: 65) { buffer in
             UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: bytes.baseAddress! + start, byteCount: length)
             buffer[length] = 0
@@ -397,6 +444,9 @@ extension JSONParser {
         guard value.isFinite else { throw Failure(offset: start, reason: "a number beyond float32's range") }
         return value
     }
+
+    /// 1e0 … 1e22: every one an exact double.
+    static let powersOfTen: [Double] = (0...22).map { e in (0..<e).reduce(1.0) { x, _ in x * 10 } }
 
     /// Only whitespace may follow the top value.
     public mutating func end() throws(Failure) {
