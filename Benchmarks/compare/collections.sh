@@ -6,7 +6,8 @@
 # restart to first answer, RSS. Then ann-bench's raw single-thread QPS at the gateway's
 # default ef beside the gateway at one loop, for the cost of HTTP, JSON and auth.
 #
-# Usage: Benchmarks/compare/collections.sh   (env: DATA=../shared/data/minilm-gcide ROUNDS=3 DURATION=10 SMOKE=0)
+# Usage: Benchmarks/compare/collections.sh   (env: DATA=../shared/data/minilm-gcide ROUNDS=3 DURATION=10 SMOKE=0
+#        GATEWAY_EF=128: a second pass with the gateway's collection at that ef_search)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DATA=${DATA:-../shared/data/minilm-gcide}
@@ -27,9 +28,16 @@ swift build -c release --product aiwriter >/dev/null
 swift build -c release --product loadtest >/dev/null
 swift build -c release --product ann-bench >/dev/null
 
-echo "== gateway (2 loops) and Chroma, $ROUNDS round(s), ${DURATION}s per connection count"
+echo "== gateway (2 loops) and Chroma, $ROUNDS round(s), ${DURATION}s per connection count, both at ef_search 100"
 "$PY" -W ignore Benchmarks/compare/collections_bench.py --data "$DATA" --gateway .build/release/aiwriter \
   --loadtest .build/release/loadtest --chroma "$CHROMA" --rounds "$ROUNDS" --duration "$DURATION" --connections "$CONNECTIONS"
+if [ -n "${GATEWAY_EF:-}" ]; then
+  echo
+  echo "== the same with the gateway's collection at ef_search $GATEWAY_EF (Chroma at 100)"
+  "$PY" -W ignore Benchmarks/compare/collections_bench.py --data "$DATA" --gateway .build/release/aiwriter \
+    --loadtest .build/release/loadtest --chroma "$CHROMA" --rounds "$ROUNDS" --duration "$DURATION" --connections "$CONNECTIONS" \
+    --gateway-ef "$GATEWAY_EF"
+fi
 
 echo
 echo "== HTTP, JSON and auth against the raw index: gateway at 1 loop, 8 connections (loadtest on the other core) vs ann-bench, 1 thread, ef 100"

@@ -118,10 +118,12 @@ class Chroma(Server):
         return [self.binary, "run", "--path", self.data, "--host", "127.0.0.1", "--port", str(self.port)]
 
 
-def ingest(server, base, batch):
+def ingest(server, base, batch, ef_search=None):
     client = server.client()
-    collection = client.create_collection("bench", configuration={"hnsw": {"space": "cosine", "ef_construction": 200, "max_neighbors": 16}},
-                                          embedding_function=None)
+    hnsw = {"space": "cosine", "ef_construction": 200, "max_neighbors": 16}
+    if ef_search:
+        hnsw["ef_search"] = ef_search
+    collection = client.create_collection("bench", configuration={"hnsw": hnsw}, embedding_function=None)
     started = time.time()
     for start in range(0, len(base), batch):
         collection.add(ids=[f"r{i}" for i in range(start, min(len(base), start + batch))], embeddings=base[start:start + batch])
@@ -208,6 +210,7 @@ def main():
     p.add_argument("--connections", default="1,8,32")
     p.add_argument("--loops", type=int, default=2)
     p.add_argument("--only", choices=["gateway", "chroma"])
+    p.add_argument("--gateway-ef", type=int, help="the gateway collection's ef_search (Chroma keeps its default, 100)")
     args = p.parse_args()
     base = read_fvecs(os.path.join(args.data, "base.fvecs"))
     queries = read_fvecs(os.path.join(args.data, "queries.fvecs"))
@@ -225,7 +228,7 @@ def main():
             server.start()
             server.wait_ready()
             try:
-                collection, seconds = ingest(server, base, 1000)
+                collection, seconds = ingest(server, base, 1000, args.gateway_ef if name == "gateway" else None)
                 figures = {"ingest_records_per_s": len(base) / seconds}
                 if name == "gateway":
                     # Acknowledged records are searchable at once (exactly, beside the graph);
