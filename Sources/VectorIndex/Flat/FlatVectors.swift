@@ -27,14 +27,7 @@ public struct FlatVectors: Sendable {
     public mutating func append(_ label: UInt64, _ vector: [Float]) {
         precondition(vector.count == dimension, "FlatVectors: a vector of \(vector.count) components, not \(dimension)")
         var v = vector
-        if metric == .cosine {
-            var norm: Float = 0
-            for x in v { norm += x * x }
-            if norm > 0, norm.isFinite {
-                let scale = 1 / norm.squareRoot()
-                for i in 0..<v.count { v[i] *= scale }
-            }
-        }
+        if metric == .cosine { FlatVectors.normalise(&v) }
         if let at = positions[label] {
             components.replaceSubrange(at * dimension..<(at + 1) * dimension, with: v)
             return
@@ -77,14 +70,7 @@ public struct FlatVectors: Sendable {
     public func search(_ query: UnsafeBufferPointer<Float>, k: Int, accept: ((UInt64) -> Bool)? = nil) -> [SearchResult] {
         guard k > 0, !labels.isEmpty else { return [] }
         var q = Array(query)
-        if metric == .cosine {
-            var norm: Float = 0
-            for x in q { norm += x * x }
-            if norm > 0, norm.isFinite {
-                let scale = 1 / norm.squareRoot()
-                for i in 0..<q.count { q[i] *= scale }
-            }
-        }
+        if metric == .cosine { FlatVectors.normalise(&q) }
         let kernels = DistanceKernels.best
         var best: [SearchResult] = []
         best.reserveCapacity(k + 1)
@@ -103,5 +89,14 @@ public struct FlatVectors: Sendable {
             }
         }
         return best
+    }
+
+    /// To unit length, as the graph stores cosine vectors (a zero vector stays zero).
+    static func normalise(_ v: inout [Float]) {
+        var norm: Float = 0
+        for x in v { norm += x * x }
+        guard norm > 0, norm.isFinite else { return }
+        let scale = 1 / norm.squareRoot()
+        for i in 0..<v.count { v[i] *= scale }
     }
 }

@@ -20,24 +20,8 @@ enum ChromaRecordRoutes {
         router.post(path + "/delete", .role(.writer)) { context in
             ChromaRoutes.respond(context) { () throws(CollectionError) in
                 let live = try await resolve(context, operations)
-                var ids: [String]?
-                var filter: RecordFilter?
-                var documentFilter: RecordFilter?
-                var limit: Int?
-                try ChromaBodies.read(context.request) { (p, key) throws(CollectionError) in
-                    let v = try ChromaBodies.value(&p)
-                    switch key {
-                    case "ids": ids = try ChromaBodies.strings(v, "ids")
-                    case "where": filter = try RecordFilter.metadata(v)
-                    case "where_document": documentFilter = try RecordFilter.document(v)
-                    case "limit":
-                        limit = try ChromaBodies.integer(v, "limit")
-                        if let limit, limit < 0 { throw .invalid("limit must not be negative") }
-                    default: return false
-                    }
-                    return true
-                }
-                let n = try await operations.deleteRecords(ids: ids, filter: RecordFilter.combine(filter, documentFilter), limit: limit,
+                let delete = try DeleteRequest.parse(context.request, allowLimit: true)
+                let n = try await operations.deleteRecords(ids: delete.ids, filter: delete.filter, limit: delete.limit,
                                                            from: live, on: context.loop)
                 return ChromaRoutes.json { w in w.raw("{\"deleted\":"); w.number(n); w.raw("}") }
             }

@@ -28,13 +28,7 @@ enum ChromaRoutes {
     /// or with its error in Chroma's shape.
     static func respond(_ context: RequestContext, status: HTTPStatus = .ok,
                         _ body: @escaping @Sendable () async throws(CollectionError) -> [UInt8]) {
-        context.loop.spawn {
-            do throws(CollectionError) {
-                context.sendJSON(status: status, try await body())
-            } catch {
-                context.send(ChromaError(error))
-            }
-        }
+        CollectionFlow.respond(context, status: status, shape: { ChromaError($0) }, body)
     }
 
     /// The caller's tenant for the `:tenant` in the path: `default_tenant` or its own id;

@@ -85,21 +85,8 @@ enum NativeRoutes {
         router.post(prefix + "/:name/records/delete", .role(.writer)) { context in
             respond(context) { () throws(CollectionError) in
                 let live = try await resolve(context, operations)
-                var ids: [String]?
-                var filter: RecordFilter?
-                var documentFilter: RecordFilter?
-                try ChromaBodies.read(context.request) { (p, key) throws(CollectionError) in
-                    let v = try ChromaBodies.value(&p)
-                    switch key {
-                    case "ids": ids = try ChromaBodies.strings(v, "ids")
-                    case "where": filter = try RecordFilter.metadata(v)
-                    case "where_document": documentFilter = try RecordFilter.document(v)
-                    default: return false
-                    }
-                    return true
-                }
-                let n = try await operations.deleteRecords(ids: ids, filter: RecordFilter.combine(filter, documentFilter), limit: nil,
-                                                           from: live, on: context.loop)
+                let delete = try DeleteRequest.parse(context.request, allowLimit: false)
+                let n = try await operations.deleteRecords(ids: delete.ids, filter: delete.filter, limit: nil, from: live, on: context.loop)
                 return json { w in w.raw("{\"deleted\":"); w.number(n); w.raw("}") }
             }
         }
@@ -131,13 +118,7 @@ enum NativeRoutes {
 
     static func respond(_ context: RequestContext, status: HTTPStatus = .ok,
                         _ body: @escaping @Sendable () async throws(CollectionError) -> [UInt8]) {
-        context.loop.spawn {
-            do throws(CollectionError) {
-                context.sendJSON(status: status, try await body())
-            } catch {
-                context.send(error.gatewayError)
-            }
-        }
+        CollectionFlow.respond(context, status: status, shape: { $0.gatewayError }, body)
     }
 
     static func resolve(_ context: RequestContext, _ operations: CollectionOperations) async throws(CollectionError) -> LiveCollection {
