@@ -91,21 +91,21 @@ enum ChromaBodies {
 
     /// `embeddings`: null, or a list whose items are float lists, base64 strings of
     /// little-endian float32, or (update only) null.
-    static func embeddings(_ parser: inout JSONParser, allowNull: Bool) throws(CollectionError) -> [[Float]?]? {
+    static func embeddings(_ parser: inout JSONParser, allowNull: Bool, field: String = "embeddings") throws(CollectionError) -> [[Float]?]? {
         do {
             if try parser.readNull() { return nil }
-            guard parser.peekArray() else { throw CollectionError.invalid("embeddings must be a list") }
+            guard parser.peekArray() else { throw CollectionError.invalid("\(field) must be a list") }
             var out: [[Float]?] = []
             var failure: CollectionError?
             try parser.readArray { (p, i) throws(JSONParser.Failure) in
                 if try p.readNull() {
-                    if !allowNull && failure == nil { failure = .invalid("embeddings[\(i)] is null") }
+                    if !allowNull && failure == nil { failure = .invalid("\(field)[\(i)] is null") }
                     out.append(nil)
                 } else if let text = try p.readStringIfPresent() {
                     switch Base64Floats.decode(text) {
                     case .success(let v): out.append(v)
                     case .failure(let e):
-                        if failure == nil { failure = .invalid("embeddings[\(i)]: \(e.message)") }
+                        if failure == nil { failure = .invalid("\(field)[\(i)]: \(e.message)") }
                         out.append(nil)
                     }
                 } else {
@@ -120,38 +120,16 @@ enum ChromaBodies {
         } catch let error as CollectionError {
             throw error
         } catch let error as JSONParser.Failure {
-            throw .invalid("embeddings: \(error.description)")
+            throw .invalid("\(field): \(error.description)")
         } catch {
-            throw .invalid("embeddings: \(error)")
+            throw .invalid("\(field): \(error)")
         }
     }
 
-    /// `query_embeddings`: a non-empty list of float lists (the client always sends JSON here).
-    static func queryEmbeddings(_ parser: inout JSONParser) throws(CollectionError) -> [[Float]] {
-        do {
-            var out: [[Float]] = []
-            var failure: CollectionError?
-            try parser.readArray { (p, i) throws(JSONParser.Failure) in
-                if let text = try p.readStringIfPresent() {
-                    switch Base64Floats.decode(text) {
-                    case .success(let v): out.append(v)
-                    case .failure(let e): if failure == nil { failure = .invalid("query_embeddings[\(i)]: \(e.message)") }
-                    }
-                } else {
-                    var v: [Float] = []
-                    v.reserveCapacity(out.first?.count ?? 16)
-                    try p.readFloats(into: &v)
-                    out.append(v)
-                }
-            }
-            if let failure { throw failure }
-            return out
-        } catch let error as CollectionError {
-            throw error
-        } catch let error as JSONParser.Failure {
-            throw .invalid("query_embeddings: \(error.description)")
-        } catch {
-            throw .invalid("query_embeddings: \(error)")
-        }
+    /// `query_embeddings`: a list of float lists (the client always sends JSON here; base64
+    /// is read too).
+    static func queryEmbeddings(_ parser: inout JSONParser, field: String = "query_embeddings") throws(CollectionError) -> [[Float]] {
+        guard let vectors = try embeddings(&parser, allowNull: false, field: field) else { throw .invalid("\(field) must be a list") }
+        return vectors.compactMap { $0 }
     }
 }

@@ -285,7 +285,7 @@ struct NativeQuery {
                 return true
             case "vectors":
                 guard !sawVector else { throw .invalid("give vector or vectors, not both") }
-                query.vectors = try ChromaBodies.queryEmbeddings(&p)
+                query.vectors = try ChromaBodies.queryEmbeddings(&p, field: "vectors")
                 sawVector = true
                 return true
             default: break
