@@ -59,12 +59,6 @@ public struct FlatVectors: Sendable {
         return true
     }
 
-    public mutating func removeAll() {
-        labels.removeAll()
-        components.removeAll()
-        positions.removeAll()
-    }
-
     /// The `k` nearest held vectors passing `accept`, nearest first. `query` has the
     /// dimension (the caller checked); for cosine it is normalised here.
     public func search(_ query: UnsafeBufferPointer<Float>, k: Int, accept: ((UInt64) -> Bool)? = nil) -> [SearchResult] {

@@ -297,15 +297,7 @@ struct CollectionOperations: Sendable {
             for (j, x) in vector.enumerated() where !x.isFinite {
                 throw .invalid("query_embeddings[\(i)][\(j)] is not a finite number")
             }
-            let hits = try vector.withUnsafeBufferPointer { (q) throws(CollectionError) in try live.search(q, k: k, ef: ef, filter: filter) }
-            let entries = live.entries(hits.map(\.id))
-            var row: [Neighbour] = []
-            row.reserveCapacity(hits.count)
-            for (hit, entry) in zip(hits, entries) {
-                guard let entry else { continue }
-                row.append(Neighbour(id: entry.id, distance: hit.distance, entry: entry))
-            }
-            results.append(row)
+            results.append(try vector.withUnsafeBufferPointer { (q) throws(CollectionError) in try live.search(q, k: k, ef: ef, filter: filter) })
         }
         return results
     }

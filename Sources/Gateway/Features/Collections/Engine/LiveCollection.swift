@@ -186,10 +186,6 @@ final class LiveCollection: @unchecked Sendable {
         }
     }
 
-    func setApplied(_ sequence: Int64) {
-        writing { applied = max(applied, sequence) }
-    }
-
     func markSnapshotWritten() { writing { changedSinceSnapshot = false } }
 
     // MARK: Graph maintenance (on the linker thread, one job at a time)
@@ -271,8 +267,9 @@ final class LiveCollection: @unchecked Sendable {
 
     // MARK: Reading
 
-    /// The `k` nearest live records to `query` passing `filter`, nearest first.
-    func search(_ query: UnsafeBufferPointer<Float>, k: Int, ef: Int?, filter: RecordFilter?) throws(CollectionError) -> [SearchResult] {
+    /// The `k` nearest live records to `query` passing `filter`, nearest first, with what an
+    /// answer shows of each (read under the same lock as the search).
+    func search(_ query: UnsafeBufferPointer<Float>, k: Int, ef: Int?, filter: RecordFilter?) throws(CollectionError) -> [Neighbour] {
         pthread_rwlock_rdlock(lock)
         defer { pthread_rwlock_unlock(lock) }
         guard let graph, let fresh else { return [] }
@@ -297,22 +294,21 @@ final class LiveCollection: @unchecked Sendable {
             found.append(contentsOf: fresh.search(query, k: k, accept: accept))
             found.sort { $0.distance < $1.distance }
         }
-        var out: [SearchResult] = []
+        var out: [Neighbour] = []
         out.reserveCapacity(min(k, found.count))
         var seen = Set<UInt64>()
         // Rounding makes a vector's distance to itself a hair below zero; cosine and L2
         // distances are never negative (inner-product ones may be).
         let floor: Float = info.metric == .ip ? -.infinity : 0
-        for r in found where entries[r.id] != nil && seen.insert(r.id).inserted {
-            out.append(SearchResult(id: r.id, distance: max(floor, r.distance)))
+        for r in found {
+            guard let entry = entries[r.id], seen.insert(r.id).inserted else { continue }
+            out.append(Neighbour(id: entry.id, distance: max(floor, r.distance), entry: entry))
             if out.count == k { break }
         }
         return out
     }
 
     func entry(_ label: UInt64) -> Entry? { reading { entries[label] } }
-
-    func entries(_ labels: [UInt64]) -> [Entry?] { reading { labels.map { entries[$0] } } }
 
     func label(of id: String) -> UInt64? { reading { labels[id] } }
 
