@@ -232,6 +232,8 @@ struct CollectionsTests {
         #expect(tooMany.code == 413 && (CollectionsTests.json(tooMany) as? [String: Any])?["error"] as? String == "BatchSizeExceededError")
         #expect(try h.send("GET", base + "/collections/00000000-0000-4000-8000-000000000000/count", headers: auth(writer)).code == 404)
         #expect(try h.send("GET", base + "/collections/not-a-uuid/count", headers: auth(writer)).code == 400)
+        #expect(try h.send("GET", base + "/collections/\(id.prefix(35))g/count", headers: auth(writer)).code == 400)
+        #expect(try h.send("GET", base + "/collections/\(id.uppercased())/count", headers: auth(reader)).code == 200)
         let count = try h.send("GET", base + "/collections/\(id)/count", headers: auth(reader))
         #expect(count.bodyText.trimmingCharacters(in: .whitespacesAndNewlines) == "2")
     }
