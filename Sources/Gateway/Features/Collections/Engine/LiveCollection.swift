@@ -213,10 +213,11 @@ final class LiveCollection: @unchecked Sendable {
         }
         guard let taken else { return .success(0) }
         do throws(VectorIndexError) {
-            // Two threads (one of them the low-priority linker): the 64k MiniLM base is linked
-            // in 44 s instead of 67 s, and the acknowledgement rate of the writes beside it did
-            // not measurably drop (Benchmarks/RESULTS.md, "Collections").
-            try taken.graph.add(ids: taken.labels, vectors: taken.vectors, threads: 2)
+            // One thread, the low-priority linker's own. Two linked the 64k MiniLM base in 44 s
+            // instead of 67 s, but under the full test suite's load a 50-record collection
+            // linked on two threads, snapshotted and reloaded missed a record's own nearest
+            // neighbour (CollectionsTests "restart"); one writer until that is explained.
+            try taken.graph.add(ids: taken.labels, vectors: taken.vectors, threads: 1)
         } catch {
             return .failure(error)
         }
