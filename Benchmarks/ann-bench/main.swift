@@ -20,6 +20,9 @@ struct ANNBench: ParsableCommand {
     @Option(help: "auto (float16 for cosine, float32 otherwise), float32 or float16.") var precision: String = "auto"
     @Option(help: "Use only the first N base vectors (ground truth must match).") var limit: Int?
     @Option(help: "Repeat each ef's query pass this many times and keep the fastest.") var repeats: Int = 1
+    @Option(help: "Add the base in batches of this many (as the gateway links), not in one call.") var batch: Int?
+    @Flag(help: "Add the base in a shuffled order (seeded), ids unchanged.") var shuffle = false
+    @Option(name: .customLong("initial-capacity"), help: "Slots allocated up front (default: the base's count).") var initialCapacity: Int?
 
     func run() throws {
         guard let metric = DistanceMetric(name: metric) else { throw ValidationError("unknown metric \(metric)") }
@@ -42,11 +45,27 @@ struct ANNBench: ParsableCommand {
         let queryCount = queryVectors.count / dimension
 
         var parameters = HNSWParameters(m: m, efConstruction: efConstruction, precision: storage)
-        parameters.initialCapacity = baseCount
+        parameters.initialCapacity = initialCapacity ?? baseCount
         let index = try HNSWIndex(dimension: dimension, metric: metric, parameters: parameters)
-        let ids = (0..<baseCount).map { UInt64($0) }
+        var ids = (0..<baseCount).map { UInt64($0) }
+        if shuffle {
+            var generator = SplitMix(seed: 7)
+            ids.shuffle(using: &generator)
+            let ordered = baseVectors
+            baseVectors.withUnsafeMutableBufferPointer { out in
+                for (i, id) in ids.enumerated() {
+                    for j in 0..<dimension { out[i * dimension + j] = ordered[Int(id) * dimension + j] }
+                }
+            }
+        }
         let start = now()
-        try index.add(ids: ids, vectors: baseVectors, threads: threads)
+        let step = batch ?? baseCount
+        var first = 0
+        while first < baseCount {
+            let end = min(baseCount, first + step)
+            try index.add(ids: Array(ids[first..<end]), vectors: Array(baseVectors[first * dimension..<end * dimension]), threads: threads)
+            first = end
+        }
         let buildSeconds = now() - start
         baseVectors = []
         let rssAfter = residentBytes()
@@ -119,3 +138,16 @@ func readVecs<T>(_ path: String, as: T.Type) throws -> ([T], Int) {
 
 func readFvecs(_ path: String) throws -> ([Float], Int) { try readVecs(path, as: Float.self) }
 func readIvecs(_ path: String) throws -> ([Int32], Int) { try readVecs(path, as: Int32.self) }
+
+/// A seeded generator, so a shuffled build is the same build every run.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E3779B97F4A7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
+        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
+        return z ^ (z >> 31)
+    }
+}

@@ -205,7 +205,11 @@ final class LiveCollection: @unchecked Sendable {
     func linkFresh(limit: Int) -> Result<Int, VectorIndexError> {
         let taken: (graph: HNSWIndex, labels: [UInt64], vectors: [Float])? = reading {
             guard let graph, let fresh, !fresh.isEmpty else { return nil }
-            let chosen = Array(fresh.labels.prefix(limit))
+            // Oldest first, so the graph is built in write order: `fresh` removes by swapping
+            // its last vector into the hole, and linking its raw prefix took each batch's newest
+            // records first — the 64k MiniLM graph then gave recall@10 0.9828 at ef 100 where
+            // the same vectors in write order give 0.9855 (as `ann-bench` does in one call).
+            let chosen = Array(fresh.labels.sorted().prefix(limit))
             var vectors: [Float] = []
             vectors.reserveCapacity(chosen.count * fresh.dimension)
             for label in chosen { vectors.append(contentsOf: fresh.vector(label)!) }
