@@ -170,9 +170,9 @@ def pick(figures, *names):
     return None
 
 
-def wait_linked(server):
+def wait_linked(server, timeout=600):
     started = time.time()
-    while time.time() - started < 600:
+    while time.time() - started < timeout:
         text = urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5).read().decode()
         pending = [l for l in text.splitlines() if l.startswith("aiwriter_collection_unlinked_records{")]
         if pending and all(l.rsplit(" ", 1)[1] == "0" for l in pending):
@@ -181,12 +181,16 @@ def wait_linked(server):
     raise RuntimeError("the graph did not finish linking")
 
 
-def restart(server, collection_name):
-    server.stop()
+def restart(server, collection_name, dimension=384, kill=False):
+    if kill:
+        server.process.kill()
+        server.process.wait()
+    else:
+        server.stop()
     started = time.time()
     server.start()
     server.wait_ready()
-    query = [[0.1] * 384]
+    query = [[0.1] * dimension]
     while True:
         try:
             c = server.client().get_collection(collection_name, embedding_function=None)

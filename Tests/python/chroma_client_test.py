@@ -234,6 +234,14 @@ def scenario_api(label, database_url):
         col.upsert(ids=["r11"], embeddings=base[12:13], metadatas=[{"moved": True}], documents=["moved"])
         top = col.query(query_embeddings=base[12:13], n_results=2)["ids"][0]
         check(set(top) == {"r11", "r12"}, "upsert replaces the vector (found next to its twin)")
+        merged = col.get(ids=["r11"], include=["metadatas", "documents"])
+        check(merged["metadatas"] == [dict(metadatas[11], moved=True)] and merged["documents"] == ["moved"],
+              "upsert of an existing id merges its metadata, as update does")
+        col.upsert(ids=["r11", "u-new"], embeddings=base[12:14], metadatas=[{"moved": None}, {"fresh": 1}])
+        after = col.get(ids=["r11", "u-new"], include=["metadatas", "documents"])
+        check(after["metadatas"] == [metadatas[11], {"fresh": 1}] and after["documents"] == ["moved", None],
+              "upsert: None removes a key and a missing document is kept; a new id is added")
+        col.delete(ids=["u-new"])
         before = col.count()
         col.delete(where={"bucket": 5})
         check(col.count() == before - n // 10, "delete by where")

@@ -15,7 +15,14 @@ struct RecordBatch: Sendable {
 /// How a batch treats ids: `add` keeps a stored record (Chroma's behaviour, #7735), `upsert`
 /// replaces it, `update` changes only the fields given of records that exist (a null
 /// metadata value removes that key) and ignores ids that do not.
-enum WriteKind: String, Sendable { case add, upsert, update }
+/// How a batch meets the records that exist: `add` keeps them, `upsert` and `update` merge into
+/// them (Chroma's rules), `replace` overwrites them whole (the native API's upsert).
+enum WriteKind: String, Sendable {
+    case add, upsert, update, replace
+
+    /// The word a client used for it.
+    var verb: String { self == .replace ? "upsert" : rawValue }
+}
 
 /// What `get` and `query` return besides ids.
 struct Include: OptionSet, Sendable {
@@ -123,9 +130,9 @@ struct CollectionOperations: Sendable {
         if let metadatas = batch.metadatas, metadatas.count != n { throw .invalid("metadatas has \(metadatas.count) entries for \(n) ids") }
         if let documents = batch.documents, documents.count != n { throw .invalid("documents has \(documents.count) entries for \(n) ids") }
         if kind != .update {
-            guard let vectors = batch.vectors else { throw .invalid("embeddings are required to \(kind.rawValue) records") }
+            guard let vectors = batch.vectors else { throw .invalid("embeddings are required to \(kind.verb) records") }
             if let missing = vectors.firstIndex(where: { $0 == nil }) {
-                throw .invalid("embeddings[\(missing)] is null; every record to \(kind.rawValue) needs an embedding")
+                throw .invalid("embeddings[\(missing)] is null; every record to \(kind.verb) needs an embedding")
             }
         }
         // The first write to a collection made without a dimension fixes it.
@@ -148,20 +155,28 @@ struct CollectionOperations: Sendable {
 
         var inputs: [RecordInput] = []
         inputs.reserveCapacity(n)
+        /// Record `i` of the batch as given, whole.
+        func given(_ i: Int) throws(CollectionError) -> RecordInput {
+            let metadata = try batch.metadatas.map { (m) throws(CollectionError) in try CollectionOperations.metadata(m[i], at: "metadatas[\(i)]") }
+            return RecordInput(id: batch.ids[i], vector: batch.vectors![i]!, metadata: metadata??.json, document: batch.documents?[i])
+        }
         switch kind {
-        case .add, .upsert:
-            for i in 0..<n {
-                let metadata = try batch.metadatas.map { (m) throws(CollectionError) in try CollectionOperations.metadata(m[i], at: "metadatas[\(i)]") }
-                inputs.append(RecordInput(id: batch.ids[i], vector: batch.vectors![i]!, metadata: metadata??.json,
-                                          document: batch.documents?[i]))
-            }
-        case .update:
+        case .add, .replace:
+            for i in 0..<n { inputs.append(try given(i)) }
+        case .upsert, .update:
+            // Chroma's rule for both: a record that exists is updated — its metadata merged key
+            // by key (a null value removes the key), its document and embedding replaced only
+            // when given; upsert adds the ones that do not exist, update skips them. (Read, then
+            // written: of two concurrent merges into one record the later one wins.)
             let stored: [VectorRecord]
             do { stored = try await store.records(ids: batch.ids, in: info, on: loop) } catch { throw CollectionError(error) }
             var byID: [String: VectorRecord] = [:]
             for record in stored { byID[record.id] = record }
             for i in 0..<n {
-                guard let old = byID[batch.ids[i]] else { continue }
+                guard let old = byID[batch.ids[i]] else {
+                    if kind == .upsert { inputs.append(try given(i)) }
+                    continue
+                }
                 var metadata = Metadata.stored(old.metadata)
                 if let patch = batch.metadatas?[i], patch != .null {
                     guard case .object(let object) = patch else { throw .invalid("metadatas[\(i)] must be an object or null") }

@@ -59,7 +59,7 @@ enum NativeRoutes {
             respond(context) { () throws(CollectionError) in
                 let live = try await resolve(context, operations)
                 let batch = try parseRecords(context.request)
-                let receipt = try await operations.write(batch, .upsert, into: live, on: context.loop)
+                let receipt = try await operations.write(batch, .replace, into: live, on: context.loop)
                 return json { w in
                     w.raw("{\"upserted\":"); w.number(receipt.count)
                     w.raw(",\"sequence\":"); w.raw(String(receipt.lastSequence)); w.raw("}")
