@@ -234,17 +234,21 @@ final class CollectionEngine: Sendable {
     /// a write just acknowledged is never missed behind a lagging replica.
     func catchUp(_ live: LiveCollection, to sequence: Int64, on loop: EventLoop) async throws(CollectionError) {
         while live.applied < sequence, !live.dropped.load(ordering: .acquiring) {
+            // Several catch-ups of one collection may be in flight (a write's, the follower's):
+            // each judges the log against the position it read from; `apply` skips what
+            // another one has applied meanwhile.
+            let after = live.applied
             let changes: [Change]
             do {
-                changes = try await store.changes(in: live.info, after: live.applied, limit: 10_000, consistent: true, on: loop)
+                changes = try await store.changes(in: live.info, after: after, limit: 10_000, consistent: true, on: loop)
             } catch {
                 throw CollectionError(error)
             }
             guard let first = changes.first else { break }
             // The log is gap-free, so a gap means it was trimmed past this index: reload.
-            guard first.sequence == live.applied + 1 else {
+            guard first.sequence == after + 1 else {
                 logger.info("collection fell behind its trimmed change log; reloading from the rows",
-                            metadata: ["collection": .string(live.uuid), "applied": .stringConvertible(live.applied),
+                            metadata: ["collection": .string(live.uuid), "applied": .stringConvertible(after),
                                        "log_starts_at": .stringConvertible(first.sequence)])
                 _ = try await reload(live, on: loop)
                 return
