@@ -41,6 +41,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3"),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl"),
 
         // The event-loop core shared by the server and the load generator.
         .target(
@@ -84,6 +85,13 @@ let package = Package(
             path: "Benchmarks/storage-bench",
             swiftSettings: hotPathSettings
         ),
+        // HTTP calls to upstreams from a loop: libcurl's multi interface on the loop's own
+        // watchers and timers (no thread per call).
+        .target(
+            name: "UpstreamClient",
+            dependencies: ["Net", "CCurl"],
+            swiftSettings: hotPathSettings
+        ),
         // The server: routing, errors, metrics, lifecycle, configuration.
         .target(
             name: "Gateway",
@@ -91,6 +99,7 @@ let package = Package(
                 "Net",
                 "Storage",
                 "VectorIndex",
+                "UpstreamClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],

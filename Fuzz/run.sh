@@ -4,8 +4,9 @@
 # snapshot loader), `json` (the metadata validator in Storage) and `forwarded` (client
 # addresses from X-Forwarded-For behind trusted proxies), `jsonbody` (the gateway's strict
 # request-body JSON parser) and `collections` (its member-by-member face with float arrays,
-# base64 float32 embeddings, and the where/where_document filter language).
-# Usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|jsonbody|collections|all]
+# base64 float32 embeddings, and the where/where_document filter language), and `sse` (the AI
+# proxy's Server-Sent Events framer, read by read against the whole stream at once).
+# Usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|jsonbody|collections|sse|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -110,6 +111,14 @@ printf '%s' 'AACAPwAAAEAAAEBA' > Fuzz/corpus-collections/base64
 fuzz_run collections Fuzz/bin/collection-body Fuzz/corpus-collections 4096 0
 }
 
+run_sse() {
+mkdir -p Fuzz/corpus-sse
+fuzz_build Gateway Fuzz/bin/sse-framer Sources/Gateway/Features/AIProxy/Streaming/SSEFramer.swift Fuzz/SSEFramerFuzzer.swift
+printf '%b' '\x03data: {"choices":[{"delta":{"content":"Hi"}}]}\n\ndata: [DONE]\n\n' > Fuzz/corpus-sse/openai
+printf '%b' '\x05event: message_start\r\ndata: {"a":1}\r\n\r\n: keepalive\r\n\r\ndata:x\rdata: y\r\r' > Fuzz/corpus-sse/crlf
+fuzz_run sse Fuzz/bin/sse-framer Fuzz/corpus-sse 4096 0
+}
+
 case "$which" in
   http) run_http ;;
   snapshot) run_snapshot ;;
@@ -117,7 +126,8 @@ case "$which" in
   forwarded) run_forwarded ;;
   jsonbody) run_jsonbody ;;
   collections) run_collections ;;
-  all) run_http; run_snapshot; run_json; run_forwarded; run_jsonbody; run_collections ;;
-  *) echo "usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|jsonbody|collections|all]"; exit 2 ;;
+  sse) run_sse ;;
+  all) run_http; run_snapshot; run_json; run_forwarded; run_jsonbody; run_collections; run_sse ;;
+  *) echo "usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|jsonbody|collections|sse|all]"; exit 2 ;;
 esac
 exit $failed

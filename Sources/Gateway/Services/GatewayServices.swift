@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Net
 import Storage
@@ -21,6 +22,8 @@ public final class GatewayServices: Sendable {
     let addressPolicy: RateLimitPolicy?
     /// The collections' live indexes (`Features/Collections`).
     let collections: CollectionEngine
+    /// The AI proxy's model names and their upstream targets (`Features/AIProxy`).
+    let aiModels: ModelTable
 
     public init(configuration: GatewayConfiguration, store: Store, logger: Logger) throws {
         self.configuration = configuration
@@ -35,6 +38,7 @@ public final class GatewayServices: Sendable {
         tokenBudget = TokenBudget(limiter: limiter)
         collections = CollectionEngine(store: store, configuration: configuration.collections,
                                        dataDirectory: configuration.storage.dataDirectory, logger: logger)
+        aiModels = try ModelTable(configuration.aiProxy, environment: ProcessInfo.processInfo.environment)
         addressPolicy = configuration.ipPolicy
         metrics = MetricsRegistry()
         lifecycle = GatewayLifecycle()

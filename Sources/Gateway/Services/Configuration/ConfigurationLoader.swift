@@ -172,6 +172,31 @@ public enum ConfigurationLoader {
             apply: { c, v in c.collections.retainedChanges = Int64(try integer(v, in: 1_000...1_000_000_000)) }),
         Key("chroma-allow-reset", "Let POST /api/v2/reset delete every collection of the caller's tenant",
             read: { String($0.collections.allowReset) }, apply: { c, v in c.collections.allowReset = try boolean(v) }),
+        Key("ai-providers", "Upstream AI providers: a list of {name, kind (openai|anthropic), base-url, api-key-env | api-key-file, stream-usage}",
+            read: { AIProxyConfiguration.encodeProviders($0.aiProxy.providers) },
+            apply: { c, v in c.aiProxy.providers = try AIProxyConfiguration.decode([AIProxyConfiguration.Provider].self, v.isEmpty ? "[]" : v, key: "ai-providers") }),
+        Key("ai-models", "Model names clients send: a list of {name, targets: [provider/upstream-model, ...]} tried in order",
+            read: { AIProxyConfiguration.encodeModels($0.aiProxy.models) },
+            apply: { c, v in c.aiProxy.models = try AIProxyConfiguration.decode([AIProxyConfiguration.Model].self, v.isEmpty ? "[]" : v, key: "ai-models") }),
+        Key("ai-connect-timeout", "An upstream not connected (TCP and TLS) within this is skipped for the next target",
+            read: { duration($0.aiProxy.connectTimeoutMs) }, apply: { c, v in c.aiProxy.connectTimeoutMs = try milliseconds(v) }),
+        Key("ai-first-byte-timeout", "An upstream silent this long before its first byte is skipped for the next target",
+            read: { duration($0.aiProxy.firstByteTimeoutMs) }, apply: { c, v in c.aiProxy.firstByteTimeoutMs = try milliseconds(v) }),
+        Key("ai-idle-timeout", "A started answer silent this long between two chunks is ended with an error",
+            read: { duration($0.aiProxy.idleTimeoutMs) }, apply: { c, v in c.aiProxy.idleTimeoutMs = try milliseconds(v) }),
+        Key("ai-total-timeout", "The longest one upstream call may take",
+            read: { duration($0.aiProxy.totalTimeoutMs) }, apply: { c, v in c.aiProxy.totalTimeoutMs = try milliseconds(v) }),
+        Key("ai-max-retry-wait", "The longest Retry-After the proxy waits out before retrying the last target itself",
+            read: { duration($0.aiProxy.maxRetryWaitMs) }, apply: { c, v in c.aiProxy.maxRetryWaitMs = try milliseconds(v) }),
+        Key("ai-breaker-failures", "Consecutive failures that open a target's circuit (it is skipped until a probe succeeds)",
+            read: { String($0.aiProxy.breakerFailures) }, apply: { c, v in c.aiProxy.breakerFailures = try integer(v, in: 1...1_000_000) }),
+        Key("ai-breaker-cooldown", "How long an open circuit skips its target before one probe call is let through",
+            read: { duration($0.aiProxy.breakerCooldownMs) }, apply: { c, v in c.aiProxy.breakerCooldownMs = try milliseconds(v) }),
+        Key("ai-cache", "Answer cache for deterministic AI calls: off, exact or semantic",
+            read: { $0.aiProxy.cache.rawValue }, apply: { c, v in
+                guard let mode = AIProxyConfiguration.CacheMode(rawValue: v) else { throw ConfigurationError(description: "must be off, exact or semantic") }
+                c.aiProxy.cache = mode
+            }),
         Key("migrate", "Apply pending migrations at start: auto (SQLite only), true or false",
             read: { $0.migrateOnStart.rawValue }, apply: { c, v in
                 guard let policy = GatewayConfiguration.MigrationPolicy(rawValue: v) else {
@@ -275,6 +300,7 @@ public enum ConfigurationLoader {
             try apply(name, value, .flag, origin: "--\(name)")
         }
         try configuration.resolveTLS()
+        configuration.aiProxy = try configuration.aiProxy.validated()
         if configuration.rateLimitStore == .redis && configuration.redisURL == nil {
             throw ConfigurationError(description: "rate-limit-store redis needs redis-url")
         }
@@ -308,13 +334,17 @@ public enum ConfigurationLoader {
             case let n as NSNumber:
                 if String(cString: n.objCType) == "c" { return (name, n.boolValue ? "true" : "false") }
                 return (name, n.stringValue)
+            case is [Any] where structuredKeys.contains(name), is [String: Any] where structuredKeys.contains(name):
+                let data = try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys])
+                return (name, String(decoding: data, as: UTF8.self))
             default:
                 throw ConfigurationError(description: "\(name) in \(path) must be a string, number or boolean")
             }
         }
     }
 
-    /// A YAML mapping of key: scalar (lists, for tls-cert and tls-key, join with commas).
+    /// A YAML mapping of key: scalar (lists, for tls-cert and tls-key, join with commas; the
+    /// structured keys' lists of mappings become JSON text).
     static func readYAML(_ data: Data, path: String) throws -> [(String, String)] {
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigurationError(description: "\(path) is not UTF-8")
@@ -336,6 +366,8 @@ public enum ConfigurationLoader {
             }
             if let scalar = valueNode.scalar {
                 pairs.append((key, scalar.string))
+            } else if structuredKeys.contains(key) {
+                pairs.append((key, try jsonText(valueNode, key: key, path: path)))
             } else if let sequence = valueNode.sequence, sequence.allSatisfy({ $0.scalar != nil }) {
                 pairs.append((key, sequence.compactMap { $0.scalar?.string }.joined(separator: ",")))
             } else {
@@ -343,6 +375,34 @@ public enum ConfigurationLoader {
             }
         }
         return pairs.sorted { $0.0 < $1.0 }
+    }
+
+    /// Keys whose value is a list of mappings: carried as JSON text from file, environment or flag.
+    static let structuredKeys: Set<String> = ["ai-providers", "ai-models"]
+
+    /// A YAML node as JSON text (scalars stay strings unless YAML resolved them as numbers or
+    /// booleans).
+    static func jsonText(_ node: Node, key: String, path: String) throws -> String {
+        func convert(_ node: Node) throws -> Any {
+            if let mapping = node.mapping {
+                var out: [String: Any] = [:]
+                for (k, v) in mapping {
+                    guard let name = k.scalar?.string else { throw ConfigurationError(description: "\(key) in \(path): keys must be plain strings") }
+                    out[name] = try convert(v)
+                }
+                return out
+            }
+            if let sequence = node.sequence { return try sequence.map(convert) }
+            guard let scalar = node.scalar else { return NSNull() }
+            if scalar.style == .plain {
+                if let b = Bool.construct(from: scalar) { return b }
+                if let i = Int.construct(from: scalar) { return i }
+                if scalar.string == "null" || scalar.string == "~" { return NSNull() }
+            }
+            return scalar.string
+        }
+        let data = try JSONSerialization.data(withJSONObject: try convert(node), options: [.sortedKeys])
+        return String(decoding: data, as: UTF8.self)
     }
 
     // MARK: - Value parsers

@@ -14,6 +14,7 @@ public struct GatewayConfiguration: Sendable {
     /// The database: SQLite under `storage.dataDirectory` unless a PostgreSQL URL is set.
     public var storage = StoreConfiguration()
     public var collections = CollectionsConfiguration()
+    public var aiProxy = AIProxyConfiguration()
     /// Whether `serve` applies pending migrations before it listens.
     public var migrateOnStart = MigrationPolicy.auto
     /// Where rate-limit state lives: this process, or Redis shared by every replica.

@@ -1,0 +1,95 @@
+import Net
+
+/// OpenAI-compatible AI routes behind our keys: `POST /v1/chat/completions` (streamed or not),
+/// `POST /v1/embeddings`, `GET /v1/models` and `GET /v1/models/{id}`, each model name sent on
+/// to its configured targets in order (`ProxyCall`: fallbacks, retries, circuit breakers,
+/// honest streams) over libcurl on the request's own loop (`UpstreamClient.CurlMulti`), with
+/// the key's `tokens_per_minute` reserved before the call and settled with the usage after.
+/// Errors are OpenAI's shape (`OpenAIError`), so the `openai` client raises its own classes.
+enum AIProxyFeature: GatewayFeature {
+    static let stateKey = LoopLocalKey()
+
+    static func register(on router: RouterBuilder, services: GatewayServices) {
+        let table = services.aiModels
+        let settings = services.configuration.aiProxy
+        let budget = services.tokenBudget
+        if settings.cache != .off {
+            services.logger.warning("ai-cache \(settings.cache.rawValue) is not built yet: every AI answer is a cache bypass")
+        }
+        for prefix in ["/v1/chat/", "/v1/embeddings", "/v1/models"] {
+            router.errors(under: prefix) { OpenAIError($0) }
+        }
+        router.post("/v1/chat/completions", .role(.reader)) { context in
+            proxy(context, .chat, table: table, settings: settings, budget: budget)
+        }
+        router.post("/v1/embeddings", .role(.reader)) { context in
+            proxy(context, .embeddings, table: table, settings: settings, budget: budget)
+        }
+        router.get("/v1/models", .role(.reader)) { context in
+            var w = JSONWriter()
+            w.raw("{\"object\":\"list\",\"data\":[")
+            for (i, name) in table.names.enumerated() {
+                if i > 0 { w.raw(",") }
+                model(name, table, into: &w)
+            }
+            w.raw("]}\n")
+            context.sendJSON(w.bytes)
+        }
+        router.get("/v1/models/:id", .role(.reader)) { context in
+            let id = context.parameter("id") ?? ""
+            guard table.models[id] != nil else { return context.send(OpenAIError.modelNotFound(id)) }
+            var w = JSONWriter()
+            model(id, table, into: &w)
+            w.raw("\n")
+            context.sendJSON(w.bytes)
+        }
+    }
+
+    static func model(_ name: String, _ table: ModelTable, into w: inout JSONWriter) {
+        w.raw("{\"id\":"); w.string(name)
+        w.raw(",\"object\":\"model\",\"created\":"); w.number(table.created)
+        w.raw(",\"owned_by\":\"aiwriter\"}")
+    }
+
+    static func proxy(_ context: RequestContext, _ kind: AIRequest.Kind, table: ModelTable, settings: AIProxyConfiguration, budget: TokenBudget) {
+        let request: AIRequest
+        do throws(OpenAIError) { request = try AIRequest.parse(context.request, kind: kind) } catch { return context.send(error) }
+        guard let targets = table.models[request.model] else { return context.send(OpenAIError.modelNotFound(request.model)) }
+        let loop = context.loop
+        let state = loop.local(for: stateKey) { AIProxyLoopState(loop: loop, table: table, settings: settings) }
+        let start = { (reservation: TokenBudget.Reservation?) in
+            let call = ProxyCall(
+                context: context, state: state, settings: settings, model: request.model, targets: targets,
+                path: kind == .chat ? "/chat/completions" : "/embeddings",
+                answer: request.stream ? .stream(clientAskedUsage: request.clientAskedUsage) : .buffered,
+                body: { target in
+                    request.upstreamBody(model: target.upstreamModel,
+                                         injectUsage: request.stream && !request.clientAskedUsage && target.provider.streamUsage)
+                },
+                done: { outcome in
+                    guard let reservation else { return }
+                    // A failed call used nothing; a success without reported usage keeps its estimate.
+                    let used = outcome.totalTokens ?? (outcome.status >= 200 && outcome.status < 300 ? reservation.reserved : 0)
+                    budget.settle(reservation, used: used, on: loop)
+                })
+            call.start()
+        }
+        guard let tokensPerMinute = context.caller.tokensPerMinute else { return start(nil) }
+        budget.reserve(keyID: context.caller.keyID, tokensPerMinute: tokensPerMinute, estimate: request.estimatedTokens, on: loop) { result in
+            switch result {
+            case .success(let reservation):
+                start(reservation)
+            case .failure(.limited(_, let decision)):
+                let waitMs = max(1, (decision.retryAfter + 999) / 1000)
+                context.send(OpenAIError(.tooManyRequests,
+                                         "Rate limit reached for tokens per minute: this key's budget is \(tokensPerMinute); this request reserves \(request.estimatedTokens). Please try again in \(waitMs)ms.",
+                                         type: "tokens", code: "rate_limit_exceeded",
+                                         headers: [("Retry-After", String((waitMs + 999) / 1000)), ("retry-after-ms", String(waitMs)),
+                                                   ("x-should-retry", "false")]))
+            case .failure(.unavailable):
+                context.send(OpenAIError(.serviceUnavailable, "the token budget cannot be checked now", type: "server_error",
+                                         code: "budget_unavailable", headers: [("Retry-After", "1")]))
+            }
+        }
+    }
+}

@@ -1,0 +1,329 @@
+import Net
+import UpstreamClient
+
+/// One proxied AI call, from the first target to the client's last byte: the fallback loop.
+///
+/// Before the first byte reaches the client every failure can still be hidden — a connect
+/// error, a timeout, a 429 or 5xx (or a 401/403/404: that target is misconfigured) moves to
+/// the next target, or, on the last one, waits out a short `Retry-After` and tries it again;
+/// a target whose circuit is open is skipped without paying its timeout. So a stream is
+/// committed (its 200 sent) only when the upstream's first event has arrived, not at its
+/// status line. After that, a failure can only be told: the stream ends with a
+/// `data: {"error": …}` event, never with a clean end the client would take for a complete
+/// answer. Upstream client errors (400, 413, 422 …) are the caller's and pass through as they
+/// are. Loop thread only.
+final class ProxyCall {
+    enum Answer {
+        /// The upstream's answer is collected and sent whole (chat without stream, embeddings).
+        case buffered
+        /// Server-Sent Events passed through as they come; `clientAskedUsage` says whether the
+        /// final `choices: []` usage chunk is the client's or only the proxy's.
+        case stream(clientAskedUsage: Bool)
+    }
+
+    /// What the call ended with, for the budget and the usage row.
+    struct Outcome {
+        var target: String?
+        var status: Int
+        /// Tokens the upstream reported, nil when it reported none.
+        var totalTokens: Int64?
+        var promptTokens: Int64?
+        var completionTokens: Int64?
+    }
+
+    enum Failure {
+        case status(UpstreamHead, [UInt8])
+        case transport(UpstreamError)
+        case circuitOpen(waitMs: UInt64)
+    }
+
+    let context: RequestContext
+    let state: AIProxyLoopState
+    let settings: AIProxyConfiguration
+    let model: String
+    let targets: [ModelTable.Target]
+    let path: String
+    let answer: Answer
+    let body: (ModelTable.Target) -> [UInt8]
+    let done: (Outcome) -> Void
+
+    var next = 0
+    var retries = 0
+    var transfer: UpstreamTransfer?
+    var head: UpstreamHead?
+    var failing = false
+    var buffer: [UInt8] = []
+    var committed = false
+    var framer = SSEFramer()
+    var sawDone = false
+    var outcome = Outcome(status: 0)
+    var lastFailure: Failure?
+
+    /// Bytes of an answer the proxy holds at once (a buffered answer, a failed attempt's body).
+    static let maximumBuffered = 64 << 20
+    static let maximumFailureBody = 64 << 10
+
+    init(context: RequestContext, state: AIProxyLoopState, settings: AIProxyConfiguration, model: String,
+         targets: [ModelTable.Target], path: String, answer: Answer,
+         body: @escaping (ModelTable.Target) -> [UInt8], done: @escaping (Outcome) -> Void) {
+        self.context = context
+        self.state = state
+        self.settings = settings
+        self.model = model
+        self.targets = targets
+        self.path = path
+        self.answer = answer
+        self.body = body
+        self.done = done
+    }
+
+    var loop: EventLoop { context.loop }
+
+    func start() { attempt() }
+
+    // MARK: Attempts
+
+    func attempt() {
+        let now = loop.nowMilliseconds
+        while next < targets.count, !state.breakers[targets[next].index].admit(nowMs: now) {
+            if lastFailure == nil { lastFailure = .circuitOpen(waitMs: state.breakers[targets[next].index].waitMs(nowMs: now)) }
+            next += 1
+        }
+        guard next < targets.count else { return giveUp() }
+        let target = targets[next]
+        var request = UpstreamRequest(url: target.provider.baseURL + path, headers: upstreamHeaders(target), body: body(target))
+        request.connectTimeoutMs = settings.connectTimeoutMs
+        request.firstByteTimeoutMs = settings.firstByteTimeoutMs
+        request.idleTimeoutMs = settings.idleTimeoutMs
+        request.totalTimeoutMs = settings.totalTimeoutMs
+        head = nil
+        failing = false
+        buffer = []
+        framer = SSEFramer()
+        sawDone = false
+        transfer = state.client.start(request,
+                                      onHead: { [self] in received($0) },
+                                      onBody: { [self] in received($0) },
+                                      onEnd: { [self] in ended($0, target) })
+    }
+
+    func upstreamHeaders(_ target: ModelTable.Target) -> [(String, String)] {
+        var headers: [(String, String)] = [("Content-Type", "application/json"), ("User-Agent", "aiwriter-gateway")]
+        if case .stream = answer { headers.append(("Accept", "text/event-stream")) } else { headers.append(("Accept", "application/json")) }
+        if let key = target.provider.apiKey { headers.append(("Authorization", "Bearer " + key)) }
+        return headers
+    }
+
+    static func isTargetFailure(_ status: Int) -> Bool {
+        status == 401 || status == 403 || status == 404 || status == 408 || status == 409 || status == 429 || status >= 500
+    }
+
+    func received(_ head: UpstreamHead) {
+        self.head = head
+        failing = ProxyCall.isTargetFailure(head.status)
+    }
+
+    func received(_ bytes: UnsafeRawBufferPointer) {
+        guard let head else { return }
+        if case .stream = answer, !failing, (200..<300).contains(head.status) {
+            guard context.responder.isPending else {
+                // The client went away: stop paying for its answer.
+                transfer?.cancel()
+                return
+            }
+            if !committed { commitStream() }
+            do throws(SSEFramer.Failure) {
+                try framer.feed(bytes) { event in forward(event) }
+            } catch {
+                transfer?.cancel()
+            }
+            return
+        }
+        let limit = failing ? ProxyCall.maximumFailureBody : ProxyCall.maximumBuffered
+        guard buffer.count + bytes.count <= limit else {
+            if !failing { transfer?.cancel() }
+            return
+        }
+        buffer.append(contentsOf: bytes)
+    }
+
+    func ended(_ error: UpstreamError?, _ target: ModelTable.Target) {
+        transfer = nil
+        let now = loop.nowMilliseconds
+        if committed {
+            finishStream(error, target, now: now)
+            return
+        }
+        if let error {
+            state.breakers[target.index].recordFailure(nowMs: now)
+            lastFailure = .transport(error)
+            return moveOn(retryAfterMs: nil)
+        }
+        guard let head else {
+            state.breakers[target.index].recordFailure(nowMs: now)
+            lastFailure = .transport(.transfer("no answer"))
+            return moveOn(retryAfterMs: nil)
+        }
+        if failing {
+            state.breakers[target.index].recordFailure(nowMs: now)
+            lastFailure = .status(head, buffer)
+            return moveOn(retryAfterMs: (head.status == 429 || head.status == 503) ? RetryAfter.milliseconds(head.value) : nil)
+        }
+        if case .stream = answer, (200..<300).contains(head.status) {
+            // A stream that ended before its first event has told the client nothing yet.
+            state.breakers[target.index].recordFailure(nowMs: now)
+            lastFailure = .transport(.transfer("the upstream ended the stream before its first event"))
+            return moveOn(retryAfterMs: nil)
+        }
+        state.breakers[target.index].recordSuccess()
+        outcome.target = target.name
+        outcome.status = head.status
+        if (200..<300).contains(head.status) { readUsage(buffer) }
+        var headers = answerHeaders(target)
+        headers.append(("Content-Type", head.value("content-type") ?? "application/json"))
+        context.send(status: HTTPStatus(head.status), headers: headers, body: .bytes(buffer))
+        done(outcome)
+    }
+
+    /// The next target, or the last one again after its `Retry-After` when that is short.
+    func moveOn(retryAfterMs: UInt64?) {
+        if next == targets.count - 1, let wait = retryAfterMs, wait <= settings.maxRetryWaitMs, retries < 2,
+           context.responder.isPending {
+            retries += 1
+            loop.schedule(afterMilliseconds: wait) { [self] in attempt() }
+            return
+        }
+        next += 1
+        attempt()
+    }
+
+    func answerHeaders(_ target: ModelTable.Target) -> [(String, String)] {
+        [("X-AIWriter-Target", target.name), ("X-AIWriter-Cache", "bypass")]
+    }
+
+    /// Every target failed or was skipped: the client gets the most telling failure.
+    func giveUp() {
+        let error: OpenAIError
+        switch lastFailure {
+        case .status(let head, let body)?:
+            outcome.status = head.status
+            var headers: [(String, String)] = [("X-AIWriter-Cache", "bypass")]
+            if let wait = RetryAfter.milliseconds(head.value) {
+                headers.append(("Retry-After", String((wait + 999) / 1000)))
+                headers.append(("retry-after-ms", String(wait)))
+            }
+            if ProxyCall.looksLikeOpenAIError(body) {
+                headers.append(("Content-Type", "application/json"))
+                context.send(status: HTTPStatus(head.status), headers: headers, body: .bytes(body))
+                done(outcome)
+                return
+            }
+            error = OpenAIError(HTTPStatus(head.status),
+                                "every target of model \(model) failed; the last answered \(head.status)",
+                                type: head.status == 429 ? "requests" : "server_error", code: "upstream_error", headers: headers)
+        case .transport(let failure)?:
+            switch failure {
+            case .firstByteTimeout, .idleTimeout, .totalTimeout:
+                error = OpenAIError(.gatewayTimeout, "every target of model \(model) failed; the last: \(failure)", type: "server_error", code: "upstream_timeout")
+            default:
+                error = OpenAIError(.badGateway, "every target of model \(model) failed; the last: \(failure)", type: "server_error", code: "upstream_unavailable")
+            }
+        case .circuitOpen(let wait)?:
+            let seconds = max(1, (wait + 999) / 1000)
+            error = OpenAIError(.serviceUnavailable, "every target of model \(model) is failing; the next probe is in \(seconds) s",
+                                type: "server_error", code: "upstream_unavailable",
+                                headers: [("Retry-After", String(seconds)), ("retry-after-ms", String(max(wait, 1)))])
+        case nil:
+            error = OpenAIError(.badGateway, "model \(model) has no target", type: "server_error", code: "upstream_unavailable")
+        }
+        outcome.status = error.status.rawValue
+        context.send(error)
+        done(outcome)
+    }
+
+    static func looksLikeOpenAIError(_ body: [UInt8]) -> Bool {
+        guard let value = try? JSONParser.parse(body), case .object(let object) = value, case .object? = object["error"] else { return false }
+        return true
+    }
+
+    // MARK: Streams
+
+    func commitStream() {
+        committed = true
+        guard let target = next < targets.count ? targets[next] : nil else { return }
+        var headers = answerHeaders(target)
+        headers.append(("Cache-Control", "no-cache"))
+        headers.append(("X-Accel-Buffering", "no"))
+        context.startStream(status: .ok, contentType: "text/event-stream; charset=utf-8", headers: headers)
+        outcome.target = target.name
+        outcome.status = 200
+    }
+
+    func forward(_ event: SSEFramer.Event) {
+        if let data = event.data {
+            if data.starts(with: "[DONE]".utf8) {
+                sawDone = true
+            } else if ProxyCall.mentionsUsage(data), let usage = ProxyCall.usageChunk(data) {
+                record(usage.usage)
+                if case .stream(let clientAskedUsage) = answer, !clientAskedUsage, usage.choicesEmpty { return }
+            }
+        }
+        context.responder.writeChunk(event.raw)
+    }
+
+    func finishStream(_ error: UpstreamError?, _ target: ModelTable.Target, now: UInt64) {
+        let rest = framer.finish()
+        if !rest.isEmpty { context.responder.writeChunk(rest) }
+        if let error, error != .cancelled {
+            state.breakers[target.index].recordFailure(nowMs: now)
+            outcome.status = 502
+            context.responder.writeChunk(OpenAIError(.badGateway, "the upstream stream failed: \(error)", type: "server_error",
+                                                     code: "upstream_stream_failed").streamEvent())
+        } else if error == nil, !sawDone {
+            state.breakers[target.index].recordFailure(nowMs: now)
+            outcome.status = 502
+            context.responder.writeChunk(OpenAIError(.badGateway, "the upstream ended the stream before [DONE]", type: "server_error",
+                                                     code: "upstream_stream_cut").streamEvent())
+        } else if error == nil {
+            state.breakers[target.index].recordSuccess()
+        }
+        context.responder.finishStream()
+        done(outcome)
+    }
+
+    // MARK: Usage
+
+    static func mentionsUsage(_ data: [UInt8]) -> Bool {
+        let needle = Array("\"usage\"".utf8)
+        guard data.count >= needle.count else { return false }
+        var i = 0
+        while i + needle.count <= data.count {
+            if data[i] == 0x22, data[i..<(i + needle.count)].elementsEqual(needle) { return true }
+            i += 1
+        }
+        return false
+    }
+
+    static func usageChunk(_ data: [UInt8]) -> (usage: JSONObject, choicesEmpty: Bool)? {
+        guard let value = try? JSONParser.parse(data), case .object(let object) = value, case .object(let usage)? = object["usage"] else { return nil }
+        var empty = false
+        if case .array(let choices)? = object["choices"] { empty = choices.isEmpty }
+        return (usage, empty)
+    }
+
+    func readUsage(_ body: [UInt8]) {
+        guard ProxyCall.mentionsUsage(body), let value = try? JSONParser.parse(body), case .object(let object) = value,
+              case .object(let usage)? = object["usage"] else { return }
+        record(usage)
+    }
+
+    func record(_ usage: JSONObject) {
+        func int(_ key: String) -> Int64? {
+            if case .number(let text)? = usage[key] { return Int64(text) }
+            return nil
+        }
+        outcome.promptTokens = int("prompt_tokens")
+        outcome.completionTokens = int("completion_tokens")
+        outcome.totalTokens = int("total_tokens") ?? outcome.promptTokens.map { $0 + (outcome.completionTokens ?? 0) }
+    }
+}

@@ -1,0 +1,216 @@
+import CCurl
+import Net
+
+/// One call in flight on a loop's `CurlMulti`: its easy handle's options, libcurl's header and
+/// body callbacks turned into `onHead` / `onBody`, and the first-byte and idle timers libcurl
+/// has no millisecond option for. Loop thread only.
+public final class UpstreamTransfer {
+    unowned let client: CurlMulti
+    let easy: UnsafeMutableRawPointer
+    let request: UpstreamRequest
+    var onHead: ((UpstreamHead) -> Void)?
+    var onBody: ((UnsafeRawBufferPointer) -> Void)?
+    var onEnd: ((UpstreamError?) -> Void)?
+    /// Kept alive for libcurl, which reads them while the call runs.
+    var headerList: UnsafeMutablePointer<curl_slist>?
+    var url: [CChar]
+    var method: [CChar]
+    var body: [UInt8]
+    let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
+    var fields: [(String, String)] = []
+    var headDelivered = false
+    var timedOut: UpstreamError?
+    var firstByteTimer: ScheduledTask?
+    var idleTimer: ScheduledTask?
+    var lastActivity: UInt64 = 0
+
+    init(client: CurlMulti, easy: UnsafeMutableRawPointer, request: UpstreamRequest,
+         onHead: @escaping (UpstreamHead) -> Void, onBody: @escaping (UnsafeRawBufferPointer) -> Void,
+         onEnd: @escaping (UpstreamError?) -> Void) {
+        self.client = client
+        self.easy = easy
+        self.request = request
+        self.onHead = onHead
+        self.onBody = onBody
+        self.onEnd = onEnd
+        url = Array(request.url.utf8CString)
+        method = Array(request.method.utf8CString)
+        body = request.body
+        errorBuffer.initialize(to: 0)
+    }
+
+    deinit {
+        errorBuffer.deallocate()
+        if let headerList { curl_slist_free_all(headerList) }
+    }
+
+    /// Whether any byte of the answer has reached the caller (after that, no retry can hide a
+    /// failure from it).
+    public var started: Bool { headDelivered }
+
+    /// Stops the call; `onEnd` gets `.cancelled` unless it has ended already.
+    public func cancel() { client.abort(self, .cancelled) }
+
+    func configure() {
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        _ = aiw_easy_ptr(easy, CURLOPT_PRIVATE, me)
+        url.withUnsafeBufferPointer { _ = aiw_easy_ptr(easy, CURLOPT_URL, $0.baseAddress) }
+        _ = aiw_easy_long(easy, CURLOPT_NOSIGNAL, 1)
+        _ = aiw_easy_ptr(easy, CURLOPT_ERRORBUFFER, errorBuffer)
+        _ = aiw_easy_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeoutMs))
+        _ = aiw_easy_long(easy, CURLOPT_TIMEOUT_MS, Int(request.totalTimeoutMs))
+        _ = aiw_easy_long(easy, CURLOPT_TCP_NODELAY, 1)
+        _ = aiw_easy_long(easy, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS)
+        // Answers pass through as they are: no decompression, no redirects followed.
+        _ = aiw_easy_long(easy, CURLOPT_FOLLOWLOCATION, 0)
+        if request.method == "GET" {
+            _ = aiw_easy_long(easy, CURLOPT_HTTPGET, 1)
+        } else {
+            _ = aiw_easy_long(easy, CURLOPT_POST, 1)
+            _ = aiw_easy_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
+            body.withUnsafeBufferPointer { _ = aiw_easy_ptr(easy, CURLOPT_POSTFIELDS, $0.baseAddress) }
+            if request.method != "POST" {
+                method.withUnsafeBufferPointer { _ = aiw_easy_ptr(easy, CURLOPT_CUSTOMREQUEST, $0.baseAddress) }
+            }
+        }
+        // No "Expect: 100-continue" (libcurl adds it to large bodies and then waits up to a
+        // second for an interim answer many servers never send).
+        var list = curl_slist_append(nil, "Expect:")
+        for (name, value) in request.headers {
+            list = curl_slist_append(list, name + ": " + value)
+        }
+        headerList = list
+        _ = aiw_easy_ptr(easy, CURLOPT_HTTPHEADER, list)
+        _ = aiw_easy_write_cb(easy, CURLOPT_HEADERFUNCTION) { data, size, count, userp in
+            let me = Unmanaged<UpstreamTransfer>.fromOpaque(userp!).takeUnretainedValue()
+            let n = size * count
+            me.headerLine(UnsafeRawBufferPointer(start: data, count: n))
+            return n
+        }
+        _ = aiw_easy_ptr(easy, CURLOPT_HEADERDATA, me)
+        _ = aiw_easy_write_cb(easy, CURLOPT_WRITEFUNCTION) { data, size, count, userp in
+            let me = Unmanaged<UpstreamTransfer>.fromOpaque(userp!).takeUnretainedValue()
+            let n = size * count
+            me.bodyBytes(UnsafeRawBufferPointer(start: data, count: n))
+            return n
+        }
+        _ = aiw_easy_ptr(easy, CURLOPT_WRITEDATA, me)
+        // Called once the connection is up (TCP and TLS), just before the request goes out:
+        // where the first-byte clock starts, so a slow connect is not charged to the upstream's
+        // think time (the connect has its own timeout).
+        _ = aiw_easy_prereq_cb(easy, { userp, _, _, _, _ in
+            let me = Unmanaged<UpstreamTransfer>.fromOpaque(userp!).takeUnretainedValue()
+            me.connected()
+            return CURL_PREREQFUNC_OK
+        }, me)
+    }
+
+    func armTimers() {
+        lastActivity = client.loop.nowMilliseconds
+    }
+
+    func connected() {
+        guard firstByteTimer == nil, !headDelivered else { return }
+        firstByteTimer = client.loop.schedule(afterMilliseconds: request.firstByteTimeoutMs) { [weak self] in
+            guard let self, !headDelivered else { return }
+            timedOut = .firstByteTimeout
+            client.abort(self, .firstByteTimeout)
+        }
+    }
+
+    /// The idle timer is re-armed lazily: each expiry checks the time of the last byte, so a
+    /// fast stream costs one timer per idle period, not one per chunk.
+    func armIdleTimer(after ms: UInt64) {
+        idleTimer = client.loop.schedule(afterMilliseconds: ms) { [weak self] in
+            guard let self else { return }
+            let silent = client.loop.nowMilliseconds &- lastActivity
+            if silent >= request.idleTimeoutMs {
+                timedOut = .idleTimeout
+                client.abort(self, .idleTimeout)
+            } else {
+                armIdleTimer(after: request.idleTimeoutMs - silent)
+            }
+        }
+    }
+
+    func headerLine(_ line: UnsafeRawBufferPointer) {
+        var end = line.count
+        while end > 0, line[end - 1] == 0x0A || line[end - 1] == 0x0D { end -= 1 }
+        if end == 0 {
+            // The blank line after a head: a final one is delivered, an interim one (1xx) is
+            // forgotten with its fields.
+            var code = 0
+            _ = aiw_easy_info_long(easy, CURLINFO_RESPONSE_CODE, &code)
+            if code >= 200 { deliverHead(code) } else { fields.removeAll() }
+            return
+        }
+        let text = String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<end]), as: UTF8.self)
+        if text.hasPrefix("HTTP/") {
+            fields.removeAll()
+            return
+        }
+        guard let colon = text.firstIndex(of: ":") else { return }
+        let name = String(text[..<colon])
+        var value = text[text.index(after: colon)...]
+        while let c = value.first, c == " " || c == "\t" { value = value.dropFirst() }
+        while let c = value.last, c == " " || c == "\t" { value = value.dropLast() }
+        fields.append((name, String(value)))
+    }
+
+    func deliverHead(_ code: Int) {
+        guard !headDelivered else { return }
+        headDelivered = true
+        firstByteTimer?.cancel()
+        firstByteTimer = nil
+        lastActivity = client.loop.nowMilliseconds
+        armIdleTimer(after: request.idleTimeoutMs)
+        let head = UpstreamHead(status: code, headers: fields)
+        fields = []
+        onHead?(head)
+    }
+
+    func bodyBytes(_ bytes: UnsafeRawBufferPointer) {
+        if !headDelivered {
+            var code = 0
+            _ = aiw_easy_info_long(easy, CURLINFO_RESPONSE_CODE, &code)
+            deliverHead(code)
+        }
+        lastActivity = client.loop.nowMilliseconds
+        onBody?(bytes)
+    }
+
+    /// libcurl's result as our error (nil: complete).
+    func error(for code: CURLcode) -> UpstreamError? {
+        if code == CURLE_OK { return nil }
+        let detail = errorBuffer.pointee != 0 ? String(cString: errorBuffer) : String(cString: curl_easy_strerror(code))
+        switch code {
+        case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_CONNECT,
+             CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE:
+            return .connect(detail)
+        case CURLE_OPERATION_TIMEDOUT:
+            // libcurl's one timeout code covers both the connect and the total timeout.
+            return headDelivered || !detail.lowercased().contains("connect") ? .totalTimeout : .connect(detail)
+        case CURLE_GOT_NOTHING where !headDelivered:
+            return .connect(detail)
+        default:
+            return .transfer(detail)
+        }
+    }
+
+    func end(_ error: UpstreamError?) {
+        if error == nil, !headDelivered {
+            var code = 0
+            _ = aiw_easy_info_long(easy, CURLINFO_RESPONSE_CODE, &code)
+            deliverHead(code)
+        }
+        firstByteTimer?.cancel()
+        idleTimer?.cancel()
+        firstByteTimer = nil
+        idleTimer = nil
+        let done = onEnd
+        onHead = nil
+        onBody = nil
+        onEnd = nil
+        done?(error)
+    }
+}

@@ -1,0 +1,282 @@
+"""The real `openai` Python client (PyPI) through the gateway's AI proxy, against a
+programmable OpenAI-compatible upstream (`fake_upstream.py`) — the one part that cannot run
+here for real.
+
+Run by scripts/test.sh: `python Tests/python/openai_client_test.py BINARY`. Every scenario
+uses one gateway process on loopback with a YAML configuration naming the test upstream (and a
+dead port), and exits non-zero on the first failure.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+import openai
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fake_upstream import Upstream  # noqa: E402
+
+BINARY = os.path.abspath(sys.argv[1])
+os.environ["NO_PROXY"] = "127.0.0.1,localhost"
+failures = 0
+
+
+def check(condition, message):
+    if not condition:
+        print("FAIL:", message)
+        sys.exit(1)
+    print("ok:", message)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def expect(exception, call, message):
+    try:
+        call()
+    except exception as e:
+        print("ok:", message, "->", type(e).__name__)
+        return e
+    print("FAIL:", message, "(no", exception.__name__, ")")
+    sys.exit(1)
+
+
+class Gateway:
+    def __init__(self, upstream, work):
+        self.port = free_port()
+        self.work = work
+        dead = free_port()
+        config = os.path.join(work, "gateway.yaml")
+        with open(config, "w") as f:
+            f.write(f"""
+ai-providers:
+  - name: primary
+    kind: openai
+    base-url: "{upstream.base_url}"
+    api-key-env: TEST_PRIMARY_KEY
+  - name: backup
+    kind: openai
+    base-url: "{upstream.base_url}/"
+  - name: dead
+    kind: openai
+    base-url: "http://127.0.0.1:{dead}/v1"
+ai-models:
+  - name: writer
+    targets: ["primary/main", "backup/spare"]
+  - name: solo
+    targets: ["primary/solo"]
+  - name: deadfirst
+    targets: ["dead/x", "backup/alive"]
+  - name: breaker
+    targets: ["primary/brk", "backup/brk-spare"]
+  - name: embedder
+    targets: ["primary/embed"]
+  - name: cutter
+    targets: ["primary/cutter"]
+ai-first-byte-timeout: 700ms
+ai-idle-timeout: 700ms
+ai-max-retry-wait: 1s
+ai-breaker-failures: 4
+ai-breaker-cooldown: 60s
+""")
+        self.data = os.path.join(work, "data")
+        env = dict(os.environ, TEST_PRIMARY_KEY="sk-upstream-secret")
+        self.cli = lambda *a: subprocess.run([BINARY, *a, "--data-dir", self.data], check=True, capture_output=True, text=True,
+                                             env=env).stdout.strip().splitlines()
+        self.key = self.cli("keys", "create", "--tenant", "t1", "--role", "writer", "--rate", "100000/s", "--burst", "100000")[-1]
+        self.small_key = self.cli("keys", "create", "--tenant", "t1", "--role", "reader", "--rate", "100000/s", "--burst", "100000",
+                                  "--tokens-per-minute", "3000")[-1]
+        printed = subprocess.run([BINARY, "config", "print", "--config", config, "--data-dir", self.data], capture_output=True,
+                                 text=True, env=env)
+        self.printed = printed.stdout + printed.stderr
+        self.log = open(os.path.join(work, "gateway.log"), "w")
+        self.process = subprocess.Popen([BINARY, "serve", "--config", config, "--data-dir", self.data, "--port", str(self.port),
+                                         "--loops", "2"], stdout=self.log, stderr=self.log, env=env)
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1).read()
+                return
+            except Exception:
+                if self.process.poll() is not None:
+                    raise RuntimeError(open(os.path.join(work, "gateway.log")).read()[-3000:])
+                time.sleep(0.05)
+        raise RuntimeError("gateway did not start")
+
+    def client(self, key=None, retries=0):
+        return openai.OpenAI(base_url=f"http://127.0.0.1:{self.port}/v1", api_key=key or self.key, max_retries=retries, timeout=20)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def main():
+    upstream = Upstream()
+    work = tempfile.mkdtemp(prefix="aiproxy-test-")
+    gateway = Gateway(upstream, work)
+    try:
+        run(upstream, gateway)
+    finally:
+        gateway.stop()
+        upstream.stop()
+
+
+def run(upstream, gateway):
+    client = gateway.client()
+    check("sk-upstream-secret" not in gateway.printed and "ai-providers" in gateway.printed,
+          "config print shows the providers and never the upstream key")
+
+    # Plain chat: the client's fields pass through, only the model is replaced.
+    reply = client.chat.completions.with_raw_response.create(
+        model="writer", messages=[{"role": "user", "content": "hi"}], temperature=0.3, extra_body={"custom_field": {"a": [1, 2.50]}})
+    completion = reply.parse()
+    check(completion.choices[0].message.content == "echo main" and completion.usage.total_tokens > 0, "plain chat through the first target")
+    check(reply.headers.get("x-aiwriter-target") == "primary/main" and reply.headers.get("x-aiwriter-cache") == "bypass",
+          "X-AIWriter-Target and X-AIWriter-Cache on the answer")
+    sent = upstream.requests[-1]
+    check(sent["body"]["model"] == "main" and sent["body"]["custom_field"] == {"a": [1, 2.5]} and sent["body"]["temperature"] == 0.3,
+          "unknown fields pass through untouched; the upstream model replaces the alias")
+    check(sent["headers"].get("Authorization") == "Bearer sk-upstream-secret", "the provider's key goes upstream, not the client's")
+
+    # Streaming: chunks pass through, usage is asked for upstream and dropped unless the client asked.
+    upstream.reset()
+    chunks = list(client.chat.completions.create(model="writer", messages=[{"role": "user", "content": "tell"}], stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    check(text == "Once upon a time.", f"streamed text intact ({text!r})")
+    check(all(c.choices for c in chunks), "no choices:[] usage chunk the client did not ask for")
+    check(upstream.requests[-1]["body"].get("stream_options") == {"include_usage": True}, "the proxy asked the upstream for usage")
+    chunks = list(client.chat.completions.create(model="writer", messages=[{"role": "user", "content": "tell"}], stream=True,
+                                                 stream_options={"include_usage": True}))
+    check(chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 12 and chunks[-1].choices == [],
+          "include_usage: the final usage chunk reaches the client")
+
+    # Errors in OpenAI's shape, mapped to the client's classes.
+    expect(openai.NotFoundError, lambda: client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}]),
+           "unknown model: 404")
+    e = expect(openai.NotFoundError, lambda: client.models.retrieve("nope"), "unknown model id: 404")
+    check(e.code == "model_not_found", "code model_not_found")
+    expect(openai.BadRequestError, lambda: client.chat.completions.create(model="writer", messages=[]), "empty messages: 400")
+    expect(openai.BadRequestError, lambda: client.chat.completions.create(model="writer", messages=[{"role": "user", "content": "x"}],
+                                                                           stream_options={"include_usage": True}),
+           "stream_options without stream: 400")
+    expect(openai.AuthenticationError, lambda: gateway.client(key="aiw_bad").models.list(), "a bad key: 401")
+    raw = urllib.request.Request(f"http://127.0.0.1:{gateway.port}/v1/chat/completions", data=b'{"model": "writer", "messages": [',
+                                 headers={"Authorization": "Bearer " + gateway.key, "Content-Type": "application/json"})
+    try:
+        urllib.request.urlopen(raw)
+        check(False, "broken JSON refused")
+    except urllib.error.HTTPError as err:
+        body = json.loads(err.read())
+        check(err.code == 400 and body["error"]["type"] == "invalid_request_error", "broken JSON: 400 in OpenAI's shape")
+
+    # Models.
+    ids = [m.id for m in client.models.list().data]
+    check(ids == ["writer", "solo", "deadfirst", "breaker", "embedder", "cutter"], f"models listed ({ids})")
+    check(client.models.retrieve("solo").id == "solo", "a model by id")
+
+    # Embeddings: the client's default base64 and explicit floats.
+    vectors = client.embeddings.create(model="embedder", input=["alpha", "beta"])
+    check(len(vectors.data) == 2 and len(vectors.data[0].embedding) == 8 and isinstance(vectors.data[0].embedding[0], float),
+          "embeddings in base64 (the client's default), decoded by the client")
+    floats = client.embeddings.create(model="embedder", input="alpha", encoding_format="float")
+    check(abs(floats.data[0].embedding[0] - vectors.data[0].embedding[0]) < 1e-6, "embeddings as floats agree with base64")
+
+    # Fallbacks: 5xx, 429 and a dead host move to the next target before the first byte.
+    upstream.reset()
+    upstream.plan("main", ("status", 500, {}, {"error": {"message": "boom", "type": "server_error"}}))
+    reply = client.chat.completions.with_raw_response.create(model="writer", messages=[{"role": "user", "content": "x"}])
+    check(reply.parse().choices[0].message.content == "echo spare" and reply.headers["x-aiwriter-target"] == "backup/spare",
+          "a 500 falls back to the next target")
+    upstream.plan("main", ("status", 429, {"retry-after": "30"}, {"error": {"message": "slow down", "type": "requests"}}))
+    check(client.chat.completions.create(model="writer", messages=[{"role": "user", "content": "x"}]).choices[0].message.content == "echo spare",
+          "a 429 falls back to the next target")
+    check(client.chat.completions.create(model="deadfirst", messages=[{"role": "user", "content": "x"}]).choices[0].message.content == "echo alive",
+          "a dead host falls back to the next target")
+
+    # The last target: a short Retry-After is waited out and retried; a long one is passed on.
+    upstream.reset()
+    upstream.plan("solo", ("status", 429, {"retry-after-ms": "200"}, {"error": {"message": "wait", "type": "requests"}}))
+    started = time.time()
+    answer = client.chat.completions.create(model="solo", messages=[{"role": "user", "content": "x"}])
+    check(answer.choices[0].message.content == "echo solo" and upstream.count("solo") == 2 and time.time() - started >= 0.2,
+          "a short Retry-After on the last target is waited out and retried")
+    upstream.plan("solo", *[("status", 429, {"retry-after": "90"}, {"error": {"message": "quota", "type": "requests", "code": "rate_limit_exceeded"}})] * 3)
+    e = expect(openai.RateLimitError, lambda: client.chat.completions.create(model="solo", messages=[{"role": "user", "content": "x"}]),
+               "a long Retry-After is not waited out: 429 to the client")
+    check(e.response.headers.get("retry-after") == "90", "the upstream's Retry-After reaches the client")
+
+    # First-byte timeout: a silent first target is abandoned for the next.
+    upstream.reset()
+    upstream.plan("main", ("delay", 3))
+    started = time.time()
+    answer = client.chat.completions.create(model="writer", messages=[{"role": "user", "content": "x"}])
+    elapsed = time.time() - started
+    check(answer.choices[0].message.content == "echo spare" and elapsed < 2.5, f"first-byte timeout moves on ({elapsed:.2f} s)")
+    upstream.plan("solo", ("delay", 3))
+    expect(openai.InternalServerError, lambda: client.chat.completions.create(model="solo", messages=[{"role": "user", "content": "x"}]),
+           "a silent last target: 504")
+
+    # Mid-stream cut and stall: never a silent clean end. (Each failure counts against the
+    # target's circuit; a fresh model keeps "solo"'s out of it.)
+    for action, name in ((("cut", 2), "a stream cut mid-way"), (("stall", 2, 3), "a stream that stalls"),
+                         (("nodone", 2), "a stream that ends without [DONE]")):
+        upstream.reset()
+        upstream.plan("cutter", action)
+        seen = []
+
+        def consume():
+            for c in client.chat.completions.create(model="cutter", messages=[{"role": "user", "content": "x"}], stream=True):
+                seen.append(c)
+        expect(openai.APIError, consume, f"{name} ends with an error event")
+        check(len(seen) >= 2, f"{name}: the chunks before the failure arrived ({len(seen)})")
+
+    # A failing stream before its first byte still falls back.
+    upstream.reset()
+    upstream.plan("main", ("status", 503, {}, {"error": {"message": "down", "type": "server_error"}}))
+    chunks = list(client.chat.completions.create(model="writer", messages=[{"role": "user", "content": "x"}], stream=True))
+    check("".join(c.choices[0].delta.content or "" for c in chunks) == "Once upon a time.", "a stream falls back before its first byte")
+
+    # Circuit breaker: after four failures the first target is skipped without a call.
+    upstream.reset()
+    upstream.plan("brk", *[("status", 500, {}, {"error": {"message": "x", "type": "server_error"}})] * 20)
+    for _ in range(12):
+        client.chat.completions.create(model="breaker", messages=[{"role": "user", "content": "x"}])
+    # Two loops keep a breaker each: at most four failures per loop reach the dead target.
+    check(upstream.count("brk") <= 8 and upstream.count("brk") >= 4 and upstream.count("brk-spare") == 12,
+          f"an open circuit skips the failing target ({upstream.count('brk')} calls to it for 12 requests)")
+
+    # Token budget: parallel requests cannot overrun a small budget.
+    # The upstream holds each call 0.5 s, so all twelve are in flight at once: each reserves
+    # its worst case (~530 tokens) before it is sent, so at most five fit in 3,000.
+    upstream.reset()
+    upstream.plan("main", *[("delay", 0.5)] * 12)
+    small = gateway.client(key=gateway.small_key)
+    outcomes = []
+
+    def one():
+        try:
+            small.chat.completions.create(model="writer", messages=[{"role": "user", "content": "x"}], max_tokens=500)
+            outcomes.append("ok")
+        except openai.RateLimitError as err:
+            outcomes.append(("429", err.response.headers.get("x-should-retry")))
+    threads = [threading.Thread(target=one) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    admitted = outcomes.count("ok")
+    check(admitted <= 5 and admitted >= 1 and upstream.count("main") == admitted,
+          f"12 parallel calls of ~500 tokens against 3000/min: {admitted} admitted, the rest 429")
+    check(all(o == ("429", "false") for o in outcomes if o != "ok"), "budget refusals say x-should-retry: false")
+
+
+if __name__ == "__main__":
+    main()
