@@ -11,11 +11,10 @@ public final class UpstreamTransfer {
     var onHead: ((UpstreamHead) -> Void)?
     var onBody: ((UnsafeRawBufferPointer) -> Void)?
     var onEnd: ((UpstreamError?) -> Void)?
-    /// Kept alive for libcurl, which reads them while the call runs.
+    /// Kept alive for libcurl, which reads it while the call runs (strings it copies).
     var headerList: UnsafeMutablePointer<curl_slist>?
     var url: [CChar]
     var method: [CChar]
-    var body: [UInt8]
     let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
     var fields: [(String, String)] = []
     var headDelivered = false
@@ -35,7 +34,6 @@ public final class UpstreamTransfer {
         self.onEnd = onEnd
         url = Array(request.url.utf8CString)
         method = Array(request.method.utf8CString)
-        body = request.body
         errorBuffer.initialize(to: 0)
     }
 
@@ -54,7 +52,7 @@ public final class UpstreamTransfer {
     func configure() {
         let me = Unmanaged.passUnretained(self).toOpaque()
         _ = aiw_easy_ptr(easy, CURLOPT_PRIVATE, me)
-        url.withUnsafeBufferPointer { _ = aiw_easy_ptr(easy, CURLOPT_URL, $0.baseAddress) }
+        url.withUnsafeBufferPointer { _ = aiw_easy_ptr(easy, CURLOPT_URL, $0.baseAddress) } // copied by libcurl
         _ = aiw_easy_long(easy, CURLOPT_NOSIGNAL, 1)
         _ = aiw_easy_ptr(easy, CURLOPT_ERRORBUFFER, errorBuffer)
         _ = aiw_easy_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeoutMs))
@@ -67,10 +65,11 @@ public final class UpstreamTransfer {
             _ = aiw_easy_long(easy, CURLOPT_HTTPGET, 1)
         } else {
             _ = aiw_easy_long(easy, CURLOPT_POST, 1)
-            _ = aiw_easy_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
-            body.withUnsafeBufferPointer { _ = aiw_easy_ptr(easy, CURLOPT_POSTFIELDS, $0.baseAddress) }
+            _ = aiw_easy_off(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
+            // Copied by libcurl: a Swift array's storage is not promised to stay put.
+            request.body.withUnsafeBufferPointer { _ = aiw_easy_ptr(easy, CURLOPT_COPYPOSTFIELDS, $0.baseAddress) }
             if request.method != "POST" {
-                method.withUnsafeBufferPointer { _ = aiw_easy_ptr(easy, CURLOPT_CUSTOMREQUEST, $0.baseAddress) }
+                method.withUnsafeBufferPointer { _ = aiw_easy_ptr(easy, CURLOPT_CUSTOMREQUEST, $0.baseAddress) } // copied
             }
         }
         // No "Expect: 100-continue" (libcurl adds it to large bodies and then waits up to a

@@ -8,7 +8,7 @@ Actions: ("ok",) a normal answer (streamed when the request streams, usage inclu
 asked); ("status", code, headers, body) an error answer; ("delay", seconds) wait before the
 status line, then answer ok; ("cut", n) stream n content chunks and drop the connection;
 ("stall", n, seconds) stream n chunks then go silent; ("nodone", n) stream n chunks and end
-cleanly without [DONE].
+cleanly without [DONE]; ("length",) a whole answer cut at its token ceiling.
 
 Also runnable alone (`python fake_upstream.py PORT`) as a zero-think-time upstream.
 """
@@ -71,10 +71,11 @@ class Upstream:
                 if body.get("stream"):
                     return self.stream(body, action)
                 prompt = sum(len(str(m.get("content", ""))) for m in body.get("messages", [])) // 4 + 1
+                finish = "length" if kind == "length" else "stop"
                 self.reply(200, {
                     "id": "chatcmpl-test", "object": "chat.completion", "created": 1, "model": model,
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": f"echo {model}", "refusal": None},
-                                 "logprobs": None, "finish_reason": "stop"}],
+                                 "logprobs": None, "finish_reason": finish}],
                     "usage": {"prompt_tokens": prompt, "completion_tokens": 5, "total_tokens": prompt + 5},
                 })
 

@@ -81,17 +81,23 @@ ai-models:
     targets: ["primary/embed"]
   - name: cutter
     targets: ["primary/cutter"]
+  - name: memo
+    targets: ["primary/memo"]
+  - name: memo2
+    targets: ["primary/memo2"]
 ai-first-byte-timeout: 700ms
 ai-idle-timeout: 700ms
 ai-max-retry-wait: 1s
 ai-breaker-failures: 4
 ai-breaker-cooldown: 60s
+ai-cache: exact
 """)
         self.data = os.path.join(work, "data")
         env = dict(os.environ, TEST_PRIMARY_KEY="sk-upstream-secret")
         self.cli = lambda *a: subprocess.run([BINARY, *a, "--data-dir", self.data], check=True, capture_output=True, text=True,
                                              env=env).stdout.strip().splitlines()
         self.key = self.cli("keys", "create", "--tenant", "t1", "--role", "writer", "--rate", "100000/s", "--burst", "100000")[-1]
+        self.other_tenant = self.cli("keys", "create", "--tenant", "t2", "--role", "reader", "--rate", "100000/s", "--burst", "100000")[-1]
         self.small_key = self.cli("keys", "create", "--tenant", "t1", "--role", "reader", "--rate", "100000/s", "--burst", "100000",
                                   "--tokens-per-minute", "3000")[-1]
         printed = subprocess.run([BINARY, "config", "print", "--config", config, "--data-dir", self.data], capture_output=True,
@@ -179,7 +185,7 @@ def run(upstream, gateway):
 
     # Models.
     ids = [m.id for m in client.models.list().data]
-    check(ids == ["writer", "solo", "deadfirst", "breaker", "embedder", "cutter"], f"models listed ({ids})")
+    check(ids == ["writer", "solo", "deadfirst", "breaker", "embedder", "cutter", "memo", "memo2"], f"models listed ({ids})")
     check(client.models.retrieve("solo").id == "solo", "a model by id")
 
     # Embeddings: the client's default base64 and explicit floats.
@@ -252,6 +258,50 @@ def run(upstream, gateway):
     # Two loops keep a breaker each: at most four failures per loop reach the dead target.
     check(upstream.count("brk") <= 8 and upstream.count("brk") >= 4 and upstream.count("brk-spare") == 12,
           f"an open circuit skips the failing target ({upstream.count('brk')} calls to it for 12 requests)")
+
+    # The exact cache: deterministic requests are answered again without an upstream call ("memo"
+    # has a circuit of its own: the earlier failures opened "main"'s on some loops).
+    upstream.reset()
+    ask = dict(model="memo", messages=[{"role": "user", "content": "cache me"}], temperature=0)
+    first = client.chat.completions.with_raw_response.create(**ask)
+    again = client.chat.completions.with_raw_response.create(**dict(ask, temperature=0.0, user="someone-else"))
+    check(first.headers["x-aiwriter-cache"] == "miss" and again.headers["x-aiwriter-cache"] == "hit" and upstream.count("memo") == 1,
+          f"temperature 0: the second call (0.0, another user) is a hit without an upstream call "
+          f"({first.headers['x-aiwriter-cache']}, {again.headers['x-aiwriter-cache']}, {upstream.count('memo')} calls)")
+    check(again.parse().choices[0].message.content == first.parse().choices[0].message.content, "the hit is the same answer")
+    other = gateway.client(key=gateway.other_tenant).chat.completions.with_raw_response.create(**ask)
+    check(other.headers["x-aiwriter-cache"] == "miss" and upstream.count("memo") == 2, "another tenant never sees the cached answer")
+    warm = client.chat.completions.with_raw_response.create(model="memo", messages=[{"role": "user", "content": "cache me"}], temperature=0.7)
+    check(warm.headers["x-aiwriter-cache"] == "bypass" and upstream.count("memo") == 3, "temperature 0.7: bypass")
+    seeded = [client.chat.completions.with_raw_response.create(model="memo", messages=[{"role": "user", "content": "s"}], seed=7)
+              for _ in range(2)]
+    check([r.headers["x-aiwriter-cache"] for r in seeded] == ["miss", "hit"], "a seed makes a request cacheable")
+    streamed = [list(client.chat.completions.create(model="memo", messages=[{"role": "user", "content": "st"}], temperature=0, stream=True))
+                for _ in range(2)]
+    check(upstream.count("memo") == 5 and [c.model_dump() for c in streamed[0]] == [c.model_dump() for c in streamed[1]]
+          and all(c.choices for c in streamed[1]),
+          "a stream is replayed as its exact chunks (without the usage chunk nobody asked for)")
+    with_usage = list(client.chat.completions.create(model="memo", messages=[{"role": "user", "content": "st"}], temperature=0, stream=True,
+                                                     stream_options={"include_usage": True}))
+    check(upstream.count("memo") == 5 and with_usage[-1].usage is not None, "the replayed stream carries usage to a client that asks")
+    upstream.plan("memo2", ("length",))
+    for _ in range(2):
+        client.chat.completions.create(model="memo2", messages=[{"role": "user", "content": "long"}], temperature=0)
+    check(upstream.count("memo2") == 2, "an answer cut at its token ceiling is not cached")
+    upstream.plan("memo2", ("status", 400, {}, {"error": {"message": "bad", "type": "invalid_request_error"}}))
+    expect(openai.BadRequestError, lambda: client.chat.completions.create(model="memo2", messages=[{"role": "user", "content": "e"}], temperature=0),
+           "an upstream 400 passes through")
+    client.chat.completions.create(model="memo2", messages=[{"role": "user", "content": "e"}], temperature=0)
+    check(upstream.count("memo2") == 4, "an error is not cached")
+    client.embeddings.create(model="embedder", input=["cached text"])
+    hit = client.embeddings.with_raw_response.create(model="embedder", input=["cached text"])
+    check(hit.headers["x-aiwriter-cache"] == "hit" and upstream.count("embed") == 1 and len(hit.parse().data[0].embedding) == 8,
+          "embeddings are cached (and still decode)")
+    floats = client.embeddings.with_raw_response.create(model="embedder", input=["cached text"], encoding_format="float")
+    check(floats.headers["x-aiwriter-cache"] == "miss", "encoding_format is part of the key")
+    forced = client.chat.completions.with_raw_response.create(model="writer", messages=[{"role": "user", "content": "f"}], temperature=1,
+                                                              extra_headers={"X-AIWriter-Cache": "use"})
+    check(forced.headers["x-aiwriter-cache"] == "miss", "X-AIWriter-Cache: use opts a request in")
 
     # Token budget: parallel requests cannot overrun a small budget.
     # The upstream holds each call 0.5 s, so all twelve are in flight at once: each reserves

@@ -3,7 +3,7 @@ import Foundation
 /// The AI proxy's settings: keys `ai-providers`, `ai-models` (structured: YAML lists of
 /// mappings in a file, JSON text in `AIWRITER_AI_PROVIDERS` / a flag), `ai-first-byte-timeout`,
 /// `ai-connect-timeout`, `ai-idle-timeout`, `ai-total-timeout`, `ai-max-retry-wait`,
-/// `ai-breaker-failures`, `ai-breaker-cooldown` and `ai-cache` in the one configuration table.
+/// `ai-breaker-failures`, `ai-breaker-cooldown`, `ai-cache`, `ai-cache-ttl` and `ai-cache-max-bytes` in the one configuration table.
 ///
 /// Secrets never live here: a provider names the environment variable (`api-key-env`) or the
 /// file (`api-key-file`) its key is read from when the gateway starts.
@@ -45,6 +45,9 @@ public struct AIProxyConfiguration: Sendable, Equatable {
     public var breakerFailures = 5
     public var breakerCooldownMs: UInt64 = 30_000
     public var cache = CacheMode.off
+    /// How long a cached answer is replayed, and the bytes all of them may hold.
+    public var cacheTTLMs: UInt64 = 3_600_000
+    public var cacheMaximumBytes = 64 << 20
 
     public init() {}
 

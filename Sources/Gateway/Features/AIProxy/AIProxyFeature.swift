@@ -13,17 +13,18 @@ enum AIProxyFeature: GatewayFeature {
         let table = services.aiModels
         let settings = services.configuration.aiProxy
         let budget = services.tokenBudget
-        if settings.cache != .off {
-            services.logger.warning("ai-cache \(settings.cache.rawValue) is not built yet: every AI answer is a cache bypass")
+        if settings.cache == .semantic {
+            services.logger.warning("ai-cache semantic is not built yet: the exact cache answers alone")
         }
+        let cache = settings.cache == .off ? nil : ExactCache(maximumBytes: settings.cacheMaximumBytes, ttlMs: settings.cacheTTLMs)
         for prefix in ["/v1/chat/", "/v1/embeddings", "/v1/models"] {
             router.errors(under: prefix) { OpenAIError($0) }
         }
         router.post("/v1/chat/completions", .role(.reader)) { context in
-            proxy(context, .chat, table: table, settings: settings, budget: budget)
+            proxy(context, .chat, table: table, settings: settings, budget: budget, cache: cache)
         }
         router.post("/v1/embeddings", .role(.reader)) { context in
-            proxy(context, .embeddings, table: table, settings: settings, budget: budget)
+            proxy(context, .embeddings, table: table, settings: settings, budget: budget, cache: cache)
         }
         router.get("/v1/models", .role(.reader)) { context in
             var w = JSONWriter()
@@ -51,17 +52,26 @@ enum AIProxyFeature: GatewayFeature {
         w.raw(",\"owned_by\":\"aiwriter\"}")
     }
 
-    static func proxy(_ context: RequestContext, _ kind: AIRequest.Kind, table: ModelTable, settings: AIProxyConfiguration, budget: TokenBudget) {
+    static func proxy(_ context: RequestContext, _ kind: AIRequest.Kind, table: ModelTable, settings: AIProxyConfiguration,
+                      budget: TokenBudget, cache: ExactCache?) {
         let request: AIRequest
         do throws(OpenAIError) { request = try AIRequest.parse(context.request, kind: kind) } catch { return context.send(error) }
         guard let targets = table.models[request.model] else { return context.send(OpenAIError.modelNotFound(request.model)) }
         let loop = context.loop
+        var cacheKey: CacheKey?
+        if let cache, CacheKey.cacheable(request, header: context.request.header("X-AIWriter-Cache")) {
+            let key = CacheKey(tenantID: context.caller.tenantID, kind: kind, stream: request.stream, object: request.object)
+            // A hit costs no upstream tokens: it is answered before the budget is asked.
+            if let entry = cache.get(key, nowMs: loop.nowMilliseconds) { return replay(entry, request, context) }
+            cacheKey = key
+        }
         let state = loop.local(for: stateKey) { AIProxyLoopState(loop: loop, table: table, settings: settings) }
         let start = { (reservation: TokenBudget.Reservation?) in
             let call = ProxyCall(
                 context: context, state: state, settings: settings, model: request.model, targets: targets,
                 path: kind == .chat ? "/chat/completions" : "/embeddings",
                 answer: request.stream ? .stream(clientAskedUsage: request.clientAskedUsage) : .buffered,
+                cache: cacheKey.map { (cache!, $0) },
                 body: { target in
                     request.upstreamBody(model: target.upstreamModel,
                                          injectUsage: request.stream && !request.clientAskedUsage && target.provider.streamUsage)
@@ -90,6 +100,21 @@ enum AIProxyFeature: GatewayFeature {
                 context.send(OpenAIError(.serviceUnavailable, "the token budget cannot be checked now", type: "server_error",
                                          code: "budget_unavailable", headers: [("Retry-After", "1")]))
             }
+        }
+    }
+
+    /// A cached answer, as the upstream gave it: a whole body, or the stream's events in order
+    /// (its usage chunk only to a client that asked for usage).
+    static func replay(_ entry: ExactCache.Entry, _ request: AIRequest, _ context: RequestContext) {
+        let headers = [("X-AIWriter-Target", entry.target), ("X-AIWriter-Cache", "hit")]
+        switch entry.answer {
+        case .whole(let status, let contentType, let body):
+            context.send(status: HTTPStatus(status), headers: headers + [("Content-Type", contentType)], body: .bytes(body))
+        case .stream(let events):
+            context.startStream(status: .ok, contentType: "text/event-stream; charset=utf-8",
+                                headers: headers + [("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no")])
+            for event in events where !event.usageOnly || request.clientAskedUsage { context.responder.writeChunk(event.raw) }
+            context.responder.finishStream()
         }
     }
 }

@@ -192,11 +192,15 @@ public enum ConfigurationLoader {
             read: { String($0.aiProxy.breakerFailures) }, apply: { c, v in c.aiProxy.breakerFailures = try integer(v, in: 1...1_000_000) }),
         Key("ai-breaker-cooldown", "How long an open circuit skips its target before one probe call is let through",
             read: { duration($0.aiProxy.breakerCooldownMs) }, apply: { c, v in c.aiProxy.breakerCooldownMs = try milliseconds(v) }),
-        Key("ai-cache", "Answer cache for deterministic AI calls: off, exact or semantic",
+        Key("ai-cache", "Answer cache for AI calls (embeddings; chat at temperature 0 or with a seed): off, exact or semantic",
             read: { $0.aiProxy.cache.rawValue }, apply: { c, v in
                 guard let mode = AIProxyConfiguration.CacheMode(rawValue: v) else { throw ConfigurationError(description: "must be off, exact or semantic") }
                 c.aiProxy.cache = mode
             }),
+        Key("ai-cache-ttl", "How long a cached AI answer is replayed",
+            read: { duration($0.aiProxy.cacheTTLMs) }, apply: { c, v in c.aiProxy.cacheTTLMs = try milliseconds(v) }),
+        Key("ai-cache-max-bytes", "Bytes the in-process AI answer cache may hold (least recently used out first)",
+            read: { String($0.aiProxy.cacheMaximumBytes) }, apply: { c, v in c.aiProxy.cacheMaximumBytes = try size(v, in: 0...(1 << 40)) }),
         Key("migrate", "Apply pending migrations at start: auto (SQLite only), true or false",
             read: { $0.migrateOnStart.rawValue }, apply: { c, v in
                 guard let policy = GatewayConfiguration.MigrationPolicy(rawValue: v) else {

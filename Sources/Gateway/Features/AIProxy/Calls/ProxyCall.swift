@@ -46,6 +46,10 @@ final class ProxyCall {
     let answer: Answer
     let body: (ModelTable.Target) -> [UInt8]
     let done: (Outcome) -> Void
+    /// Where a complete answer is kept, when this request's answer may be (nil: bypass).
+    let cache: (ExactCache, CacheKey)?
+    /// The stream's events as forwarded, for the cache; nil once it cannot be cached.
+    var recorded: [(raw: [UInt8], usageOnly: Bool)]? = []
 
     var next = 0
     var retries = 0
@@ -64,8 +68,9 @@ final class ProxyCall {
     static let maximumFailureBody = 64 << 10
 
     init(context: RequestContext, state: AIProxyLoopState, settings: AIProxyConfiguration, model: String,
-         targets: [ModelTable.Target], path: String, answer: Answer,
+         targets: [ModelTable.Target], path: String, answer: Answer, cache: (ExactCache, CacheKey)?,
          body: @escaping (ModelTable.Target) -> [UInt8], done: @escaping (Outcome) -> Void) {
+        self.cache = cache
         self.context = context
         self.state = state
         self.settings = settings
@@ -101,6 +106,7 @@ final class ProxyCall {
         buffer = []
         framer = SSEFramer()
         sawDone = false
+        recorded = cache == nil ? nil : []
         transfer = state.client.start(request,
                                       onHead: { [self] in received($0) },
                                       onBody: { [self] in received($0) },
@@ -180,7 +186,12 @@ final class ProxyCall {
         outcome.status = head.status
         if (200..<300).contains(head.status) { readUsage(buffer) }
         var headers = answerHeaders(target)
-        headers.append(("Content-Type", head.value("content-type") ?? "application/json"))
+        let contentType = head.value("content-type") ?? "application/json"
+        headers.append(("Content-Type", contentType))
+        // Errors and answers cut by their token ceiling are not kept.
+        if let (cache, key) = cache, head.status == 200, !ProxyCall.stoppedAtLength(buffer) {
+            cache.put(key, .whole(status: 200, contentType: contentType, body: buffer), target: target.name, nowMs: now)
+        }
         context.send(status: HTTPStatus(head.status), headers: headers, body: .bytes(buffer))
         done(outcome)
     }
@@ -198,7 +209,7 @@ final class ProxyCall {
     }
 
     func answerHeaders(_ target: ModelTable.Target) -> [(String, String)] {
-        [("X-AIWriter-Target", target.name), ("X-AIWriter-Cache", "bypass")]
+        [("X-AIWriter-Target", target.name), ("X-AIWriter-Cache", cache == nil ? "bypass" : "miss")]
     }
 
     /// Every target failed or was skipped: the client gets the most telling failure.
@@ -260,15 +271,27 @@ final class ProxyCall {
     }
 
     func forward(_ event: SSEFramer.Event) {
+        var usageOnly = false
         if let data = event.data {
             if data.starts(with: "[DONE]".utf8) {
                 sawDone = true
             } else if ProxyCall.mentionsUsage(data), let usage = ProxyCall.usageChunk(data) {
                 record(usage.usage)
-                if case .stream(let clientAskedUsage) = answer, !clientAskedUsage, usage.choicesEmpty { return }
+                usageOnly = usage.choicesEmpty
             }
+            if recorded != nil, ProxyCall.stoppedAtLength(data) { recorded = nil }
         }
+        recorded?.append((event.raw, usageOnly))
+        if usageOnly, case .stream(let clientAskedUsage) = answer, !clientAskedUsage { return }
         context.responder.writeChunk(event.raw)
+    }
+
+    /// Whether an answer (or a stream chunk) has a choice that ended at its token ceiling.
+    static func stoppedAtLength(_ json: [UInt8]) -> Bool {
+        guard contains(lengthNeedle, in: json), let value = try? JSONParser.parse(json), case .object(let object) = value,
+              case .array(let choices)? = object["choices"] else { return false }
+        for case .object(let choice) in choices where choice["finish_reason"] == .string("length") { return true }
+        return false
     }
 
     func finishStream(_ error: UpstreamError?, _ target: ModelTable.Target, now: UInt64) {
@@ -286,6 +309,7 @@ final class ProxyCall {
                                                      code: "upstream_stream_cut").streamEvent())
         } else if error == nil {
             state.breakers[target.index].recordSuccess()
+            if let (cache, key) = cache, let recorded { cache.put(key, .stream(recorded), target: target.name, nowMs: now) }
         }
         context.responder.finishStream()
         done(outcome)
@@ -293,12 +317,18 @@ final class ProxyCall {
 
     // MARK: Usage
 
-    static func mentionsUsage(_ data: [UInt8]) -> Bool {
-        let needle = Array("\"usage\"".utf8)
+    static func mentionsUsage(_ data: [UInt8]) -> Bool { contains(usageNeedle, in: data) }
+
+    static let usageNeedle = Array("\"usage\"".utf8)
+    static let lengthNeedle = Array("\"length\"".utf8)
+
+    /// A byte search cheap enough to run on every chunk: most chunks carry neither word, and
+    /// only those that do are parsed.
+    static func contains(_ needle: [UInt8], in data: [UInt8]) -> Bool {
         guard data.count >= needle.count else { return false }
         var i = 0
         while i + needle.count <= data.count {
-            if data[i] == 0x22, data[i..<(i + needle.count)].elementsEqual(needle) { return true }
+            if data[i] == needle[0], data[i..<(i + needle.count)].elementsEqual(needle) { return true }
             i += 1
         }
         return false
