@@ -116,7 +116,7 @@ run() {
 import json, sys
 r = json.load(open(sys.argv[1]))
 lat = r.get("latency_ms", {})
-print(r.get("requests_per_second"), lat.get("p50"), lat.get("p99"), r.get("errors", 0))
+print(r.get("rps"), lat.get("p50"), lat.get("p99"), r.get("errors", 0))
 PY
 }
 

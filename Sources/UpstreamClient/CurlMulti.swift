@@ -16,10 +16,11 @@ public final class CurlMulti {
     let loop: EventLoop
     let multi: UnsafeMutableRawPointer
     var watchers: [Int32: FDWatcher] = [:]
-    var timer: ScheduledTask?
+    /// libcurl's one timer, re-armed as it asks (several times per call).
+    let timer: LoopTimer
     /// Reset easy handles kept for the next calls (creating one costs ~10 µs and a few
-    /// allocations; its own caches are worth keeping).
-    var idleHandles: [UnsafeMutableRawPointer] = []
+    /// allocations; its own caches are worth keeping), each with its deadline timer.
+    var idleHandles: [(easy: UnsafeMutableRawPointer, deadline: LoopTimer)] = []
     var running: [ObjectIdentifier: UpstreamTransfer] = [:]
     /// Set while libcurl is calling us back: it may not be re-entered then.
     var inCallback = false
@@ -41,6 +42,7 @@ public final class CurlMulti {
         precondition(CurlMulti.globalInit, "curl_global_init failed")
         self.loop = loop
         multi = curl_multi_init()!
+        timer = LoopTimer(loop: loop)
         let me = Unmanaged.passUnretained(self).toOpaque()
         _ = aiw_multi_socket_cb(multi, { _, socket, what, userp, _ in
             let me = Unmanaged<CurlMulti>.fromOpaque(userp!).takeUnretainedValue()
@@ -64,8 +66,9 @@ public final class CurlMulti {
                       onBody: @escaping (UnsafeRawBufferPointer) -> Void,
                       onEnd: @escaping (UpstreamError?) -> Void) -> UpstreamTransfer {
         loop.preconditionInLoop()
-        let easy = idleHandles.popLast() ?? curl_easy_init()!
-        let transfer = UpstreamTransfer(client: self, easy: easy, request: request, onHead: onHead, onBody: onBody, onEnd: onEnd)
+        let (easy, deadline) = idleHandles.popLast() ?? (curl_easy_init()!, LoopTimer(loop: loop))
+        let transfer = UpstreamTransfer(client: self, easy: easy, deadline: deadline, request: request,
+                                        onHead: onHead, onBody: onBody, onEnd: onEnd)
         transfer.configure()
         running[ObjectIdentifier(transfer)] = transfer
         let rc = curl_multi_add_handle(multi, easy)
@@ -114,14 +117,9 @@ public final class CurlMulti {
     }
 
     func timerChanged(_ timeoutMs: Int) {
-        timer?.cancel()
-        timer = nil
-        guard timeoutMs >= 0 else { return }
+        guard timeoutMs >= 0 else { return timer.disarm() }
         // Never called back from inside the timer callback itself (libcurl forbids it).
-        timer = loop.schedule(afterMilliseconds: UInt64(timeoutMs)) { [unowned self] in
-            timer = nil
-            act(CURL_SOCKET_TIMEOUT, 0)
-        }
+        timer.arm(afterMilliseconds: UInt64(timeoutMs)) { [unowned self] in act(CURL_SOCKET_TIMEOUT, 0) }
     }
 
     func act(_ socket: curl_socket_t, _ flags: Int32) {
@@ -152,7 +150,12 @@ public final class CurlMulti {
         if removeFromMulti { curl_multi_remove_handle(multi, transfer.easy) }
         transfer.end(error)
         curl_easy_reset(transfer.easy)
-        if idleHandles.count < 64 { idleHandles.append(transfer.easy) } else { curl_easy_cleanup(transfer.easy) }
+        if idleHandles.count < 64 {
+            idleHandles.append((transfer.easy, transfer.deadline))
+        } else {
+            curl_easy_cleanup(transfer.easy)
+            transfer.deadline.close()
+        }
     }
 
     /// Aborts `transfer` from outside libcurl's callbacks (a timeout, a cancel).
@@ -166,11 +169,14 @@ public final class CurlMulti {
 
     func shutdown() {
         for transfer in Array(running.values) { finish(transfer, .cancelled, removeFromMulti: true) }
-        timer?.cancel()
+        timer.close()
         for watcher in watchers.values { watcher.close() }
         watchers.removeAll()
         curl_multi_cleanup(multi)
-        for easy in idleHandles { curl_easy_cleanup(easy) }
+        for (easy, deadline) in idleHandles {
+            curl_easy_cleanup(easy)
+            deadline.close()
+        }
         idleHandles.removeAll()
     }
 

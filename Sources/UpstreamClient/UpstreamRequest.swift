@@ -1,3 +1,5 @@
+import CCurl
+
 /// One HTTP call to an upstream: what to send, and how long each phase may take.
 ///
 /// The timeouts are separate because they fail differently: a connect that does not finish
@@ -8,6 +10,9 @@ public struct UpstreamRequest: Sendable {
     public var method: String
     public var url: String
     public var headers: [(String, String)]
+    /// Header fields made once and sent with many calls (a target's constant ones), before
+    /// `headers`.
+    public var sharedHeaders: UpstreamHeaderList?
     public var body: [UInt8]
     public var connectTimeoutMs: UInt64 = 10_000
     public var firstByteTimeoutMs: UInt64 = 30_000
@@ -64,4 +69,25 @@ public enum UpstreamError: Error, Sendable, Equatable, CustomStringConvertible {
         case .cancelled: return "cancelled"
         }
     }
+}
+
+/// Header fields as libcurl keeps them (a `curl_slist`), built once and shared by every call
+/// that sends them: a target's content type, accept and authorization do not change per call,
+/// and building the list per call was five allocations and copies. Immutable once made; a
+/// call holds it until libcurl is done with it.
+public final class UpstreamHeaderList: @unchecked Sendable {
+    // @unchecked: never mutated after init; libcurl only reads it.
+    let list: UnsafeMutablePointer<curl_slist>?
+    let fields: [(String, String)]
+
+    public init(_ fields: [(String, String)]) {
+        self.fields = fields
+        // No "Expect: 100-continue" (libcurl adds it to large bodies and then waits up to a
+        // second for an interim answer many servers never send).
+        var list = curl_slist_append(nil, "Expect:")
+        for (name, value) in fields { list = curl_slist_append(list, name + ": " + value) }
+        self.list = list
+    }
+
+    deinit { curl_slist_free_all(list) }
 }

@@ -12,22 +12,23 @@ public final class UpstreamTransfer {
     var onBody: ((UnsafeRawBufferPointer) -> Void)?
     var onEnd: ((UpstreamError?) -> Void)?
     /// Kept alive for libcurl, which reads it while the call runs (strings it copies).
-    var headerList: UnsafeMutablePointer<curl_slist>?
+    var sharedHeaders: UpstreamHeaderList?
     var url: [CChar]
     var method: [CChar]
     let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
     var fields: [(String, String)] = []
     var headDelivered = false
     var timedOut: UpstreamError?
-    var firstByteTimer: ScheduledTask?
-    var idleTimer: ScheduledTask?
+    /// The first-byte deadline, then the idle one (pooled with the easy handle).
+    let deadline: LoopTimer
     var lastActivity: UInt64 = 0
 
-    init(client: CurlMulti, easy: UnsafeMutableRawPointer, request: UpstreamRequest,
+    init(client: CurlMulti, easy: UnsafeMutableRawPointer, deadline: LoopTimer, request: UpstreamRequest,
          onHead: @escaping (UpstreamHead) -> Void, onBody: @escaping (UnsafeRawBufferPointer) -> Void,
          onEnd: @escaping (UpstreamError?) -> Void) {
         self.client = client
         self.easy = easy
+        self.deadline = deadline
         self.request = request
         self.onHead = onHead
         self.onBody = onBody
@@ -37,10 +38,7 @@ public final class UpstreamTransfer {
         errorBuffer.initialize(to: 0)
     }
 
-    deinit {
-        errorBuffer.deallocate()
-        if let headerList { curl_slist_free_all(headerList) }
-    }
+    deinit { errorBuffer.deallocate() }
 
     /// Whether any byte of the answer has reached the caller (after that, no retry can hide a
     /// failure from it).
@@ -72,14 +70,14 @@ public final class UpstreamTransfer {
                 method.withUnsafeBufferPointer { _ = aiw_easy_ptr(easy, CURLOPT_CUSTOMREQUEST, $0.baseAddress) } // copied
             }
         }
-        // No "Expect: 100-continue" (libcurl adds it to large bodies and then waits up to a
-        // second for an interim answer many servers never send).
-        var list = curl_slist_append(nil, "Expect:")
-        for (name, value) in request.headers {
-            list = curl_slist_append(list, name + ": " + value)
+        if request.headers.isEmpty, let shared = request.sharedHeaders {
+            sharedHeaders = shared
+            _ = aiw_easy_ptr(easy, CURLOPT_HTTPHEADER, shared.list)
+        } else {
+            let own = UpstreamHeaderList((request.sharedHeaders?.fields ?? []) + request.headers)
+            sharedHeaders = own
+            _ = aiw_easy_ptr(easy, CURLOPT_HTTPHEADER, own.list)
         }
-        headerList = list
-        _ = aiw_easy_ptr(easy, CURLOPT_HTTPHEADER, list)
         _ = aiw_easy_write_cb(easy, CURLOPT_HEADERFUNCTION) { data, size, count, userp in
             let me = Unmanaged<UpstreamTransfer>.fromOpaque(userp!).takeUnretainedValue()
             let n = size * count
@@ -109,8 +107,8 @@ public final class UpstreamTransfer {
     }
 
     func connected() {
-        guard firstByteTimer == nil, !headDelivered else { return }
-        firstByteTimer = client.loop.schedule(afterMilliseconds: request.firstByteTimeoutMs) { [weak self] in
+        guard !deadline.isArmed, !headDelivered else { return }
+        deadline.arm(afterMilliseconds: request.firstByteTimeoutMs) { [weak self] in
             guard let self, !headDelivered else { return }
             timedOut = .firstByteTimeout
             client.abort(self, .firstByteTimeout)
@@ -120,7 +118,7 @@ public final class UpstreamTransfer {
     /// The idle timer is re-armed lazily: each expiry checks the time of the last byte, so a
     /// fast stream costs one timer per idle period, not one per chunk.
     func armIdleTimer(after ms: UInt64) {
-        idleTimer = client.loop.schedule(afterMilliseconds: ms) { [weak self] in
+        deadline.arm(afterMilliseconds: ms) { [weak self] in
             guard let self else { return }
             let silent = client.loop.nowMilliseconds &- lastActivity
             if silent >= request.idleTimeoutMs {
@@ -143,24 +141,25 @@ public final class UpstreamTransfer {
             if code >= 200 { deliverHead(code) } else { fields.removeAll() }
             return
         }
-        let text = String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<end]), as: UTF8.self)
-        if text.hasPrefix("HTTP/") {
-            fields.removeAll()
+        // "HTTP/…" starts each answer's status line (an interim one's too).
+        if end >= 5, line[0] == 0x48, line[1] == 0x54, line[2] == 0x54, line[3] == 0x50, line[4] == 0x2F {
+            fields.removeAll(keepingCapacity: true)
             return
         }
-        guard let colon = text.firstIndex(of: ":") else { return }
-        let name = String(text[..<colon])
-        var value = text[text.index(after: colon)...]
-        while let c = value.first, c == " " || c == "\t" { value = value.dropFirst() }
-        while let c = value.last, c == " " || c == "\t" { value = value.dropLast() }
-        fields.append((name, String(value)))
+        var colon = 0
+        while colon < end, line[colon] != 0x3A { colon += 1 }
+        guard colon < end else { return }
+        var valueStart = colon + 1
+        var valueEnd = end
+        while valueStart < valueEnd, line[valueStart] == 0x20 || line[valueStart] == 0x09 { valueStart += 1 }
+        while valueEnd > valueStart, line[valueEnd - 1] == 0x20 || line[valueEnd - 1] == 0x09 { valueEnd -= 1 }
+        fields.append((String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<colon]), as: UTF8.self),
+                       String(decoding: UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd]), as: UTF8.self)))
     }
 
     func deliverHead(_ code: Int) {
         guard !headDelivered else { return }
         headDelivered = true
-        firstByteTimer?.cancel()
-        firstByteTimer = nil
         lastActivity = client.loop.nowMilliseconds
         armIdleTimer(after: request.idleTimeoutMs)
         let head = UpstreamHead(status: code, headers: fields)
@@ -202,10 +201,7 @@ public final class UpstreamTransfer {
             _ = aiw_easy_info_long(easy, CURLINFO_RESPONSE_CODE, &code)
             deliverHead(code)
         }
-        firstByteTimer?.cancel()
-        idleTimer?.cancel()
-        firstByteTimer = nil
-        idleTimer = nil
+        deadline.disarm()
         let done = onEnd
         onHead = nil
         onBody = nil

@@ -304,16 +304,19 @@ def run(upstream, gateway):
     check(forced.headers["x-aiwriter-cache"] == "miss", "X-AIWriter-Cache: use opts a request in")
 
     # Token budget: parallel requests cannot overrun a small budget.
-    # The upstream holds each call 0.5 s, so all twelve are in flight at once: each reserves
+    # The upstream holds each call 0.6 s, so all twelve are in flight at once: each reserves
     # its worst case (~530 tokens) before it is sent, so at most five fit in 3,000.
     upstream.reset()
-    upstream.plan("main", *[("delay", 0.5)] * 12)
+    upstream.plan("memo", *[("delay", 0.6)] * 12)
     small = gateway.client(key=gateway.small_key)
+    small.models.list()  # connected before the race starts
     outcomes = []
+    start = threading.Barrier(12)
 
     def one():
+        start.wait()
         try:
-            small.chat.completions.create(model="writer", messages=[{"role": "user", "content": "x"}], max_tokens=500)
+            small.chat.completions.create(model="memo", messages=[{"role": "user", "content": "x"}], max_tokens=500)
             outcomes.append("ok")
         except openai.RateLimitError as err:
             outcomes.append(("429", err.response.headers.get("x-should-retry")))
@@ -323,7 +326,7 @@ def run(upstream, gateway):
     for t in threads:
         t.join()
     admitted = outcomes.count("ok")
-    check(admitted <= 5 and admitted >= 1 and upstream.count("main") == admitted,
+    check(admitted <= 5 and admitted >= 1 and upstream.count("memo") == admitted,
           f"12 parallel calls of ~500 tokens against 3000/min: {admitted} admitted, the rest 429")
     check(all(o == ("429", "false") for o in outcomes if o != "ok"), "budget refusals say x-should-retry: false")
 

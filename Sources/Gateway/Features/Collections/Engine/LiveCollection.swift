@@ -64,6 +64,12 @@ final class LiveCollection: @unchecked Sendable {
             self.graph = graph ?? LiveCollection.newGraph(info, dimension: dimension)
             fresh = FlatVectors(dimension: dimension, metric: LiveCollection.metric(info.metric))
         }
+        // A snapshot says how many records are coming: the maps are sized once, not doubled
+        // twenty times on the way to a million.
+        if let graph {
+            entries.reserveCapacity(graph.count)
+            labels.reserveCapacity(graph.count)
+        }
     }
 
     deinit {
@@ -233,6 +239,9 @@ final class LiveCollection: @unchecked Sendable {
                     taken.graph.remove(id: label)
                 }
             }
+            // The graph holds more than its snapshot: without this, a drain after linking
+            // found nothing changed, and the next start re-read every vector linked since.
+            changedSinceSnapshot = true
         }
         return .success(taken.labels.count)
     }
