@@ -35,6 +35,8 @@ final class LiveCollection: @unchecked Sendable {
     private(set) var fresh: FlatVectors?
     private var labels: [String: UInt64] = [:]
     private var entries: [UInt64: Entry] = [:]
+    /// Equality postings of every entry's metadata (kept with `entries`).
+    private var metadataIndex = MetadataIndex()
     /// Every change up to this sequence is applied.
     private(set) var applied: Int64
     /// Changes applied since the last snapshot was written.
@@ -138,7 +140,7 @@ final class LiveCollection: @unchecked Sendable {
                         removeLabel(old)
                     }
                     labels[record.id] = label
-                    entries[label] = Entry(id: record.id, metadata: Metadata.stored(record.metadata), document: record.document)
+                    setEntry(label, Entry(id: record.id, metadata: Metadata.stored(record.metadata), document: record.document))
                     self.fresh!.append(label, record.vector)
                 case .delete:
                     if let old = labels[change.id], old < label {
@@ -155,8 +157,14 @@ final class LiveCollection: @unchecked Sendable {
 
     /// Under the write lock.
     private func removeLabel(_ label: UInt64) {
-        entries[label] = nil
+        if let old = entries.removeValue(forKey: label) { metadataIndex.remove(label, old.metadata) }
         if fresh?.remove(label) != true { graph?.remove(id: label) }
+    }
+
+    /// Under the write lock.
+    private func setEntry(_ label: UInt64, _ entry: Entry) {
+        if let old = entries.updateValue(entry, forKey: label) { metadataIndex.remove(label, old.metadata) }
+        metadataIndex.insert(label, entry.metadata)
     }
 
     /// Loading: the rows as they stand (`records` in change order from one read of the
@@ -169,7 +177,7 @@ final class LiveCollection: @unchecked Sendable {
                 removeLabel(old)
             }
             labels[record.id] = label
-            entries[label] = Entry(id: record.id, metadata: Metadata.stored(record.metadata), document: record.document)
+            setEntry(label, Entry(id: record.id, metadata: Metadata.stored(record.metadata), document: record.document))
             if let vector, graph?.contains(label) != true, vector.count == fresh?.dimension {
                 fresh!.append(label, vector)
                 changedSinceSnapshot = true
@@ -292,15 +300,24 @@ final class LiveCollection: @unchecked Sendable {
         }
         let entries = self.entries
         var accept: (@Sendable (UInt64) -> Bool)?
+        var graphFilter: SearchFilter?
         if let filter {
-            accept = { (label: UInt64) -> Bool in
-                guard let entry = entries[label] else { return false }
-                return filter.matches(entry)
+            if let allowed = narrowed(filter) {
+                // Few candidates: only they are compared (the graph scans them exactly).
+                accept = { allowed.contains($0) }
+                graphFilter = .allowing(allowed)
+            } else {
+                let predicate = { @Sendable (label: UInt64) -> Bool in
+                    guard let entry = entries[label] else { return false }
+                    return filter.matches(entry)
+                }
+                accept = predicate
+                graphFilter = .predicate(predicate)
             }
         }
         var found: [SearchResult]
         do throws(VectorIndexError) {
-            found = try graph.search(query, k: k, ef: max(k, ef ?? info.efSearch), filter: accept.map { .predicate($0) })
+            found = try graph.search(query, k: k, ef: max(k, ef ?? info.efSearch), filter: graphFilter)
         } catch {
             throw .invalid("the query vector cannot be searched: \(error)")
         }
@@ -322,6 +339,20 @@ final class LiveCollection: @unchecked Sendable {
         return out
     }
 
+    /// The labels passing `filter`, when the metadata index narrows it to few enough that
+    /// comparing each beats walking the graph with the predicate (under 2 % of the collection,
+    /// the crossover `SearchFilter.exactScanThreshold` names); nil otherwise. Under the read lock.
+    private func narrowed(_ filter: RecordFilter) -> Set<UInt64>? {
+        guard let candidates = metadataIndex.candidates(filter, label: { labels[$0] }),
+              Double(candidates.count) < SearchFilter.exactScanThreshold * Double(max(entries.count, 1)) || candidates.count <= 256 else {
+            return nil
+        }
+        var allowed = Set<UInt64>()
+        allowed.reserveCapacity(candidates.count)
+        for label in candidates { if let entry = entries[label], filter.matches(entry) { allowed.insert(label) } }
+        return allowed
+    }
+
     func entry(_ label: UInt64) -> Entry? { reading { entries[label] } }
 
     func label(of id: String) -> UInt64? { reading { labels[id] } }
@@ -331,8 +362,13 @@ final class LiveCollection: @unchecked Sendable {
     func ids(matching filter: RecordFilter?, offset: Int, limit: Int) -> [String] {
         reading {
             var chosen: [UInt64] = []
-            chosen.reserveCapacity(filter == nil ? entries.count : 64)
-            for (label, entry) in entries where filter?.matches(entry) ?? true { chosen.append(label) }
+            if let filter, let candidates = metadataIndex.candidates(filter, label: { labels[$0] }) {
+                chosen.reserveCapacity(candidates.count)
+                for label in candidates { if let entry = entries[label], filter.matches(entry) { chosen.append(label) } }
+            } else {
+                chosen.reserveCapacity(filter == nil ? entries.count : 64)
+                for (label, entry) in entries where filter?.matches(entry) ?? true { chosen.append(label) }
+            }
             chosen.sort()
             guard offset < chosen.count else { return [] }
             return chosen[offset..<min(chosen.count, offset + max(0, limit))].map { entries[$0]!.id }
