@@ -199,8 +199,12 @@ def scenario_api(label, database_url):
         got = col.query(query_embeddings=queries, n_results=10, include=["distances"])
         r = recall(got["ids"], exact_ids)
         check(r >= 0.95, f"recall@10 {r:.3f} >= 0.95")
-        d = np.array([row[:1] for row in got["distances"]])
-        check(np.allclose(d[:, 0], exact_d[:, 0], atol=2e-3), "nearest distances match 1 - cos")
+        # Distances are 1 - cos (within float16 storage's error) wherever the nearest record was
+        # found; the graph may miss a query's nearest now and then (recall above bounds that).
+        d = np.array([row[0] for row in got["distances"]])
+        same = np.array([row[0] == f"r{want[0]}" for row, want in zip(got["ids"], exact_ids)])
+        check(same.mean() >= 0.97, f"the nearest record is found first for {same.mean():.3f} of the queries")
+        check(np.allclose(d[same], exact_d[same, 0], atol=2e-3), "nearest distances match 1 - cos")
 
         for label_f, where, mask in [
             ("bucket == 3 (10 %)", {"bucket": 3}, np.array([m["bucket"] == 3 for m in metadatas])),
