@@ -297,6 +297,20 @@ struct ConformanceTests {
         try await store.call { s, l, d in s.recordUsage(rows, on: l, d) }
         let totals = try await store.call { s, l, d in s.usageTotals(tenantID: tenant, since: now - 1000, on: l, d) }
         #expect(totals == UsageTotals(requests: 2, promptTokens: 17, completionTokens: 5))
+
+        let day = now / 86_400_000
+        let calls = [UsageRow(tenantID: tenant, keyID: "k2", route: "/v1/chat/completions", promptTokens: 3, completionTokens: 4, at: now,
+                              model: "writer", target: "primary/gpt", status: 200, latencyMs: 12, cache: "miss"),
+                     UsageRow(tenantID: tenant, keyID: "k2", route: "/v1/chat/completions", promptTokens: 0, completionTokens: 0, at: now,
+                              model: "writer", target: "primary/gpt", status: 200, latencyMs: 1, cache: "hit"),
+                     UsageRow(tenantID: tenant, keyID: "k2", route: "/v1/chat/completions", promptTokens: 0, completionTokens: 0, at: now,
+                              model: "writer", target: nil, status: 502, latencyMs: 30, cache: "bypass")]
+        try await store.call { s, l, d in s.recordUsage(calls, on: l, d) }
+        let summary = try await store.call { s, l, d in s.usageSummary(tenantID: tenant, since: now - 1000, until: now + 1, keyID: "k2", on: l, d) }
+        #expect(summary == [UsageSummary(day: day, keyID: "k2", model: "writer", requests: 3, promptTokens: 3, completionTokens: 4,
+                                         cacheHits: 1, errors: 1)])
+        let all = try await store.call { s, l, d in s.usageSummary(tenantID: tenant, since: 0, until: now + 1, keyID: nil, on: l, d) }
+        #expect(all.map(\.requests).reduce(0, +) == 6)
     }
 
     @Test("concurrent batches get distinct, gap-free sequence numbers", arguments: BackendKind.allCases)

@@ -330,6 +330,25 @@ def run(upstream, gateway):
           f"12 parallel calls of ~500 tokens against 3000/min: {admitted} admitted, the rest 429")
     check(all(o == ("429", "false") for o in outcomes if o != "ok"), "budget refusals say x-should-retry: false")
 
+    # Usage rows: one per call, summarised by key, model and day (written within half a second).
+    time.sleep(1.2)
+
+    def usage(key, query=""):
+        request = urllib.request.Request(f"http://127.0.0.1:{gateway.port}/v1/usage{query}", headers={"Authorization": "Bearer " + key})
+        return json.loads(urllib.request.urlopen(request).read())
+    mine = {row["model"]: row for row in usage(gateway.key)["data"]}
+    check(mine["memo"]["cache_hits"] >= 3 and mine["memo"]["requests"] >= 8, f"usage counts the memo calls and their cache hits ({mine['memo']})")
+    check(mine["solo"]["errors"] >= 2 and mine["writer"]["prompt_tokens"] > 0 and mine["writer"]["completion_tokens"] > 0,
+          "usage counts errors and the tokens the upstream reported")
+    budgeted = usage(gateway.small_key)["data"]
+    check(len(budgeted) == 1 and budgeted[0]["requests"] == 12 and budgeted[0]["errors"] == 12 - admitted,
+          f"the small key sees only its own calls, refusals counted as errors ({budgeted})")
+    try:
+        usage(gateway.key, "?since=2026-02-30")
+        check(False, "a bad date is refused")
+    except urllib.error.HTTPError as err:
+        check(err.code == 400, "a bad date is refused with 400")
+
 
 if __name__ == "__main__":
     main()

@@ -294,6 +294,21 @@ public enum Schema {
             ALTER TABLE changes_v2 RENAME TO changes;
             CREATE INDEX records_seq ON records (collection_id, seq);
             """),
+        // A usage row says what an AI call was: the model asked for, the target that served it,
+        // its status, latency and cache outcome (summaries are by key, model and day).
+        Migration(version: 3, name: "usage rows of AI calls", postgres: """
+            ALTER TABLE usage ADD COLUMN model TEXT;
+            ALTER TABLE usage ADD COLUMN target TEXT;
+            ALTER TABLE usage ADD COLUMN status INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE usage ADD COLUMN latency_ms BIGINT NOT NULL DEFAULT 0;
+            ALTER TABLE usage ADD COLUMN cache TEXT;
+            """, sqlite: """
+            ALTER TABLE usage ADD COLUMN model TEXT;
+            ALTER TABLE usage ADD COLUMN target TEXT;
+            ALTER TABLE usage ADD COLUMN status INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE usage ADD COLUMN latency_ms INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE usage ADD COLUMN cache TEXT;
+            """),
     ]
 
     /// A version-4 UUID made by SQLite, for rows that predate migration 2.

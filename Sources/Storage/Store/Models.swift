@@ -225,15 +225,55 @@ public struct UsageRow: Sendable, Equatable {
     public var route: String
     public var promptTokens: Int64
     public var completionTokens: Int64
+    /// Milliseconds since 1970 (`Store.now`).
     public var at: Int64
+    /// The model the client asked for, the `provider/model` that answered, the status sent,
+    /// the time the call took, and the cache outcome (`hit`, `miss`, `bypass`).
+    public var model: String?
+    public var target: String?
+    public var status: Int
+    public var latencyMs: Int64
+    public var cache: String?
 
-    public init(tenantID: String, keyID: String?, route: String, promptTokens: Int64, completionTokens: Int64, at: Int64) {
+    public init(tenantID: String, keyID: String?, route: String, promptTokens: Int64, completionTokens: Int64, at: Int64,
+                model: String? = nil, target: String? = nil, status: Int = 0, latencyMs: Int64 = 0, cache: String? = nil) {
         self.tenantID = tenantID
         self.keyID = keyID
         self.route = route
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
         self.at = at
+        self.model = model
+        self.target = target
+        self.status = status
+        self.latencyMs = latencyMs
+        self.cache = cache
+    }
+}
+
+/// One line of a usage summary: a key's calls to a model on one UTC day.
+public struct UsageSummary: Sendable, Equatable {
+    /// Days since 1970 (UTC).
+    public var day: Int64
+    public var keyID: String?
+    public var model: String?
+    public var requests: Int64
+    public var promptTokens: Int64
+    public var completionTokens: Int64
+    /// Calls answered from the cache, and calls that ended in an error status (≥ 400).
+    public var cacheHits: Int64
+    public var errors: Int64
+
+    public init(day: Int64, keyID: String?, model: String?, requests: Int64, promptTokens: Int64, completionTokens: Int64,
+                cacheHits: Int64, errors: Int64) {
+        self.day = day
+        self.keyID = keyID
+        self.model = model
+        self.requests = requests
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+        self.cacheHits = cacheHits
+        self.errors = errors
     }
 }
 

@@ -50,6 +50,10 @@ extension Store {
         try await onLoop(loop) { recordUsage(rows, on: loop, $0) }
     }
 
+    public func usageSummary(tenantID: String, since: Int64, until: Int64, keyID: String?, on loop: EventLoop) async throws(StoreError) -> [UsageSummary] {
+        try await onLoop(loop) { usageSummary(tenantID: tenantID, since: since, until: until, keyID: keyID, on: loop, $0) }
+    }
+
     public func usageTotals(tenantID: String, since: Int64, on loop: EventLoop) async throws(StoreError) -> UsageTotals {
         try await onLoop(loop) { usageTotals(tenantID: tenantID, since: since, on: loop, $0) }
     }

@@ -146,8 +146,21 @@ public final class Store: Sendable {
     // MARK: Usage
 
     static let insertUsage = Query("usage_insert", """
-        INSERT INTO usage (tenant_id, key_id, route, prompt_tokens, completion_tokens, at) VALUES ($1, $2, $3, $4, $5, $6)
-        """, parameters: 6)
+        INSERT INTO usage (tenant_id, key_id, route, prompt_tokens, completion_tokens, at, model, target, status, latency_ms, cache)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+        """, parameters: 11)
+    /// Per key, model and UTC day; `$4` narrows to one key when not null.
+    static let usageSummary = Query("usage_summary", postgres: """
+        SELECT at / 86400000 AS day, key_id, model, count(*), COALESCE(sum(prompt_tokens), 0)::bigint,
+               COALESCE(sum(completion_tokens), 0)::bigint, count(*) FILTER (WHERE cache = 'hit'), count(*) FILTER (WHERE status >= 400)
+        FROM usage WHERE tenant_id = $1 AND at >= $2 AND at < $3 AND ($4::text IS NULL OR key_id = $4)
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT 10000
+        """, sqlite: """
+        SELECT at / 86400000 AS day, key_id, model, count(*), COALESCE(sum(prompt_tokens), 0),
+               COALESCE(sum(completion_tokens), 0), sum(cache = 'hit'), sum(status >= 400)
+        FROM usage WHERE tenant_id = $1 AND at >= $2 AND at < $3 AND ($4 IS NULL OR key_id = $4)
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT 10000
+        """, parameters: 4)
     // PostgreSQL's sum of bigint is numeric; SQLite's is an integer already.
     static let usageTotals = Query("usage_totals", postgres: """
         SELECT count(*), COALESCE(sum(prompt_tokens), 0)::bigint, COALESCE(sum(completion_tokens), 0)::bigint
@@ -168,9 +181,25 @@ public final class Store: Sendable {
         }) else { return }
         let statements = rows.map {
             Store.insertUsage(.text($0.tenantID), $0.keyID.map { .text($0) } ?? .null, .text($0.route),
-                              .integer($0.promptTokens), .integer($0.completionTokens), .integer($0.at))
+                              .integer($0.promptTokens), .integer($0.completionTokens), .integer($0.at),
+                              $0.model.map { .text($0) } ?? .null, $0.target.map { .text($0) } ?? .null,
+                              .integer(Int64($0.status)), .integer($0.latencyMs), $0.cache.map { .text($0) } ?? .null)
         }
         unit(statements, on: loop, done) { _ in () }
+    }
+
+    /// The tenant's usage from `since` to before `until` (milliseconds), by UTC day, key and
+    /// model; only `keyID`'s when given.
+    public func usageSummary(tenantID: String, since: Int64, until: Int64, keyID: String?, on loop: EventLoop,
+                             _ done: @escaping (Result<[UsageSummary], StoreError>) -> Void) {
+        unit([Store.usageSummary(.text(tenantID), .integer(since), .integer(until), keyID.map { .text($0) } ?? .null)],
+             readOnly: true, on: loop, done) { results throws(StoreError) in
+            try results[0].rows.map { row throws(StoreError) in
+                UsageSummary(day: try row.integer(0), keyID: row[1].string, model: row[2].string, requests: try row.integer(3),
+                             promptTokens: try row.integer(4), completionTokens: try row.integer(5),
+                             cacheHits: row[6].int ?? 0, errors: row[7].int ?? 0)
+            }
+        }
     }
 
     public func usageTotals(tenantID: String, since: Int64, on loop: EventLoop, _ done: @escaping (Result<UsageTotals, StoreError>) -> Void) {

@@ -1,31 +1,29 @@
+import Logging
 import Net
+import Storage
 
 /// OpenAI-compatible AI routes behind our keys: `POST /v1/chat/completions` (streamed or not),
 /// `POST /v1/embeddings`, `GET /v1/models` and `GET /v1/models/{id}`, each model name sent on
 /// to its configured targets in order (`ProxyCall`: fallbacks, retries, circuit breakers,
 /// honest streams) over libcurl on the request's own loop (`UpstreamClient.CurlMulti`), with
-/// the key's `tokens_per_minute` reserved before the call and settled with the usage after.
+/// the key's `tokens_per_minute` reserved before the call and settled with the usage after, a
+/// usage row per call (`GET /v1/usage`: `UsageRoutes`), and the exact cache in front.
 /// Errors are OpenAI's shape (`OpenAIError`), so the `openai` client raises its own classes.
 enum AIProxyFeature: GatewayFeature {
-    static let stateKey = LoopLocalKey()
-
     static func register(on router: RouterBuilder, services: GatewayServices) {
-        let table = services.aiModels
         let settings = services.configuration.aiProxy
-        let budget = services.tokenBudget
         if settings.cache == .semantic {
             services.logger.warning("ai-cache semantic is not built yet: the exact cache answers alone")
         }
-        let cache = settings.cache == .off ? nil : ExactCache(maximumBytes: settings.cacheMaximumBytes, ttlMs: settings.cacheTTLMs)
+        let proxy = AIProxy(table: services.aiModels, settings: settings, budget: services.tokenBudget,
+                            cache: settings.cache == .off ? nil : ExactCache(maximumBytes: settings.cacheMaximumBytes, ttlMs: settings.cacheTTLMs),
+                            store: services.store, logger: services.logger)
         for prefix in ["/v1/chat/", "/v1/embeddings", "/v1/models"] {
             router.errors(under: prefix) { OpenAIError($0) }
         }
-        router.post("/v1/chat/completions", .role(.reader)) { context in
-            proxy(context, .chat, table: table, settings: settings, budget: budget, cache: cache)
-        }
-        router.post("/v1/embeddings", .role(.reader)) { context in
-            proxy(context, .embeddings, table: table, settings: settings, budget: budget, cache: cache)
-        }
+        router.post("/v1/chat/completions", .role(.reader)) { proxy.call($0, .chat) }
+        router.post("/v1/embeddings", .role(.reader)) { proxy.call($0, .embeddings) }
+        let table = services.aiModels
         router.get("/v1/models", .role(.reader)) { context in
             var w = JSONWriter()
             w.raw("{\"object\":\"list\",\"data\":[")
@@ -44,6 +42,7 @@ enum AIProxyFeature: GatewayFeature {
             w.raw("\n")
             context.sendJSON(w.bytes)
         }
+        UsageRoutes.register(on: router, store: services.store)
     }
 
     static func model(_ name: String, _ table: ModelTable, into w: inout JSONWriter) {
@@ -51,22 +50,49 @@ enum AIProxyFeature: GatewayFeature {
         w.raw(",\"object\":\"model\",\"created\":"); w.number(table.created)
         w.raw(",\"owned_by\":\"aiwriter\"}")
     }
+}
 
-    static func proxy(_ context: RequestContext, _ kind: AIRequest.Kind, table: ModelTable, settings: AIProxyConfiguration,
-                      budget: TokenBudget, cache: ExactCache?) {
+/// What every AI call shares: the model table, the settings, the budget, the cache and where
+/// usage goes.
+struct AIProxy: Sendable {
+    let table: ModelTable
+    let settings: AIProxyConfiguration
+    let budget: TokenBudget
+    let cache: ExactCache?
+    let store: Store
+    let logger: Logger
+
+    static let stateKey = LoopLocalKey()
+
+    func call(_ context: RequestContext, _ kind: AIRequest.Kind) {
         let request: AIRequest
         do throws(OpenAIError) { request = try AIRequest.parse(context.request, kind: kind) } catch { return context.send(error) }
         guard let targets = table.models[request.model] else { return context.send(OpenAIError.modelNotFound(request.model)) }
         let loop = context.loop
+        let state = loop.local(for: AIProxy.stateKey) {
+            AIProxyLoopState(loop: loop, table: table, settings: settings, store: store, logger: logger)
+        }
+        let started = loop.nowMilliseconds
+        let route = kind == .chat ? "/v1/chat/completions" : "/v1/embeddings"
+        let caller = context.caller
+        func recordUsage(_ outcome: ProxyCall.Outcome, cache: String) {
+            state.usage.record(UsageRow(tenantID: caller.tenantID, keyID: caller.keyID, route: route,
+                                        promptTokens: max(0, outcome.promptTokens ?? 0), completionTokens: max(0, outcome.completionTokens ?? 0),
+                                        at: Store.now, model: request.model, target: outcome.target, status: outcome.status,
+                                        latencyMs: Int64(loop.nowMilliseconds &- started), cache: cache))
+        }
         var cacheKey: CacheKey?
         if let cache, CacheKey.cacheable(request, header: context.request.header("X-AIWriter-Cache")) {
-            let key = CacheKey(tenantID: context.caller.tenantID, kind: kind, stream: request.stream, object: request.object)
+            let key = CacheKey(tenantID: caller.tenantID, kind: kind, stream: request.stream, object: request.object)
             // A hit costs no upstream tokens: it is answered before the budget is asked.
-            if let entry = cache.get(key, nowMs: loop.nowMilliseconds) { return replay(entry, request, context) }
+            if let entry = cache.get(key, nowMs: loop.nowMilliseconds) {
+                AIProxy.replay(entry, request, context)
+                return recordUsage(ProxyCall.Outcome(target: entry.target, status: 200), cache: "hit")
+            }
             cacheKey = key
         }
-        let state = loop.local(for: stateKey) { AIProxyLoopState(loop: loop, table: table, settings: settings) }
-        let start = { (reservation: TokenBudget.Reservation?) in
+        let cacheOutcome = cacheKey == nil ? "bypass" : "miss"
+        let start = { [self] (reservation: TokenBudget.Reservation?) in
             let call = ProxyCall(
                 context: context, state: state, settings: settings, model: request.model, targets: targets,
                 path: kind == .chat ? "/chat/completions" : "/embeddings",
@@ -77,6 +103,7 @@ enum AIProxyFeature: GatewayFeature {
                                          injectUsage: request.stream && !request.clientAskedUsage && target.provider.streamUsage)
                 },
                 done: { outcome in
+                    recordUsage(outcome, cache: cacheOutcome)
                     guard let reservation else { return }
                     // A failed call used nothing; a success without reported usage keeps its estimate.
                     let used = outcome.totalTokens ?? (outcome.status >= 200 && outcome.status < 300 ? reservation.reserved : 0)
@@ -84,8 +111,8 @@ enum AIProxyFeature: GatewayFeature {
                 })
             call.start()
         }
-        guard let tokensPerMinute = context.caller.tokensPerMinute else { return start(nil) }
-        budget.reserve(keyID: context.caller.keyID, tokensPerMinute: tokensPerMinute, estimate: request.estimatedTokens, on: loop) { result in
+        guard let tokensPerMinute = caller.tokensPerMinute else { return start(nil) }
+        budget.reserve(keyID: caller.keyID, tokensPerMinute: tokensPerMinute, estimate: request.estimatedTokens, on: loop) { result in
             switch result {
             case .success(let reservation):
                 start(reservation)
@@ -96,9 +123,11 @@ enum AIProxyFeature: GatewayFeature {
                                          type: "tokens", code: "rate_limit_exceeded",
                                          headers: [("Retry-After", String((waitMs + 999) / 1000)), ("retry-after-ms", String(waitMs)),
                                                    ("x-should-retry", "false")]))
+                recordUsage(ProxyCall.Outcome(status: 429), cache: cacheOutcome)
             case .failure(.unavailable):
                 context.send(OpenAIError(.serviceUnavailable, "the token budget cannot be checked now", type: "server_error",
                                          code: "budget_unavailable", headers: [("Retry-After", "1")]))
+                recordUsage(ProxyCall.Outcome(status: 503), cache: cacheOutcome)
             }
         }
     }

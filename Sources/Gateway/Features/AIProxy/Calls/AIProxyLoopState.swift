@@ -1,16 +1,20 @@
+import Logging
 import Net
+import Storage
 import UpstreamClient
 
 /// What each loop keeps for the AI proxy: its libcurl client and a circuit breaker per target.
 /// Loop-owned, so the call path takes no lock.
 final class AIProxyLoopState {
     let client: CurlMulti
+    let usage: UsageRecorder
     var breakers: [CircuitBreaker]
     /// Each target's constant request headers, whole and streamed (index: target × 2 + stream).
     let headerLists: [UpstreamHeaderList]
 
-    init(loop: EventLoop, table: ModelTable, settings: AIProxyConfiguration) {
+    init(loop: EventLoop, table: ModelTable, settings: AIProxyConfiguration, store: Store, logger: Logger) {
         client = CurlMulti.on(loop)
+        usage = UsageRecorder(loop: loop, store: store, logger: logger)
         breakers = Array(repeating: CircuitBreaker(threshold: settings.breakerFailures, cooldownMs: settings.breakerCooldownMs),
                          count: table.targetCount)
         var lists = [UpstreamHeaderList?](repeating: nil, count: table.targetCount * 2)
