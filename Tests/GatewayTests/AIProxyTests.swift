@@ -163,4 +163,15 @@ struct AIProxyTests {
         var small = SSEFramer(maximumEventBytes: 8)
         #expect(throws: SSEFramer.Failure.self) { try Array("data: 0123456789".utf8).withUnsafeBytes { try small.feed($0) { _ in } } }
     }
+
+    @Test func usageDatesRoundTrip() throws {
+        #expect(try UsageRoutes.day("1970-01-01", "since") == 0)
+        #expect(try UsageRoutes.day("2024-02-29", "since") == 19_782)
+        for day in stride(from: Int64(0), through: 40_000, by: 97) {
+            #expect(try UsageRoutes.day(UsageRoutes.date(day), "since") == day)
+        }
+        for bad in ["2026-02-29", "2026-13-01", "2026-1-01", "26-01-01", "2026-01-00", "x", "1969-12-31"] {
+            #expect(throws: GatewayError.self) { try UsageRoutes.day(bad, "since") }
+        }
+    }
 }
