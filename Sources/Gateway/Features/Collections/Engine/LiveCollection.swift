@@ -185,15 +185,37 @@ final class LiveCollection: @unchecked Sendable {
         }
     }
 
+    /// Loading beside a snapshot: many rows' ids and metadata under one lock (their vectors are
+    /// the graph's).
+    func load(_ records: [RecordSummary]) {
+        writing {
+            entries.reserveCapacity(records.count)
+            labels.reserveCapacity(records.count)
+            for record in records {
+                let label = UInt64(record.sequence)
+                if let old = labels[record.id] {
+                    guard old < label else { continue }
+                    removeLabel(old)
+                }
+                labels[record.id] = label
+                setEntry(label, Entry(id: record.id, metadata: Metadata.stored(record.metadata), document: record.document))
+            }
+        }
+    }
+
     /// After loading from a snapshot: labels the graph holds that no row has any more are
     /// removed; returns the ids of rows whose label the graph lacks (their vectors are fetched).
     func reconcileWithGraph() -> [String] {
         writing {
             guard let graph else { return [] }
             var stale: [UInt64] = []
-            graph.forEachID { label in if entries[label] == nil { stale.append(label) } }
+            var present = 0
+            graph.forEachID { label in if entries[label] == nil { stale.append(label) } else { present += 1 } }
             for label in stale { graph.remove(id: label) }
             if !stale.isEmpty { changedSinceSnapshot = true }
+            // Every entry the graph holds was counted: when that is all of them, none is
+            // missing, and the million lookups of the search below are skipped.
+            guard present < entries.count - (fresh?.count ?? 0) else { return [] }
             var missing: [String] = []
             for (label, entry) in entries where !graph.contains(label) && fresh?.contains(label) != true { missing.append(entry.id) }
             return missing
