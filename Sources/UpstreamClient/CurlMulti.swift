@@ -76,8 +76,6 @@ public final class CurlMulti {
             let message = String(cString: curl_multi_strerror(rc))
             // Reported on the next turn: a caller's handler must not run inside its own call.
             _ = loop.schedule(afterMilliseconds: 0) { [self] in finish(transfer, .transfer(message), removeFromMulti: false) }
-        } else {
-            transfer.armTimers()
         }
         return transfer
     }
@@ -179,7 +177,4 @@ public final class CurlMulti {
         }
         idleHandles.removeAll()
     }
-
-    /// Transfers in flight on this loop.
-    public var activeCount: Int { running.count }
 }

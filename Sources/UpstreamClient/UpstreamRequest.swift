@@ -38,9 +38,20 @@ public struct UpstreamHead: Sendable {
         self.headers = headers
     }
 
+    /// The first field named `name`, compared without regard to ASCII case (and without
+    /// building lowercase copies of every name on the way).
     public func value(_ name: String) -> String? {
-        for (n, v) in headers where n.count == name.count && n.lowercased() == name.lowercased() { return v }
+        for (n, v) in headers where UpstreamHead.equalIgnoringASCIICase(n, name) { return v }
         return nil
+    }
+
+    static func equalIgnoringASCIICase(_ a: String, _ b: String) -> Bool {
+        guard a.utf8.count == b.utf8.count else { return false }
+        for (x, y) in zip(a.utf8, b.utf8) where x != y {
+            let lower = x | 0x20
+            guard lower == y | 0x20, lower >= 0x61, lower <= 0x7A else { return false }
+        }
+        return true
     }
 }
 

@@ -18,7 +18,6 @@ public final class UpstreamTransfer {
     let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
     var fields: [(String, String)] = []
     var headDelivered = false
-    var timedOut: UpstreamError?
     /// The first-byte deadline, then the idle one (pooled with the easy handle).
     let deadline: LoopTimer
     var lastActivity: UInt64 = 0
@@ -39,10 +38,6 @@ public final class UpstreamTransfer {
     }
 
     deinit { errorBuffer.deallocate() }
-
-    /// Whether any byte of the answer has reached the caller (after that, no retry can hide a
-    /// failure from it).
-    public var started: Bool { headDelivered }
 
     /// Stops the call; `onEnd` gets `.cancelled` unless it has ended already.
     public func cancel() { client.abort(self, .cancelled) }
@@ -78,19 +73,9 @@ public final class UpstreamTransfer {
             sharedHeaders = own
             _ = aiw_easy_ptr(easy, CURLOPT_HTTPHEADER, own.list)
         }
-        _ = aiw_easy_write_cb(easy, CURLOPT_HEADERFUNCTION) { data, size, count, userp in
-            let me = Unmanaged<UpstreamTransfer>.fromOpaque(userp!).takeUnretainedValue()
-            let n = size * count
-            me.headerLine(UnsafeRawBufferPointer(start: data, count: n))
-            return n
-        }
+        _ = aiw_easy_write_cb(easy, CURLOPT_HEADERFUNCTION) { UpstreamTransfer.deliver($0, $1 * $2, $3) { $0.headerLine($1) } }
         _ = aiw_easy_ptr(easy, CURLOPT_HEADERDATA, me)
-        _ = aiw_easy_write_cb(easy, CURLOPT_WRITEFUNCTION) { data, size, count, userp in
-            let me = Unmanaged<UpstreamTransfer>.fromOpaque(userp!).takeUnretainedValue()
-            let n = size * count
-            me.bodyBytes(UnsafeRawBufferPointer(start: data, count: n))
-            return n
-        }
+        _ = aiw_easy_write_cb(easy, CURLOPT_WRITEFUNCTION) { UpstreamTransfer.deliver($0, $1 * $2, $3) { $0.bodyBytes($1) } }
         _ = aiw_easy_ptr(easy, CURLOPT_WRITEDATA, me)
         // Called once the connection is up (TCP and TLS), just before the request goes out:
         // where the first-byte clock starts, so a slow connect is not charged to the upstream's
@@ -102,15 +87,18 @@ public final class UpstreamTransfer {
         }, me)
     }
 
-    func armTimers() {
-        lastActivity = client.loop.nowMilliseconds
+    /// libcurl's header and body callbacks: `count` bytes at `data` for the transfer at `userp`.
+    @inline(__always)
+    static func deliver(_ data: UnsafeMutablePointer<CChar>?, _ count: Int, _ userp: UnsafeMutableRawPointer?,
+                        _ handle: (UpstreamTransfer, UnsafeRawBufferPointer) -> Void) -> Int {
+        handle(Unmanaged<UpstreamTransfer>.fromOpaque(userp!).takeUnretainedValue(), UnsafeRawBufferPointer(start: data, count: count))
+        return count
     }
 
     func connected() {
         guard !deadline.isArmed, !headDelivered else { return }
         deadline.arm(afterMilliseconds: request.firstByteTimeoutMs) { [weak self] in
             guard let self, !headDelivered else { return }
-            timedOut = .firstByteTimeout
             client.abort(self, .firstByteTimeout)
         }
     }
@@ -122,7 +110,6 @@ public final class UpstreamTransfer {
             guard let self else { return }
             let silent = client.loop.nowMilliseconds &- lastActivity
             if silent >= request.idleTimeoutMs {
-                timedOut = .idleTimeout
                 client.abort(self, .idleTimeout)
             } else {
                 armIdleTimer(after: request.idleTimeoutMs - silent)

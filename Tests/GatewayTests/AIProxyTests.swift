@@ -1,6 +1,7 @@
 import Foundation
 import Net
 import Testing
+import UpstreamClient
 @testable import Gateway
 
 /// The AI proxy's pure parts: configuration, the request rewrite, the circuit breaker and
@@ -173,5 +174,28 @@ struct AIProxyTests {
         for bad in ["2026-02-29", "2026-13-01", "2026-1-01", "26-01-01", "2026-01-00", "x", "1969-12-31"] {
             #expect(throws: GatewayError.self) { try UsageRoutes.day(bad, "since") }
         }
+    }
+
+    @Test func usageIsFoundOnlyAsATopLevelObject() {
+        func usage(_ text: String) -> String? {
+            ProxyCall.usageObject(Array(text.utf8)).map { object in object.keys.map { "\($0)=\(object[$0]!)" }.joined(separator: ",") }
+        }
+        #expect(usage(#"{"choices":[],"usage":{"prompt_tokens":3,"total_tokens":5}}"#) == #"prompt_tokens=number("3"),total_tokens=number("5")"#)
+        #expect(usage(#"{"usage" : { "total_tokens" : 7 , "d" : {"x":"}"} } }"#) == #"total_tokens=number("7"),d=object(Gateway.JSONObject(keys: ["x"], values: ["x": Gateway.JSONValue.string("}")]))"#)
+        #expect(usage(#"{"usage":null}"#) == nil)
+        #expect(usage(#"{"content":"say \"usage\": {\"total_tokens\": 9}"}"#) == nil)
+        #expect(usage(#"{"usage":{"total_tokens":1"#) == nil)
+        #expect(usage("") == nil)
+    }
+
+    @Test func upstreamHeaderNamesIgnoreASCIICaseOnly() {
+        let head = UpstreamHead(status: 200, headers: [("Content-Type", "application/json"), ("Retry-After", "2"), ("x-b", "1"), ("x-@", "at")])
+        #expect(head.value("content-type") == "application/json")
+        #expect(head.value("RETRY-AFTER") == "2")
+        #expect(head.value("x-B") == "1")
+        #expect(head.value("content_type") == nil)
+        #expect(head.value("x-`") == nil)   // '@' and '`' differ in the case bit alone, but are not letters
+        #expect(head.value("x-@") == "at")
+        #expect(head.value("retry-after-ms") == nil)
     }
 }

@@ -62,6 +62,7 @@ final class ProxyCall {
     var sawDone = false
     var outcome = Outcome(status: 0)
     var lastFailure: Failure?
+    var tooLarge = false
 
     /// Bytes of an answer the proxy holds at once (a buffered answer, a failed attempt's body).
     static let maximumBuffered = 64 << 20
@@ -146,7 +147,12 @@ final class ProxyCall {
         }
         let limit = failing ? ProxyCall.maximumFailureBody : ProxyCall.maximumBuffered
         guard buffer.count + bytes.count <= limit else {
-            if !failing { transfer?.cancel() }
+            // A failed attempt's body is only evidence: its first bytes are enough. An answer
+            // over the limit would be as large from any other target: the call ends here.
+            if !failing {
+                tooLarge = true
+                transfer?.cancel()
+            }
             return
         }
         buffer.append(contentsOf: bytes)
@@ -158,6 +164,13 @@ final class ProxyCall {
         if committed {
             finishStream(error, target, now: now)
             return
+        }
+        if tooLarge {
+            let error = OpenAIError(.badGateway, "the upstream's answer exceeds \(ProxyCall.maximumBuffered >> 20) MiB",
+                                    type: "server_error", code: "upstream_answer_too_large")
+            outcome.status = error.status.rawValue
+            context.send(error)
+            return done(outcome)
         }
         if let error {
             state.breakers[target.index].recordFailure(nowMs: now)
@@ -274,11 +287,11 @@ final class ProxyCall {
         if let data = event.data {
             if data.starts(with: "[DONE]".utf8) {
                 sawDone = true
-            } else if ProxyCall.mentionsUsage(data), ProxyCall.usageObject(data) != nil, let usage = ProxyCall.usageChunk(data) {
+            } else if let usage = ProxyCall.usageObject(data) {
                 // Every chunk of a stream with include_usage says `"usage": null`; only the one
-                // that carries an object is parsed whole.
-                record(usage.usage)
-                usageOnly = usage.choicesEmpty
+                // that carries an object is looked at further.
+                record(usage)
+                usageOnly = ProxyCall.hasNoChoices(data)
             }
             if recorded != nil, ProxyCall.stoppedAtLength(data) { recorded = nil }
         }
@@ -318,8 +331,6 @@ final class ProxyCall {
 
     // MARK: Usage
 
-    static func mentionsUsage(_ data: [UInt8]) -> Bool { contains(usageNeedle, in: data) }
-
     static let usageNeedle = Array("\"usage\"".utf8)
     static let lengthNeedle = Array("\"length\"".utf8)
 
@@ -335,11 +346,10 @@ final class ProxyCall {
         return false
     }
 
-    static func usageChunk(_ data: [UInt8]) -> (usage: JSONObject, choicesEmpty: Bool)? {
-        guard let value = try? JSONParser.parse(data), case .object(let object) = value, case .object(let usage)? = object["usage"] else { return nil }
-        var empty = false
-        if case .array(let choices)? = object["choices"] { empty = choices.isEmpty }
-        return (usage, empty)
+    /// Whether a chunk's `choices` is empty: the final usage chunk (parsed whole; one a stream).
+    static func hasNoChoices(_ data: [UInt8]) -> Bool {
+        guard let value = try? JSONParser.parse(data), case .object(let object) = value, case .array(let choices)? = object["choices"] else { return false }
+        return choices.isEmpty
     }
 
     func readUsage(_ body: [UInt8]) {

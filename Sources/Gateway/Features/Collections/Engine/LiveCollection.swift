@@ -134,13 +134,8 @@ final class LiveCollection: @unchecked Sendable {
                 switch change.operation {
                 case .upsert:
                     // No record: a later change overwrote or deleted it, and carries that.
-                    guard let record = change.record, let fresh, record.vector.count == fresh.dimension else { break }
-                    if let old = labels[record.id] {
-                        guard old < label else { break }
-                        removeLabel(old)
-                    }
-                    labels[record.id] = label
-                    setEntry(label, Entry(id: record.id, metadata: Metadata.stored(record.metadata), document: record.document))
+                    guard let record = change.record, let fresh, record.vector.count == fresh.dimension,
+                          place(record.id, label, metadata: record.metadata, document: record.document) else { break }
                     self.fresh!.append(label, record.vector)
                 case .delete:
                     if let old = labels[change.id], old < label {
@@ -161,10 +156,18 @@ final class LiveCollection: @unchecked Sendable {
         if fresh?.remove(label) != true { graph?.remove(id: label) }
     }
 
-    /// Under the write lock.
-    private func setEntry(_ label: UInt64, _ entry: Entry) {
+    /// Makes `label` record `id`'s current version, unless a newer one is already here (then
+    /// false). Under the write lock.
+    private func place(_ id: String, _ label: UInt64, metadata: String, document: String?) -> Bool {
+        if let old = labels[id] {
+            guard old < label else { return false }
+            removeLabel(old)
+        }
+        labels[id] = label
+        let entry = Entry(id: id, metadata: Metadata.stored(metadata), document: document)
         if let old = entries.updateValue(entry, forKey: label) { metadataIndex.remove(label, old.metadata) }
         metadataIndex.insert(label, entry.metadata)
+        return true
     }
 
     /// Loading: the rows as they stand (`records` in change order from one read of the
@@ -172,12 +175,7 @@ final class LiveCollection: @unchecked Sendable {
     func load(_ record: RecordSummary, vector: [Float]?) {
         writing {
             let label = UInt64(record.sequence)
-            if let old = labels[record.id] {
-                guard old < label else { return }
-                removeLabel(old)
-            }
-            labels[record.id] = label
-            setEntry(label, Entry(id: record.id, metadata: Metadata.stored(record.metadata), document: record.document))
+            guard place(record.id, label, metadata: record.metadata, document: record.document) else { return }
             if let vector, graph?.contains(label) != true, vector.count == fresh?.dimension {
                 fresh!.append(label, vector)
                 changedSinceSnapshot = true
@@ -192,13 +190,7 @@ final class LiveCollection: @unchecked Sendable {
             entries.reserveCapacity(records.count)
             labels.reserveCapacity(records.count)
             for record in records {
-                let label = UInt64(record.sequence)
-                if let old = labels[record.id] {
-                    guard old < label else { continue }
-                    removeLabel(old)
-                }
-                labels[record.id] = label
-                setEntry(label, Entry(id: record.id, metadata: Metadata.stored(record.metadata), document: record.document))
+                _ = place(record.id, UInt64(record.sequence), metadata: record.metadata, document: record.document)
             }
         }
     }
