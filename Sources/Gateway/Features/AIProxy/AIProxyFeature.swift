@@ -7,17 +7,20 @@ import Storage
 /// to its configured targets in order (`ProxyCall`: fallbacks, retries, circuit breakers,
 /// honest streams) over libcurl on the request's own loop (`UpstreamClient.CurlMulti`), with
 /// the key's `tokens_per_minute` reserved before the call and settled with the usage after, a
-/// usage row per call (`GET /v1/usage`: `UsageRoutes`), and the exact cache in front.
+/// usage row per call (`GET /v1/usage`: `UsageRoutes`), and the exact and semantic caches in
+/// front.
 /// Errors are OpenAI's shape (`OpenAIError`), so the `openai` client raises its own classes.
 enum AIProxyFeature: GatewayFeature {
     static func register(on router: RouterBuilder, services: GatewayServices) {
         let settings = services.configuration.aiProxy
-        if settings.cache == .semantic {
-            services.logger.warning("ai-cache semantic is not built yet: the exact cache answers alone")
+        var semantic: (SemanticCache, PromptEmbedder)?
+        if settings.cache == .semantic, let targets = services.aiModels.models[settings.semanticModel] {
+            semantic = (SemanticCache(threshold: settings.semanticThreshold, maximumPerScope: settings.semanticMaximumPerScope),
+                        PromptEmbedder(targets: targets, settings: settings))
         }
         let proxy = AIProxy(table: services.aiModels, settings: settings, budget: services.tokenBudget,
                             cache: settings.cache == .off ? nil : ExactCache(maximumBytes: settings.cacheMaximumBytes, ttlMs: settings.cacheTTLMs),
-                            store: services.store, logger: services.logger)
+                            semantic: semantic, store: services.store, logger: services.logger)
         for prefix in ["/v1/chat/", "/v1/embeddings", "/v1/models"] {
             router.errors(under: prefix) { OpenAIError($0) }
         }
@@ -52,13 +55,15 @@ enum AIProxyFeature: GatewayFeature {
     }
 }
 
-/// What every AI call shares: the model table, the settings, the budget, the cache and where
+/// What every AI call shares: the model table, the settings, the budget, the caches and where
 /// usage goes.
 struct AIProxy: Sendable {
     let table: ModelTable
     let settings: AIProxyConfiguration
     let budget: TokenBudget
     let cache: ExactCache?
+    /// The semantic cache and what embeds its prompts (`ai-cache: semantic`).
+    let semantic: (SemanticCache, PromptEmbedder)?
     let store: Store
     let logger: Logger
 
@@ -86,24 +91,63 @@ struct AIProxy: Sendable {
             let key = CacheKey(tenantID: caller.tenantID, kind: kind, stream: request.stream, object: request.object)
             // A hit costs no upstream tokens: it is answered before the budget is asked.
             if let entry = cache.get(key, nowMs: loop.nowMilliseconds) {
-                AIProxy.replay(entry, request, context)
+                AIProxy.replay(entry, request, context, outcome: "hit")
                 return recordUsage(ProxyCall.Outcome(target: entry.target, status: 200), cache: "hit")
             }
             cacheKey = key
         }
+        guard let cache, let key = cacheKey, let (semantic, embedder) = semantic,
+              let (prompt, scope) = SemanticCache.prompt(of: request, tenantID: caller.tenantID) else {
+            return forward(context, request, targets, state: state, cacheKey: cacheKey, semantic: nil, recordUsage: recordUsage)
+        }
+        let signature = PromptSignature(prompt)
+        embedder.embed(prompt, state: state, loop: loop) { [self] vector in
+            guard let vector else {
+                return forward(context, request, targets, state: state, cacheKey: key, semantic: nil, recordUsage: recordUsage)
+            }
+            let now = loop.nowMilliseconds
+            var found: ExactCache.Entry?
+            _ = semantic.lookup(scope, vector: vector, signature: signature) { answer in
+                found = cache.get(answer, nowMs: now)
+                return found != nil
+            }
+            if let found {
+                AIProxy.replay(found, request, context, outcome: "semantic")
+                return recordUsage(ProxyCall.Outcome(target: found.target, status: 200), cache: "semantic")
+            }
+            forward(context, request, targets, state: state, cacheKey: key,
+                    semantic: { semantic.insert(scope, vector: vector, signature: signature, answer: key) }, recordUsage: recordUsage)
+        }
+    }
+
+    /// The call upstream, after the caches missed: the key's token budget reserved, then the
+    /// targets tried (`ProxyCall`); a complete answer is kept under `cacheKey` and, for the
+    /// semantic cache, its prompt indexed (`semantic`).
+    func forward(_ context: RequestContext, _ request: AIRequest, _ targets: [ModelTable.Target], state: AIProxyLoopState,
+                 cacheKey: CacheKey?, semantic: (() -> Void)?, recordUsage: @escaping (ProxyCall.Outcome, String) -> Void) {
+        let loop = context.loop
+        let caller = context.caller
+        let kind = request.kind
         let cacheOutcome = cacheKey == nil ? "bypass" : "miss"
+        var keep: ((ExactCache.Answer, String) -> Void)?
+        if let cache, let cacheKey {
+            keep = { answer, target in
+                cache.put(cacheKey, answer, target: target, nowMs: loop.nowMilliseconds)
+                semantic?()
+            }
+        }
         let start = { [self] (reservation: TokenBudget.Reservation?) in
             let call = ProxyCall(
                 context: context, state: state, settings: settings, model: request.model, targets: targets,
                 path: kind == .chat ? "/chat/completions" : "/embeddings",
                 answer: request.stream ? .stream(clientAskedUsage: request.clientAskedUsage) : .buffered,
-                cache: cacheKey.map { (cache!, $0) },
+                keep: keep,
                 body: { target in
                     request.upstreamBody(model: target.upstreamModel,
                                          injectUsage: request.stream && !request.clientAskedUsage && target.provider.streamUsage)
                 },
                 done: { outcome in
-                    recordUsage(outcome, cache: cacheOutcome)
+                    recordUsage(outcome, cacheOutcome)
                     guard let reservation else { return }
                     // A failed call used nothing; a success without reported usage keeps its estimate.
                     let used = outcome.totalTokens ?? (outcome.status >= 200 && outcome.status < 300 ? reservation.reserved : 0)
@@ -123,19 +167,19 @@ struct AIProxy: Sendable {
                                          type: "tokens", code: "rate_limit_exceeded",
                                          headers: [("Retry-After", String((waitMs + 999) / 1000)), ("retry-after-ms", String(waitMs)),
                                                    ("x-should-retry", "false")]))
-                recordUsage(ProxyCall.Outcome(status: 429), cache: cacheOutcome)
+                recordUsage(ProxyCall.Outcome(status: 429), cacheOutcome)
             case .failure(.unavailable):
                 context.send(OpenAIError(.serviceUnavailable, "the token budget cannot be checked now", type: "server_error",
                                          code: "budget_unavailable", headers: [("Retry-After", "1")]))
-                recordUsage(ProxyCall.Outcome(status: 503), cache: cacheOutcome)
+                recordUsage(ProxyCall.Outcome(status: 503), cacheOutcome)
             }
         }
     }
 
     /// A cached answer, as the upstream gave it: a whole body, or the stream's events in order
     /// (its usage chunk only to a client that asked for usage).
-    static func replay(_ entry: ExactCache.Entry, _ request: AIRequest, _ context: RequestContext) {
-        let headers = [("X-AIWriter-Target", entry.target), ("X-AIWriter-Cache", "hit")]
+    static func replay(_ entry: ExactCache.Entry, _ request: AIRequest, _ context: RequestContext, outcome: String) {
+        let headers = [("X-AIWriter-Target", entry.target), ("X-AIWriter-Cache", outcome)]
         switch entry.answer {
         case .whole(let status, let contentType, let body):
             context.send(status: HTTPStatus(status), headers: headers + [("Content-Type", contentType)], body: .bytes(body))

@@ -37,6 +37,11 @@ public struct JSONObject: Sendable, Equatable {
         return true
     }
 
+    /// Replaces a member's value where it stands, or adds it last.
+    mutating func set(_ key: String, _ value: JSONValue) {
+        if values.updateValue(value, forKey: key) == nil { keys.append(key) }
+    }
+
     public subscript(key: String) -> JSONValue? { values[key] }
     public var count: Int { keys.count }
 }

@@ -201,6 +201,15 @@ public enum ConfigurationLoader {
             read: { duration($0.aiProxy.cacheTTLMs) }, apply: { c, v in c.aiProxy.cacheTTLMs = try milliseconds(v) }),
         Key("ai-cache-max-bytes", "Bytes the in-process AI answer cache may hold (least recently used out first)",
             read: { String($0.aiProxy.cacheMaximumBytes) }, apply: { c, v in c.aiProxy.cacheMaximumBytes = try size(v, in: 0...(1 << 40)) }),
+        Key("ai-semantic-model", "The ai-models entry whose embeddings the semantic cache compares prompts by",
+            read: { $0.aiProxy.semanticModel }, apply: { c, v in c.aiProxy.semanticModel = v }),
+        Key("ai-semantic-threshold", "Least cosine similarity of a cached prompt to be compared further (its content words must also match)",
+            read: { String($0.aiProxy.semanticThreshold) }, apply: { c, v in
+                guard let t = Double(v), t > 0, t <= 1 else { throw ConfigurationError(description: "expected a number in (0, 1]") }
+                c.aiProxy.semanticThreshold = t
+            }),
+        Key("ai-semantic-max-prompts", "Prompts the semantic cache keeps per scope (tenant, model, system prompt, parameters); oldest out first",
+            read: { String($0.aiProxy.semanticMaximumPerScope) }, apply: { c, v in c.aiProxy.semanticMaximumPerScope = try integer(v, in: 1...10_000_000) }),
         Key("migrate", "Apply pending migrations at start: auto (SQLite only), true or false",
             read: { $0.migrateOnStart.rawValue }, apply: { c, v in
                 guard let policy = GatewayConfiguration.MigrationPolicy(rawValue: v) else {

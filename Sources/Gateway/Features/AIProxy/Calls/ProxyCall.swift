@@ -46,8 +46,9 @@ final class ProxyCall {
     let answer: Answer
     let body: (ModelTable.Target) -> [UInt8]
     let done: (Outcome) -> Void
-    /// Where a complete answer is kept, when this request's answer may be (nil: bypass).
-    let cache: (ExactCache, CacheKey)?
+    /// Keeps a complete answer (and the target that gave it), when this request's answer may
+    /// be kept (nil: bypass).
+    let keep: ((ExactCache.Answer, String) -> Void)?
     /// The stream's events as forwarded, for the cache; nil once it cannot be cached.
     var recorded: [(raw: [UInt8], usageOnly: Bool)]? = []
 
@@ -69,9 +70,9 @@ final class ProxyCall {
     static let maximumFailureBody = 64 << 10
 
     init(context: RequestContext, state: AIProxyLoopState, settings: AIProxyConfiguration, model: String,
-         targets: [ModelTable.Target], path: String, answer: Answer, cache: (ExactCache, CacheKey)?,
+         targets: [ModelTable.Target], path: String, answer: Answer, keep: ((ExactCache.Answer, String) -> Void)?,
          body: @escaping (ModelTable.Target) -> [UInt8], done: @escaping (Outcome) -> Void) {
-        self.cache = cache
+        self.keep = keep
         self.context = context
         self.state = state
         self.settings = settings
@@ -108,7 +109,7 @@ final class ProxyCall {
         buffer = []
         framer = SSEFramer()
         sawDone = false
-        recorded = cache == nil ? nil : []
+        recorded = keep == nil ? nil : []
         transfer = state.client.start(request,
                                       onHead: { [self] in received($0) },
                                       onBody: { [self] in received($0) },
@@ -201,8 +202,8 @@ final class ProxyCall {
         let contentType = head.value("content-type") ?? "application/json"
         headers.append(("Content-Type", contentType))
         // Errors and answers cut by their token ceiling are not kept.
-        if let (cache, key) = cache, head.status == 200, !ProxyCall.stoppedAtLength(buffer) {
-            cache.put(key, .whole(status: 200, contentType: contentType, body: buffer), target: target.name, nowMs: now)
+        if let keep, head.status == 200, !ProxyCall.stoppedAtLength(buffer) {
+            keep(.whole(status: 200, contentType: contentType, body: buffer), target.name)
         }
         context.send(status: HTTPStatus(head.status), headers: headers, body: .bytes(buffer))
         done(outcome)
@@ -221,7 +222,7 @@ final class ProxyCall {
     }
 
     func answerHeaders(_ target: ModelTable.Target) -> [(String, String)] {
-        [("X-AIWriter-Target", target.name), ("X-AIWriter-Cache", cache == nil ? "bypass" : "miss")]
+        [("X-AIWriter-Target", target.name), ("X-AIWriter-Cache", keep == nil ? "bypass" : "miss")]
     }
 
     /// Every target failed or was skipped: the client gets the most telling failure.
@@ -323,7 +324,7 @@ final class ProxyCall {
                                                      code: "upstream_stream_cut").streamEvent())
         } else if error == nil {
             state.breakers[target.index].recordSuccess()
-            if let (cache, key) = cache, let recorded { cache.put(key, .stream(recorded), target: target.name, nowMs: now) }
+            if let keep, let recorded { keep(.stream(recorded), target.name) }
         }
         context.responder.finishStream()
         done(outcome)
