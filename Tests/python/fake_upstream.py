@@ -8,7 +8,9 @@ Actions: ("ok",) a normal answer (streamed when the request streams, usage inclu
 asked); ("status", code, headers, body) an error answer; ("delay", seconds) wait before the
 status line, then answer ok; ("cut", n) stream n content chunks and drop the connection;
 ("stall", n, seconds) stream n chunks then go silent; ("nodone", n) stream n chunks and end
-cleanly without [DONE]; ("length",) a whole answer cut at its token ceiling.
+cleanly without [DONE]; ("length",) a whole answer cut at its token ceiling; ("error", n) (Anthropic streams) n chunks, then an error event.
+`/v1/messages` answers as Anthropic's Messages API does, whole or streamed, with a tool call when
+the request carries tools.
 
 Also runnable alone (`python fake_upstream.py PORT`) as a zero-think-time upstream.
 """
@@ -68,6 +70,8 @@ class Upstream:
                     kind = "ok"
                 if self.path.endswith("/embeddings"):
                     return self.embeddings(body)
+                if self.path.endswith("/messages"):
+                    return self.anthropic(body, action)
                 if body.get("stream"):
                     return self.stream(body, action)
                 prompt = sum(len(str(m.get("content", ""))) for m in body.get("messages", [])) // 4 + 1
@@ -78,6 +82,53 @@ class Upstream:
                                  "logprobs": None, "finish_reason": finish}],
                     "usage": {"prompt_tokens": prompt, "completion_tokens": 5, "total_tokens": prompt + 5},
                 })
+
+            def anthropic(self, body, action):
+                """Anthropic's Messages API: a whole message, or its event stream."""
+                model = body.get("model", "")
+                prompt = sum(len(json.dumps(m.get("content", ""))) for m in body.get("messages", [])) // 4 + 1
+                blocks = [{"type": "text", "text": f"echo {model}"}]
+                if body.get("tools"):
+                    blocks.append({"type": "tool_use", "id": "toolu_1", "name": body["tools"][0]["name"], "input": {"city": "Paris"}})
+                stop = "max_tokens" if action[0] == "length" else ("tool_use" if body.get("tools") else "end_turn")
+                usage = {"input_tokens": prompt, "output_tokens": 5, "cache_read_input_tokens": 2, "cache_creation_input_tokens": 0}
+                if not body.get("stream"):
+                    return self.reply(200, {"id": "msg_test", "type": "message", "role": "assistant", "model": model, "content": blocks,
+                                            "stop_reason": stop, "stop_sequence": None, "usage": usage})
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+
+                def event(name, payload):
+                    self.chunk(f"event: {name}\ndata: {json.dumps(payload)}\n\n".encode())
+                event("message_start", {"type": "message_start", "message": {"id": "msg_s", "type": "message", "role": "assistant", "model": model,
+                                                                            "content": [], "usage": dict(usage, output_tokens=1)}})
+                event("ping", {"type": "ping"})
+                event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
+                words = ["Once", " upon", " a", " time", "."]
+                limit = action[1] if action[0] in ("cut", "error") else len(words)
+                for word in words[:limit]:
+                    event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word}})
+                if action[0] == "cut":
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return
+                if action[0] == "error":
+                    event("error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
+                    self.wfile.write(b"0\r\n\r\n")
+                    return
+                event("content_block_stop", {"type": "content_block_stop", "index": 0})
+                if body.get("tools"):
+                    event("content_block_start", {"type": "content_block_start", "index": 1,
+                                                  "content_block": {"type": "tool_use", "id": "toolu_1", "name": body["tools"][0]["name"], "input": {}}})
+                    for part in ['{"city": ', '"Paris"}']:
+                        event("content_block_delta", {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": part}})
+                    event("content_block_stop", {"type": "content_block_stop", "index": 1})
+                event("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": 5}})
+                event("message_stop", {"type": "message_stop"})
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
 
             def embeddings(self, body):
                 inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]

@@ -68,6 +68,10 @@ ai-providers:
   - name: dead
     kind: openai
     base-url: "http://127.0.0.1:{dead}/v1"
+  - name: claude
+    kind: anthropic
+    base-url: "{upstream.base_url}"
+    api-key-env: TEST_ANTHROPIC_KEY
 {extra_providers}ai-models:
   - name: writer
     targets: ["primary/main", "backup/spare"]
@@ -85,6 +89,10 @@ ai-providers:
     targets: ["primary/memo"]
   - name: memo2
     targets: ["primary/memo2"]
+  - name: claude
+    targets: ["claude/claude-test"]
+  - name: claude-then-openai
+    targets: ["claude/claude-busy", "primary/after-claude"]
 {extra_models}ai-first-byte-timeout: 700ms
 ai-idle-timeout: 700ms
 ai-max-retry-wait: 1s
@@ -93,7 +101,7 @@ ai-breaker-cooldown: 60s
 ai-cache: {cache}
 {extra}""")
         self.data = os.path.join(work, "data")
-        env = dict(os.environ, TEST_PRIMARY_KEY="sk-upstream-secret")
+        env = dict(os.environ, TEST_PRIMARY_KEY="sk-upstream-secret", TEST_ANTHROPIC_KEY="sk-ant-secret")
         self.cli = lambda *a: subprocess.run([BINARY, *a, "--data-dir", self.data], check=True, capture_output=True, text=True,
                                              env=env).stdout.strip().splitlines()
         self.key = self.cli("keys", "create", "--tenant", "t1", "--role", "writer", "--rate", "100000/s", "--burst", "100000")[-1]
@@ -249,7 +257,7 @@ def run(upstream, gateway):
 
     # Models.
     ids = [m.id for m in client.models.list().data]
-    check(ids == ["writer", "solo", "deadfirst", "breaker", "embedder", "cutter", "memo", "memo2"], f"models listed ({ids})")
+    check(ids == ["writer", "solo", "deadfirst", "breaker", "embedder", "cutter", "memo", "memo2", "claude", "claude-then-openai"], f"models listed ({ids})")
     check(client.models.retrieve("solo").id == "solo", "a model by id")
 
     # Embeddings: the client's default base64 and explicit floats.
@@ -366,6 +374,73 @@ def run(upstream, gateway):
     forced = client.chat.completions.with_raw_response.create(model="writer", messages=[{"role": "user", "content": "f"}], temperature=1,
                                                               extra_headers={"X-AIWriter-Cache": "use"})
     check(forced.headers["x-aiwriter-cache"] == "miss", "X-AIWriter-Cache: use opts a request in")
+
+    # Anthropic targets: chat translated to the Messages API and back, streamed and not.
+    upstream.reset()
+    reply = client.chat.completions.with_raw_response.create(
+        model="claude", messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}], max_tokens=50,
+        temperature=1.5, stop="END", user="u-1")
+    sent = upstream.requests[-1]
+    completion = reply.parse()
+    check(sent["path"] == "/v1/messages" and sent["headers"].get("x-api-key") == "sk-ant-secret"
+          and sent["headers"].get("anthropic-version") == "2023-06-01" and "Authorization" not in sent["headers"],
+          "an Anthropic target is called at /messages with x-api-key and anthropic-version")
+    check(sent["body"]["system"] == "Be brief." and sent["body"]["messages"] == [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}]
+          and sent["body"]["max_tokens"] == 50 and sent["body"]["temperature"] == 1 and sent["body"]["stop_sequences"] == ["END"]
+          and sent["body"]["metadata"] == {"user_id": "u-1"} and sent["body"]["model"] == "claude-test",
+          f"the request is translated (system, max_tokens, temperature clamped, stop, user): {sent['body']}")
+    check(completion.choices[0].message.content == "echo claude-test" and completion.choices[0].finish_reason == "stop"
+          and completion.usage.prompt_tokens >= 3 and completion.usage.completion_tokens == 5
+          and completion.usage.prompt_tokens_details.cached_tokens == 2,
+          f"the answer is an OpenAI chat completion with usage ({completion})")
+    chunks = list(client.chat.completions.create(model="claude", messages=[{"role": "user", "content": "Hi"}], stream=True,
+                                                 stream_options={"include_usage": True}))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    check(text == "Once upon a time." and chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 5
+          and [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop",
+          f"an Anthropic stream becomes OpenAI chunks, usage last ({text!r})")
+    tools = [{"type": "function", "function": {"name": "weather", "description": "d", "parameters": {"type": "object"}}}]
+    called = client.chat.completions.create(model="claude", messages=[{"role": "user", "content": "Weather?"}], tools=tools, tool_choice="required")
+    sent = upstream.requests[-1]["body"]
+    check(sent["tools"] == [{"name": "weather", "description": "d", "input_schema": {"type": "object"}}] and sent["tool_choice"] == {"type": "any"},
+          "tools and tool_choice are translated")
+    call = called.choices[0].message.tool_calls[0]
+    check(called.choices[0].finish_reason == "tool_calls" and call.function.name == "weather" and json.loads(call.function.arguments) == {"city": "Paris"},
+          "a tool_use block comes back as a tool call")
+    streamed_call = list(client.chat.completions.create(model="claude", messages=[{"role": "user", "content": "Weather?"}], tools=tools, stream=True))
+    arguments = "".join(tc.function.arguments or "" for c in streamed_call if c.choices for tc in (c.choices[0].delta.tool_calls or []))
+    check(json.loads(arguments) == {"city": "Paris"}, f"a streamed tool call's arguments arrive in fragments ({arguments!r})")
+    client.chat.completions.create(model="claude", messages=[
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "toolu_1", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+        {"role": "tool", "tool_call_id": "toolu_1", "content": "sunny"}])
+    sent = upstream.requests[-1]["body"]["messages"]
+    check(sent[1] == {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {"city": "Paris"}}]}
+          and sent[2] == {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}]},
+          f"tool calls and results are translated to tool_use and tool_result blocks ({sent})")
+    expect(openai.BadRequestError, lambda: client.chat.completions.create(model="claude", messages=[{"role": "user", "content": "x"}], n=2),
+           "n > 1 for an Anthropic-only model is 400")
+    upstream.plan("claude-busy", ("status", 529, {}, {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}))
+    moved = client.chat.completions.with_raw_response.create(model="claude-then-openai", messages=[{"role": "user", "content": "x"}])
+    check(moved.headers["x-aiwriter-target"] == "primary/after-claude", "an overloaded Anthropic target (529) falls back to the next")
+    upstream.plan("claude-test", ("status", 400, {}, {"type": "error", "error": {"type": "invalid_request_error", "message": "bad thing"}}))
+    try:
+        client.chat.completions.create(model="claude", messages=[{"role": "user", "content": "x"}])
+        check(False, "an Anthropic 400 is raised")
+    except openai.BadRequestError as err:
+        check(err.body["message"] == "bad thing" and err.body["type"] == "invalid_request_error", f"an Anthropic error is OpenAI-shaped ({err.body})")
+    upstream.plan("claude-test", ("error", 2))
+    try:
+        list(client.chat.completions.create(model="claude", messages=[{"role": "user", "content": "x"}], stream=True))
+        check(False, "an Anthropic error event is raised")
+    except openai.APIError as err:
+        check("Overloaded" in str(err), f"an Anthropic stream's error event reaches the client as an error ({err})")
+    upstream.plan("claude-test", ("cut", 2))
+    try:
+        list(client.chat.completions.create(model="claude", messages=[{"role": "user", "content": "x"}], stream=True))
+        check(False, "a cut Anthropic stream is raised")
+    except openai.APIError:
+        check(True, "a cut Anthropic stream ends with an error, not a clean end")
 
     # Token budget: parallel requests cannot overrun a small budget.
     # The upstream holds each call 0.6 s, so all twelve are in flight at once: each reserves

@@ -142,9 +142,15 @@ struct AIProxy: Sendable {
                 path: kind == .chat ? "/chat/completions" : "/embeddings",
                 answer: request.stream ? .stream(clientAskedUsage: request.clientAskedUsage) : .buffered,
                 keep: keep,
-                body: { target in
-                    request.upstreamBody(model: target.upstreamModel,
-                                         injectUsage: request.stream && !request.clientAskedUsage && target.provider.streamUsage)
+                body: { (target) throws(OpenAIError) in
+                    guard target.provider.kind == .anthropic else {
+                        return request.upstreamBody(model: target.upstreamModel,
+                                                    injectUsage: request.stream && !request.clientAskedUsage && target.provider.streamUsage)
+                    }
+                    guard kind == .chat else {
+                        throw OpenAIError.invalid("model \(request.model)'s target \(target.name) is Anthropic, which has no embeddings", param: "model")
+                    }
+                    return try AnthropicRequest.body(request, model: target.upstreamModel)
                 },
                 done: { outcome in
                     recordUsage(outcome, cacheOutcome)

@@ -23,7 +23,12 @@ final class AIProxyLoopState {
                 for stream in [false, true] {
                     var fields: [(String, String)] = [("Content-Type", "application/json"), ("User-Agent", "aiwriter-gateway"),
                                                       ("Accept", stream ? "text/event-stream" : "application/json")]
-                    if let key = target.provider.apiKey { fields.append(("Authorization", "Bearer " + key)) }
+                    if target.provider.kind == .anthropic {
+                        fields.append(("anthropic-version", AnthropicRequest.version))
+                        if let key = target.provider.apiKey { fields.append(("x-api-key", key)) }
+                    } else if let key = target.provider.apiKey {
+                        fields.append(("Authorization", "Bearer " + key))
+                    }
                     lists[target.index * 2 + (stream ? 1 : 0)] = UpstreamHeaderList(fields)
                 }
             }

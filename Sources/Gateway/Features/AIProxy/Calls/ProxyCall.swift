@@ -1,4 +1,5 @@
 import Net
+import Storage
 import UpstreamClient
 
 /// One proxied AI call, from the first target to the client's last byte: the fallback loop.
@@ -35,6 +36,8 @@ final class ProxyCall {
         case status(UpstreamHead, [UInt8])
         case transport(UpstreamError)
         case circuitOpen(waitMs: UInt64)
+        /// The request cannot be put to that target (an Anthropic one and `n` > 1, say).
+        case refused(OpenAIError)
     }
 
     let context: RequestContext
@@ -44,7 +47,7 @@ final class ProxyCall {
     let targets: [ModelTable.Target]
     let path: String
     let answer: Answer
-    let body: (ModelTable.Target) -> [UInt8]
+    let body: (ModelTable.Target) throws(OpenAIError) -> [UInt8]
     let done: (Outcome) -> Void
     /// Keeps a complete answer (and the target that gave it), when this request's answer may
     /// be kept (nil: bypass).
@@ -64,6 +67,8 @@ final class ProxyCall {
     var outcome = Outcome(status: 0)
     var lastFailure: Failure?
     var tooLarge = false
+    /// The translation of this attempt's stream, when its target is Anthropic.
+    var anthropic: AnthropicAnswer.Stream?
 
     /// Bytes of an answer the proxy holds at once (a buffered answer, a failed attempt's body).
     static let maximumBuffered = 64 << 20
@@ -71,7 +76,7 @@ final class ProxyCall {
 
     init(context: RequestContext, state: AIProxyLoopState, settings: AIProxyConfiguration, model: String,
          targets: [ModelTable.Target], path: String, answer: Answer, keep: ((ExactCache.Answer, String) -> Void)?,
-         body: @escaping (ModelTable.Target) -> [UInt8], done: @escaping (Outcome) -> Void) {
+         body: @escaping (ModelTable.Target) throws(OpenAIError) -> [UInt8], done: @escaping (Outcome) -> Void) {
         self.keep = keep
         self.context = context
         self.state = state
@@ -98,7 +103,14 @@ final class ProxyCall {
         }
         guard next < targets.count else { return giveUp() }
         let target = targets[next]
-        var request = UpstreamRequest(url: target.provider.baseURL + path, body: body(target))
+        let payload: [UInt8]
+        do throws(OpenAIError) { payload = try body(target) } catch {
+            lastFailure = .refused(error)
+            next += 1
+            return attempt()
+        }
+        let isAnthropic = target.provider.kind == .anthropic
+        var request = UpstreamRequest(url: target.provider.baseURL + (isAnthropic ? "/messages" : path), body: payload)
         request.sharedHeaders = state.headers(for: target, streaming: isStream)
         request.connectTimeoutMs = settings.connectTimeoutMs
         request.firstByteTimeoutMs = settings.firstByteTimeoutMs
@@ -110,6 +122,7 @@ final class ProxyCall {
         framer = SSEFramer()
         sawDone = false
         recorded = keep == nil ? nil : []
+        anthropic = isAnthropic ? AnthropicAnswer.Stream(created: ProxyCall.created()) : nil
         transfer = state.client.start(request,
                                       onHead: { [self] in received($0) },
                                       onBody: { [self] in received($0) },
@@ -140,7 +153,11 @@ final class ProxyCall {
             }
             if !committed { commitStream() }
             do throws(SSEFramer.Failure) {
-                try framer.feed(bytes) { event in forward(event) }
+                if anthropic != nil {
+                    try framer.feed(bytes) { event in translate(event) }
+                } else {
+                    try framer.feed(bytes) { event in forward(event) }
+                }
             } catch {
                 transfer?.cancel()
             }
@@ -183,9 +200,10 @@ final class ProxyCall {
             lastFailure = .transport(.transfer("no answer"))
             return moveOn(retryAfterMs: nil)
         }
+        let fromAnthropic = target.provider.kind == .anthropic
         if failing {
             state.breakers[target.index].recordFailure(nowMs: now)
-            lastFailure = .status(head, buffer)
+            lastFailure = .status(head, fromAnthropic ? AnthropicAnswer.error(buffer, status: head.status).body() : buffer)
             return moveOn(retryAfterMs: (head.status == 429 || head.status == 503) ? RetryAfter.milliseconds(head.value) : nil)
         }
         if case .stream = answer, (200..<300).contains(head.status) {
@@ -197,15 +215,24 @@ final class ProxyCall {
         state.breakers[target.index].recordSuccess()
         outcome.target = target.name
         outcome.status = head.status
-        if (200..<300).contains(head.status) { readUsage(buffer) }
         var headers = answerHeaders(target)
-        let contentType = head.value("content-type") ?? "application/json"
+        var contentType = head.value("content-type") ?? "application/json"
+        if fromAnthropic {
+            contentType = "application/json"
+            if (200..<300).contains(head.status), let translated = AnthropicAnswer.completion(buffer, created: ProxyCall.created()) {
+                buffer = translated
+            } else {
+                buffer = AnthropicAnswer.error(buffer, status: head.status).body()
+                if (200..<300).contains(head.status) { outcome.status = 502 }
+            }
+        }
+        if (200..<300).contains(outcome.status) { readUsage(buffer) }
         headers.append(("Content-Type", contentType))
         // Errors and answers cut by their token ceiling are not kept.
-        if let keep, head.status == 200, !ProxyCall.stoppedAtLength(buffer) {
+        if let keep, outcome.status == 200, !ProxyCall.stoppedAtLength(buffer) {
             keep(.whole(status: 200, contentType: contentType, body: buffer), target.name)
         }
-        context.send(status: HTTPStatus(head.status), headers: headers, body: .bytes(buffer))
+        context.send(status: HTTPStatus(outcome.status), headers: headers, body: .bytes(buffer))
         done(outcome)
     }
 
@@ -257,6 +284,8 @@ final class ProxyCall {
             error = OpenAIError(.serviceUnavailable, "every target of model \(model) is failing; the next probe is in \(seconds) s",
                                 type: "server_error", code: "upstream_unavailable",
                                 headers: [("Retry-After", String(seconds)), ("retry-after-ms", String(max(wait, 1)))])
+        case .refused(let refusal)?:
+            error = refusal
         case nil:
             error = OpenAIError(.badGateway, "model \(model) has no target", type: "server_error", code: "upstream_unavailable")
         }
@@ -281,6 +310,15 @@ final class ProxyCall {
         context.startStream(status: .ok, contentType: "text/event-stream; charset=utf-8", headers: headers)
         outcome.target = target.name
         outcome.status = 200
+    }
+
+    /// An Anthropic event, forwarded as the OpenAI chunks it stands for.
+    func translate(_ event: SSEFramer.Event) {
+        guard let data = event.data else { return }
+        for raw in anthropic!.translate(data) {
+            // Each translated event is `data: <json>\n\n`.
+            forward(SSEFramer.Event(raw: raw, data: Array(raw[6..<(raw.count - 2)]), name: nil))
+        }
     }
 
     func forward(_ event: SSEFramer.Event) {
@@ -312,7 +350,11 @@ final class ProxyCall {
     func finishStream(_ error: UpstreamError?, _ target: ModelTable.Target, now: UInt64) {
         let rest = framer.finish()
         if !rest.isEmpty { context.responder.writeChunk(rest) }
-        if let error, error != .cancelled {
+        if anthropic?.failed == true {
+            // The upstream's error event has been forwarded: the stream is already told.
+            state.breakers[target.index].recordFailure(nowMs: now)
+            outcome.status = 502
+        } else if let error, error != .cancelled {
             state.breakers[target.index].recordFailure(nowMs: now)
             outcome.status = 502
             context.responder.writeChunk(OpenAIError(.badGateway, "the upstream stream failed: \(error)", type: "server_error",
@@ -329,6 +371,9 @@ final class ProxyCall {
         context.responder.finishStream()
         done(outcome)
     }
+
+    /// Seconds since 1970, for the `created` of answers the proxy writes itself.
+    static func created() -> Int { Int(Store.now / 1000) }
 
     // MARK: Usage
 
