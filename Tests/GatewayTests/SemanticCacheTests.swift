@@ -93,18 +93,20 @@ struct SemanticCacheTests {
         return values.map { $0 / n }
     }
 
-    @Test func lookupsNeedTheThresholdTheSignatureAndALiveAnswer() {
+    @Test func lookupsNeedTheThresholdAndTheSignature() {
         let cache = SemanticCache(threshold: 0.9, maximumPerScope: 100)
         let scope = SemanticCache.Scope(digest: [1, 2, 3])
         let poem = PromptSignature("Write a poem about the sea")
         cache.insert(scope, vector: unit([1, 0, 0]), signature: poem, answer: key(1))
-        #expect(cache.lookup(scope, vector: unit([1, 0.1, 0]), signature: PromptSignature("Compose a poem on the ocean"), alive: { _ in true }) == key(1))
-        #expect(cache.lookup(scope, vector: unit([1, 0.1, 0]), signature: PromptSignature("Write a poem about the desert"), alive: { _ in true }) == nil)
-        #expect(cache.lookup(scope, vector: unit([1, 1, 0]), signature: poem, alive: { _ in true }) == nil, "cosine 0.71 is below 0.9")
-        #expect(cache.lookup(SemanticCache.Scope(digest: [9]), vector: unit([1, 0, 0]), signature: poem, alive: { _ in true }) == nil)
-        #expect(cache.lookup(scope, vector: unit([1, 0]), signature: poem, alive: { _ in true }) == nil, "another dimension")
+        let found = cache.lookup(scope, vector: unit([1, 0.1, 0]), signature: PromptSignature("Compose a poem on the ocean"))
+        #expect(found?.answer == key(1))
+        #expect(cache.lookup(scope, vector: unit([1, 0.1, 0]), signature: PromptSignature("Write a poem about the desert")) == nil)
+        #expect(cache.lookup(scope, vector: unit([1, 1, 0]), signature: poem) == nil, "cosine 0.71 is below 0.9")
+        #expect(cache.lookup(SemanticCache.Scope(digest: [9]), vector: unit([1, 0, 0]), signature: poem) == nil)
+        #expect(cache.lookup(scope, vector: unit([1, 0]), signature: poem) == nil, "another dimension")
         // An answer the exact cache has dropped takes its prompt with it.
-        #expect(cache.lookup(scope, vector: unit([1, 0, 0]), signature: poem, alive: { _ in false }) == nil)
+        cache.forget(scope, id: found!.id)
+        #expect(cache.lookup(scope, vector: unit([1, 0, 0]), signature: poem) == nil)
         #expect(cache.count == 0)
     }
 
@@ -115,8 +117,8 @@ struct SemanticCacheTests {
             cache.insert(scope, vector: unit([1, Float(i), 0]), signature: PromptSignature("prompt \(i)"), answer: key(i))
         }
         #expect(cache.count == 3)
-        #expect(cache.lookup(scope, vector: unit([1, 0, 0]), signature: PromptSignature("prompt 0"), alive: { _ in true }) == nil)
-        #expect(cache.lookup(scope, vector: unit([1, 4, 0]), signature: PromptSignature("prompt 4"), alive: { _ in true }) == key(4))
+        #expect(cache.lookup(scope, vector: unit([1, 0, 0]), signature: PromptSignature("prompt 0")) == nil)
+        #expect(cache.lookup(scope, vector: unit([1, 4, 0]), signature: PromptSignature("prompt 4"))?.answer == key(4))
     }
 
     @Test func anEmbeddingAnswerGivesAUnitVector() {
@@ -126,6 +128,25 @@ struct SemanticCacheTests {
         #expect(PromptEmbedder.vector(Array(#"{"data":[{"embedding":"AAAA"}]}"#.utf8)) == nil)
         #expect(PromptEmbedder.vector(Array(#"{"data":[{"embedding":[1,"x"]}]}"#.utf8)) == nil)
         #expect(PromptEmbedder.vector(Array("not json".utf8)) == nil)
+    }
+
+    @Test func redisRecordsRoundTripAndRefuseDamage() throws {
+        let whole = ExactCache.Answer.whole(status: 200, contentType: "application/json", body: Array(#"{"a":1}"#.utf8))
+        let stream = ExactCache.Answer.stream([(Array("data: 1\n\n".utf8), false), (Array("data: u\n\n".utf8), true), ([], false)])
+        for answer in [whole, stream] {
+            let record = RedisAnswerCache.encode(answer, target: "p/m")
+            let entry = try #require(RedisAnswerCache.decode(record))
+            #expect(entry.target == "p/m")
+            #expect(RedisAnswerCache.encode(entry.answer, target: entry.target) == record)
+            // Every cut of a record is refused or still a whole record, never a trap.
+            for n in 0..<record.count { _ = RedisAnswerCache.decode(Array(record.prefix(n))) }
+        }
+        let streamRecord = RedisAnswerCache.encode(stream, target: "x")
+        #expect(RedisAnswerCache.decode(Array(streamRecord.dropLast())) == nil)
+        #expect(RedisAnswerCache.decode(streamRecord + [0]) == nil)
+        #expect(RedisAnswerCache.decode([2, 0, 0, 0]) == nil)
+        #expect(RedisAnswerCache.decode([1, 0, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF]) == nil)
+        #expect(String(decoding: RedisAnswerCache.redisKey(key(1)), as: UTF8.self).count == 7 + 64)
     }
 
     @Test func semanticNeedsAnEmbeddingModel() throws {

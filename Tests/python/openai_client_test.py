@@ -53,6 +53,7 @@ class Gateway:
     def __init__(self, upstream, work, cache="exact", extra_providers="", extra_models="", extra=""):
         self.port = free_port()
         self.work = work
+        os.makedirs(work, exist_ok=True)
         dead = free_port()
         config = os.path.join(work, "gateway.yaml")
         with open(config, "w") as f:
@@ -141,9 +142,53 @@ def main():
     finally:
         gateway.stop()
     try:
+        run_shared_cache(upstream, tempfile.mkdtemp(prefix="aiproxy-redis-"))
         run_semantic(upstream, tempfile.mkdtemp(prefix="aiproxy-semantic-"))
     finally:
         upstream.stop()
+
+
+def run_shared_cache(upstream, work):
+    """Two replicas share the exact cache through a private Redis; without Redis, calls are misses."""
+    port = free_port()
+    redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    extra = f"redis-url: redis://127.0.0.1:{port}/0\nai-cache-store: redis\n"
+    first = Gateway(upstream, os.path.join(work, "a"), extra=extra)
+    # Another replica: its own database (a key of the same tenant, t1) and the same Redis.
+    second = Gateway(upstream, os.path.join(work, "b"), extra=extra)
+    try:
+        upstream.reset()
+        a, b = first.client(), second.client()
+        ask = lambda c, content, **o: c.chat.completions.with_raw_response.create(
+            model="memo", messages=[{"role": "user", "content": content}], temperature=0, **o)
+        one = ask(a, "shared")
+        two = ask(b, "shared")
+        check(one.headers["x-aiwriter-cache"] == "miss" and two.headers["x-aiwriter-cache"] == "hit" and upstream.count("memo") == 1
+              and two.parse().choices[0].message.content == one.parse().choices[0].message.content,
+              f"a replica answers from the answer another kept in Redis ({two.headers['x-aiwriter-cache']}, {upstream.count('memo')} calls)")
+        streams = [list(c.chat.completions.create(model="memo", messages=[{"role": "user", "content": "shared stream"}], temperature=0,
+                                                  stream=True)) for c in (a, b)]
+        check(upstream.count("memo") == 2 and [x.model_dump() for x in streams[0]] == [x.model_dump() for x in streams[1]],
+              "a stream kept by one replica is replayed chunk for chunk by the other")
+        embedded = [c.embeddings.with_raw_response.create(model="embedder", input=["shared text"]) for c in (a, b)]
+        check([e.headers["x-aiwriter-cache"] for e in embedded] == ["miss", "hit"] and embedded[1].parse().data[0].embedding
+              == embedded[0].parse().data[0].embedding, "embeddings are shared too (and still decode)")
+        redis.terminate()
+        redis.wait(timeout=10)
+        down = ask(b, "shared")
+        check(down.headers["x-aiwriter-cache"] == "miss" and upstream.count("memo") == 3, "with Redis down the cache is a miss, the call succeeds")
+    finally:
+        first.stop()
+        second.stop()
+        if redis.poll() is None:
+            redis.terminate()
 
 
 MINILM = os.environ.get("AIWRITER_MINILM", os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../shared/tools/minilm.py"))

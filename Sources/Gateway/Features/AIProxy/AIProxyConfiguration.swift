@@ -4,7 +4,7 @@ import Foundation
 /// mappings in a file, JSON text in `AIWRITER_AI_PROVIDERS` / a flag), `ai-first-byte-timeout`,
 /// `ai-connect-timeout`, `ai-idle-timeout`, `ai-total-timeout`, `ai-max-retry-wait`,
 /// `ai-breaker-failures`, `ai-breaker-cooldown`, `ai-cache`, `ai-cache-ttl`, `ai-cache-max-bytes`,
-/// `ai-semantic-model`, `ai-semantic-threshold` and `ai-semantic-max-prompts` in the one configuration table.
+/// `ai-cache-store`, `ai-semantic-model`, `ai-semantic-threshold` and `ai-semantic-max-prompts` in the one configuration table.
 ///
 /// Secrets never live here: a provider names the environment variable (`api-key-env`) or the
 /// file (`api-key-file`) its key is read from when the gateway starts.
@@ -33,6 +33,7 @@ public struct AIProxyConfiguration: Sendable, Equatable {
     }
 
     public enum CacheMode: String, Sendable { case off, exact, semantic }
+    public enum CacheStore: String, Sendable { case auto, local, redis }
 
     public var providers: [Provider] = []
     public var models: [Model] = []
@@ -49,6 +50,8 @@ public struct AIProxyConfiguration: Sendable, Equatable {
     /// How long a cached answer is replayed, and the bytes all of them may hold.
     public var cacheTTLMs: UInt64 = 3_600_000
     public var cacheMaximumBytes = 64 << 20
+    /// Where exact answers are kept: Redis when `redis-url` is set (`auto`), or as told.
+    public var cacheStore = CacheStore.auto
     /// The entry of `models` whose embeddings the semantic cache compares prompts by.
     public var semanticModel = ""
     /// The least cosine similarity at which a kept prompt is a candidate (its signature must

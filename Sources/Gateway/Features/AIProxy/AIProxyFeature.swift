@@ -18,8 +18,15 @@ enum AIProxyFeature: GatewayFeature {
             semantic = (SemanticCache(threshold: settings.semanticThreshold, maximumPerScope: settings.semanticMaximumPerScope),
                         PromptEmbedder(targets: targets, settings: settings))
         }
-        let proxy = AIProxy(table: services.aiModels, settings: settings, budget: services.tokenBudget,
-                            cache: settings.cache == .off ? nil : ExactCache(maximumBytes: settings.cacheMaximumBytes, ttlMs: settings.cacheTTLMs),
+        var cache: (any AnswerStore)?
+        if settings.cache != .off {
+            if settings.cacheStore != .local, let url = services.configuration.redisURL, let redis = try? RedisSettings(url: url) {
+                cache = RedisAnswerCache(settings: redis, ttlMs: settings.cacheTTLMs, maximumBytes: settings.cacheMaximumBytes)
+            } else {
+                cache = ExactCache(maximumBytes: settings.cacheMaximumBytes, ttlMs: settings.cacheTTLMs)
+            }
+        }
+        let proxy = AIProxy(table: services.aiModels, settings: settings, budget: services.tokenBudget, cache: cache,
                             semantic: semantic, store: services.store, logger: services.logger)
         for prefix in ["/v1/chat/", "/v1/embeddings", "/v1/models"] {
             router.errors(under: prefix) { OpenAIError($0) }
@@ -61,7 +68,8 @@ struct AIProxy: Sendable {
     let table: ModelTable
     let settings: AIProxyConfiguration
     let budget: TokenBudget
-    let cache: ExactCache?
+    /// The exact cache: this process's, or Redis (`ai-cache-store`).
+    let cache: (any AnswerStore)?
     /// The semantic cache and what embeds its prompts (`ai-cache: semantic`).
     let semantic: (SemanticCache, PromptEmbedder)?
     let store: Store
@@ -86,37 +94,37 @@ struct AIProxy: Sendable {
                                         at: Store.now, model: request.model, target: outcome.target, status: outcome.status,
                                         latencyMs: Int64(loop.nowMilliseconds &- started), cache: cache))
         }
-        var cacheKey: CacheKey?
-        if let cache, CacheKey.cacheable(request, header: context.request.header("X-AIWriter-Cache")) {
-            let key = CacheKey(tenantID: caller.tenantID, kind: kind, stream: request.stream, object: request.object)
-            // A hit costs no upstream tokens: it is answered before the budget is asked.
-            if let entry = cache.get(key, nowMs: loop.nowMilliseconds) {
+        guard let cache, CacheKey.cacheable(request, header: context.request.header("X-AIWriter-Cache")) else {
+            return forward(context, request, targets, state: state, cacheKey: nil, semantic: nil, recordUsage: recordUsage)
+        }
+        let key = CacheKey(tenantID: caller.tenantID, kind: kind, stream: request.stream, object: request.object)
+        // A hit costs no upstream tokens: it is answered before the budget is asked.
+        cache.get(key, on: loop) { [self] entry in
+            if let entry {
                 AIProxy.replay(entry, request, context, outcome: "hit")
                 return recordUsage(ProxyCall.Outcome(target: entry.target, status: 200), cache: "hit")
             }
-            cacheKey = key
-        }
-        guard let cache, let key = cacheKey, let (semantic, embedder) = semantic,
-              let (prompt, scope) = SemanticCache.prompt(of: request, tenantID: caller.tenantID) else {
-            return forward(context, request, targets, state: state, cacheKey: cacheKey, semantic: nil, recordUsage: recordUsage)
-        }
-        let signature = PromptSignature(prompt)
-        embedder.embed(prompt, state: state, loop: loop) { [self] vector in
-            guard let vector else {
+            guard let (semantic, embedder) = semantic, let (prompt, scope) = SemanticCache.prompt(of: request, tenantID: caller.tenantID) else {
                 return forward(context, request, targets, state: state, cacheKey: key, semantic: nil, recordUsage: recordUsage)
             }
-            let now = loop.nowMilliseconds
-            var found: ExactCache.Entry?
-            _ = semantic.lookup(scope, vector: vector, signature: signature) { answer in
-                found = cache.get(answer, nowMs: now)
-                return found != nil
+            let signature = PromptSignature(prompt)
+            embedder.embed(prompt, state: state, loop: loop) { [self] vector in
+                guard let vector else {
+                    return forward(context, request, targets, state: state, cacheKey: key, semantic: nil, recordUsage: recordUsage)
+                }
+                let index = { semantic.insert(scope, vector: vector, signature: signature, answer: key) }
+                guard let (id, answer) = semantic.lookup(scope, vector: vector, signature: signature) else {
+                    return forward(context, request, targets, state: state, cacheKey: key, semantic: index, recordUsage: recordUsage)
+                }
+                cache.get(answer, on: loop) { [self] found in
+                    guard let found else {
+                        semantic.forget(scope, id: id)
+                        return forward(context, request, targets, state: state, cacheKey: key, semantic: index, recordUsage: recordUsage)
+                    }
+                    AIProxy.replay(found, request, context, outcome: "semantic")
+                    recordUsage(ProxyCall.Outcome(target: found.target, status: 200), cache: "semantic")
+                }
             }
-            if let found {
-                AIProxy.replay(found, request, context, outcome: "semantic")
-                return recordUsage(ProxyCall.Outcome(target: found.target, status: 200), cache: "semantic")
-            }
-            forward(context, request, targets, state: state, cacheKey: key,
-                    semantic: { semantic.insert(scope, vector: vector, signature: signature, answer: key) }, recordUsage: recordUsage)
         }
     }
 
@@ -132,7 +140,7 @@ struct AIProxy: Sendable {
         var keep: ((ExactCache.Answer, String) -> Void)?
         if let cache, let cacheKey {
             keep = { answer, target in
-                cache.put(cacheKey, answer, target: target, nowMs: loop.nowMilliseconds)
+                cache.put(cacheKey, answer, target: target, on: loop)
                 semantic?()
             }
         }

@@ -122,7 +122,7 @@ public enum ConfigurationLoader {
                 guard let store = RateLimiter.Store(rawValue: v) else { throw ConfigurationError(description: "must be local or redis") }
                 c.rateLimitStore = store
             }),
-        Key("redis-url", "redis://[:password@]host:port/db for shared rate limits",
+        Key("redis-url", "redis://[:password@]host:port/db for shared rate limits and the shared AI answer cache",
             read: { maskedURL($0.redisURL) }, apply: { c, v in
                 if v.isEmpty { c.redisURL = nil; return }
                 do { _ = try RedisSettings(url: v) } catch let error as StoreError { throw ConfigurationError(description: error.message) }
@@ -201,6 +201,11 @@ public enum ConfigurationLoader {
             read: { duration($0.aiProxy.cacheTTLMs) }, apply: { c, v in c.aiProxy.cacheTTLMs = try milliseconds(v) }),
         Key("ai-cache-max-bytes", "Bytes the in-process AI answer cache may hold (least recently used out first)",
             read: { String($0.aiProxy.cacheMaximumBytes) }, apply: { c, v in c.aiProxy.cacheMaximumBytes = try size(v, in: 0...(1 << 40)) }),
+        Key("ai-cache-store", "Where exact AI answers are kept: auto (redis when redis-url is set), local (this process) or redis (every replica)",
+            read: { $0.aiProxy.cacheStore.rawValue }, apply: { c, v in
+                guard let store = AIProxyConfiguration.CacheStore(rawValue: v) else { throw ConfigurationError(description: "must be auto, local or redis") }
+                c.aiProxy.cacheStore = store
+            }),
         Key("ai-semantic-model", "The ai-models entry whose embeddings the semantic cache compares prompts by",
             read: { $0.aiProxy.semanticModel }, apply: { c, v in c.aiProxy.semanticModel = v }),
         Key("ai-semantic-threshold", "Least cosine similarity of a cached prompt to be compared further (its content words must also match)",
@@ -316,6 +321,9 @@ public enum ConfigurationLoader {
         configuration.aiProxy = try configuration.aiProxy.validated()
         if configuration.rateLimitStore == .redis && configuration.redisURL == nil {
             throw ConfigurationError(description: "rate-limit-store redis needs redis-url")
+        }
+        if configuration.aiProxy.cacheStore == .redis && configuration.redisURL == nil {
+            throw ConfigurationError(description: "ai-cache-store redis needs redis-url")
         }
         let entries = keys.map { key in
             Entry(key: key.name, value: key.secret ? "********" : key.read(configuration), source: sources[key.name] ?? .defaults, help: key.help)

@@ -7,9 +7,9 @@ import VectorIndex
 /// text (so the system prompt, the parameters, tools and response format all match exactly) —
 /// an HNSW index of the embeddings of prompts answered before. A lookup takes the nearest
 /// prompts above `ai-semantic-threshold` and accepts the first whose `PromptSignature` equals
-/// the new prompt's; the answer itself stays in the `ExactCache` under the original request's
-/// key, so its TTL, size bound and eviction are the exact cache's, and an entry whose answer
-/// is gone is dropped when a lookup meets it.
+/// the new prompt's; the answer itself stays in the exact cache (`AnswerStore`: this process or
+/// Redis) under the original request's key, so its TTL, size bound and eviction are the exact
+/// cache's, and an entry whose answer is gone is dropped when a lookup meets it.
 ///
 /// Single-turn only by default: a conversation's last message means what the turns before it
 /// make it mean, and those are matched exactly as part of the scope anyway.
@@ -63,20 +63,24 @@ final class SemanticCache: Sendable {
 
     func shard(_ scope: Scope) -> Shard { shards[Int(scope.digest[0] & 15)] }
 
-    /// The exact-cache key of the answer to a prompt that means the same, if one was kept.
-    /// `alive` says whether that answer is still in the exact cache; entries it rejects are
-    /// removed.
-    func lookup(_ scope: Scope, vector: [Float], signature: PromptSignature, alive: (CacheKey) -> Bool) -> CacheKey? {
-        shard(scope).state.withLock { s -> CacheKey? in
+    /// The nearest kept prompt that means the same as this one — above the threshold, with an
+    /// equal signature — and the exact-cache key of its answer.
+    func lookup(_ scope: Scope, vector: [Float], signature: PromptSignature) -> (id: UInt64, answer: CacheKey)? {
+        shard(scope).state.withLock { s -> (id: UInt64, answer: CacheKey)? in
             guard let prompts = s.scopes[scope], prompts.index.dimension == vector.count,
                   let found = try? prompts.index.search(vector, k: SemanticCache.candidates) else { return nil }
             for result in found where 1 - result.distance >= threshold {
-                guard let entry = prompts.entries[result.id], entry.signature == signature else { continue }
-                if alive(entry.answer) { return entry.answer }
-                prompts.entries[result.id] = nil
-                _ = prompts.index.remove(id: result.id)
+                if let entry = prompts.entries[result.id], entry.signature == signature { return (result.id, entry.answer) }
             }
             return nil
+        }
+    }
+
+    /// Drops a prompt whose answer the exact cache no longer holds.
+    func forget(_ scope: Scope, id: UInt64) {
+        shard(scope).state.withLock { s in
+            guard let prompts = s.scopes[scope], prompts.entries.removeValue(forKey: id) != nil else { return }
+            _ = prompts.index.remove(id: id)
         }
     }
 
