@@ -24,6 +24,8 @@ public final class CurlMulti {
     var running: [ObjectIdentifier: UpstreamTransfer] = [:]
     /// Set while libcurl is calling us back: it may not be re-entered then.
     var inCallback = false
+    /// Whether libcurl's "call me now" is queued for the end of this turn.
+    var kickScheduled = false
 
     static let key = LoopLocalKey()
     static let globalInit: Bool = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK }()
@@ -116,7 +118,20 @@ public final class CurlMulti {
 
     func timerChanged(_ timeoutMs: Int) {
         guard timeoutMs >= 0 else { return timer.disarm() }
-        // Never called back from inside the timer callback itself (libcurl forbids it).
+        if timeoutMs == 0 {
+            // "Now" (a transfer was just added): at the end of this turn rather than on a 0 ms
+            // timer, which fires only after the loop has polled once more — a syscall and a
+            // turn's latency per call — and once for all the transfers this turn added. Never
+            // from inside libcurl's callback (it forbids re-entry): the turn's end is outside it.
+            timer.disarm()
+            guard !kickScheduled else { return }
+            kickScheduled = true
+            loop.afterTurn { [unowned self] in
+                kickScheduled = false
+                act(CURL_SOCKET_TIMEOUT, 0)
+            }
+            return
+        }
         timer.arm(afterMilliseconds: UInt64(timeoutMs)) { [unowned self] in act(CURL_SOCKET_TIMEOUT, 0) }
     }
 

@@ -1,4 +1,7 @@
 import CCurl
+#if canImport(Glibc)
+import Glibc
+#endif
 import Net
 
 /// One call in flight on a loop's `CurlMulti`: its easy handle's options, libcurl's header and
@@ -42,11 +45,25 @@ public final class UpstreamTransfer {
     /// Stops the call; `onEnd` gets `.cancelled` unless it has ended already.
     public func cancel() { client.abort(self, .cancelled) }
 
+    /// Whether `http_proxy`, `https_proxy`, `all_proxy` (either case) were set when the process
+    /// started: then libcurl honours them on each call, as curl does.
+    static let environmentNamesAProxy: Bool = {
+        for name in ["http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"] where getenv(name) != nil { return true }
+        return false
+    }()
+    /// An empty C string that lives as long as the process (libcurl copies it anyway).
+    nonisolated(unsafe) static let noProxy: UnsafeMutablePointer<CChar> = strdup("")!
+
     func configure() {
         let me = Unmanaged.passUnretained(self).toOpaque()
         _ = aiw_easy_ptr(easy, CURLOPT_PRIVATE, me)
         url.withUnsafeBufferPointer { _ = aiw_easy_ptr(easy, CURLOPT_URL, $0.baseAddress) } // copied by libcurl
         _ = aiw_easy_long(easy, CURLOPT_NOSIGNAL, 1)
+        if !UpstreamTransfer.environmentNamesAProxy {
+            // No proxy variable was set at start: say so, or libcurl reads five of them with
+            // getenv on every call.
+            _ = aiw_easy_ptr(easy, CURLOPT_PROXY, UpstreamTransfer.noProxy)
+        }
         _ = aiw_easy_ptr(easy, CURLOPT_ERRORBUFFER, errorBuffer)
         _ = aiw_easy_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeoutMs))
         _ = aiw_easy_long(easy, CURLOPT_TIMEOUT_MS, Int(request.totalTimeoutMs))
