@@ -10,7 +10,7 @@
 #   litellm  loadtest → LiteLLM 1.99.4 proxy (2 workers, uvicorn) → upstream
 # at 1, 16 and 64 connections, ROUNDS rounds with the order rotating. Then the added latency at
 # one connection (p50 through each minus direct), a stream's time to first byte direct and
-# through the gateway (curl's time_starttransfer, median of 200), and the gateway's RSS across
+# through the gateway (ttfb.py: one keep-alive connection, median of 500), and the gateway's RSS across
 # MILLION requests (default 1,000,000) sampled every 100,000.
 # Usage: Benchmarks/compare/aiproxy.sh  (env: ROUNDS=3 DURATION=10 CONNECTIONS=1,16,64 MILLION=1000000 SMOKE=0)
 set -euo pipefail
@@ -136,15 +136,13 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 echo
-echo "== streaming time to first byte (curl time_starttransfer, median of 200), direct vs gateway"
+echo "== streaming time to first byte (one keep-alive connection, median of 500 after 50; ttfb.py), direct vs gateway, each round"
 sbody=${body/\"max_tokens\":64/\"max_tokens\":64,\"stream\":true}
-ttfb() { # url key
-  for _ in $(seq 1 200); do curl -s -o /dev/null -w '%{time_starttransfer}\n' -X POST -H "Authorization: Bearer $2" \
-    -H 'Content-Type: application/json' -d "$3" "$1"; done | sort -n | awk '{a[NR]=$1} END {printf "%.3f\n", a[int(NR/2)+1] * 1000}'
-}
-direct_ttfb=$(ttfb "http://127.0.0.1:$UP_PORT/v1/stream/chat/completions" x "$sbody")
-gateway_ttfb=$(ttfb "http://127.0.0.1:$GW_PORT/v1/chat/completions" "$secret" "${sbody/\"model\":\"bench\"/\"model\":\"bench-stream\"}")
-echo "direct ${direct_ttfb} ms, gateway ${gateway_ttfb} ms, added $(awk -v a="$gateway_ttfb" -v b="$direct_ttfb" 'BEGIN {printf "%.3f", a - b}') ms"
+for r in $(seq 1 "$ROUNDS"); do
+  direct_ttfb=$("$PY" Benchmarks/compare/ttfb.py $UP_PORT /v1/stream/chat/completions "$sbody" x)
+  gateway_ttfb=$("$PY" Benchmarks/compare/ttfb.py $GW_PORT /v1/chat/completions "${sbody/\"model\":\"bench\"/\"model\":\"bench-stream\"}" "$secret")
+  echo "round $r: direct ${direct_ttfb} ms, gateway ${gateway_ttfb} ms, added $(awk -v a="$gateway_ttfb" -v b="$direct_ttfb" 'BEGIN {printf "%.3f", a - b}') ms"
+done
 
 echo
 echo "== gateway RSS across $MILLION requests (64 connections), sampled every $((MILLION / 10))"
