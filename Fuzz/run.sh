@@ -5,8 +5,9 @@
 # addresses from X-Forwarded-For behind trusted proxies), `jsonbody` (the gateway's strict
 # request-body JSON parser) and `collections` (its member-by-member face with float arrays,
 # base64 float32 embeddings, and the where/where_document filter language), and `sse` (the AI
-# proxy's Server-Sent Events framer, read by read against the whole stream at once).
-# Usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|jsonbody|collections|sse|all]
+# proxy's Server-Sent Events framer, read by read against the whole stream at once), and `etag`
+# (the documents' If-Match / If-None-Match lists).
+# Usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|jsonbody|collections|sse|etag|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -119,6 +120,14 @@ printf '%b' '\x05event: message_start\r\ndata: {"a":1}\r\n\r\n: keepalive\r\n\r\
 fuzz_run sse Fuzz/bin/sse-framer Fuzz/corpus-sse 4096 0
 }
 
+run_etag() {
+mkdir -p Fuzz/corpus-etag
+fuzz_build Gateway Fuzz/bin/etag Sources/Gateway/Features/Documents/EntityTag.swift Fuzz/EntityTagFuzzer.swift
+printf '%s' '"12-3", W/"x", "y"' > Fuzz/corpus-etag/list
+printf '%s' ' * ' > Fuzz/corpus-etag/any
+fuzz_run etag Fuzz/bin/etag Fuzz/corpus-etag 512 0
+}
+
 case "$which" in
   http) run_http ;;
   snapshot) run_snapshot ;;
@@ -127,7 +136,8 @@ case "$which" in
   jsonbody) run_jsonbody ;;
   collections) run_collections ;;
   sse) run_sse ;;
-  all) run_http; run_snapshot; run_json; run_forwarded; run_jsonbody; run_collections; run_sse ;;
-  *) echo "usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|jsonbody|collections|sse|all]"; exit 2 ;;
+  etag) run_etag ;;
+  all) run_http; run_snapshot; run_json; run_forwarded; run_jsonbody; run_collections; run_sse; run_etag ;;
+  *) echo "usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|jsonbody|collections|sse|etag|all]"; exit 2 ;;
 esac
 exit $failed

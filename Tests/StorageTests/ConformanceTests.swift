@@ -85,6 +85,57 @@ struct ConformanceTests {
         #expect(await store.failure { s, l, d in s.documentHistory(tenantID: tenant, id: doc.id, on: l, d) }?.httpStatus == 404)
     }
 
+    @Test("documents: content types, filters, version pages, restore", arguments: BackendKind.allCases)
+    func documentVersions(kind: BackendKind) async throws {
+        let store = try Fixture.store(kind)
+        let tenant = try await Fixture.tenant(store)
+        let html = try await store.call { s, l, d in
+            s.createDocument(tenantID: tenant, title: "H", body: "<p>1</p>", contentType: "text/html", metadata: #"{"kind":"page","n":1}"#, on: l, d)
+        }
+        #expect(html.contentType == "text/html")
+        #expect(await store.failure { s, l, d in
+            s.createDocument(tenantID: tenant, title: "x", body: "y", contentType: "application/pdf", metadata: nil, on: l, d)
+        }?.httpStatus == 422)
+        let plain = try await store.call { s, l, d in s.createDocument(tenantID: tenant, title: "P", body: "1", metadata: #"{"kind":"note","n":"1"}"#, on: l, d) }
+        #expect(plain.contentType == "text/markdown")
+        // Metadata filters match string values only, any key spelling included.
+        let pages = try await store.call { s, l, d in s.documents(tenantID: tenant, after: nil, limit: 10, metadataKey: "kind", metadataValue: "page", on: l, d) }
+        #expect(pages.items.map(\.id) == [html.id])
+        let numbers = try await store.call { s, l, d in s.documents(tenantID: tenant, after: nil, limit: 10, metadataKey: "n", metadataValue: "1", on: l, d) }
+        #expect(numbers.items.map(\.id) == [plain.id])
+        let odd = try await store.call { s, l, d in s.documents(tenantID: tenant, after: nil, limit: 10, metadataKey: "k\"'$.x", metadataValue: "v", on: l, d) }
+        #expect(odd.items.isEmpty)
+        let later = try await store.call { s, l, d in s.documents(tenantID: tenant, after: nil, limit: 10, updatedSince: Store.now + 60_000, on: l, d) }
+        #expect(later.items.isEmpty)
+
+        var current = html
+        for i in 2...4 {
+            current = try await store.call { [current] s, l, d in
+                s.updateDocument(tenantID: tenant, id: current.id, expectedVersion: current.version, title: "H\(i)", body: "<p>\(i)</p>",
+                                 contentType: i == 4 ? "text/plain" : nil, metadata: nil, on: l, d)
+            }
+        }
+        #expect(current.version == 4 && current.contentType == "text/plain")
+        let first = try await store.call { s, l, d in s.documentVersions(tenantID: tenant, id: html.id, after: nil, limit: 3, on: l, d) }
+        #expect(first.items.map(\.version) == [1, 2, 3] && first.next == 3)
+        #expect(first.items.map(\.contentType) == ["text/html", "text/html", "text/html"])
+        let second = try await store.call { s, l, d in s.documentVersions(tenantID: tenant, id: html.id, after: 3, limit: 3, on: l, d) }
+        #expect(second.items.map(\.version) == [4] && second.next == nil)
+        let v1 = try await store.call { s, l, d in s.documentVersion(tenantID: tenant, id: html.id, version: 1, on: l, d) }
+        #expect(v1.body == "<p>1</p>" && v1.contentType == "text/html")
+
+        let restored = try await store.call { s, l, d in s.restoreDocument(tenantID: tenant, id: html.id, version: 1, expectedVersion: 4, on: l, d) }
+        #expect(restored.version == 5 && restored.body == "<p>1</p>" && restored.contentType == "text/html" && restored.title == "H")
+        #expect(await store.failure { s, l, d in s.restoreDocument(tenantID: tenant, id: html.id, version: 2, expectedVersion: 4, on: l, d) }?.httpStatus == 409)
+        #expect(await store.failure { s, l, d in s.restoreDocument(tenantID: tenant, id: html.id, version: 99, expectedVersion: nil, on: l, d) }?.httpStatus == 404)
+        let other = try await Fixture.tenant(store)
+        #expect(await store.failure { s, l, d in s.restoreDocument(tenantID: other, id: html.id, version: 1, expectedVersion: nil, on: l, d) }?.httpStatus == 404)
+        #expect(await store.failure { s, l, d in s.documentVersions(tenantID: other, id: html.id, after: nil, limit: 3, on: l, d) }?.httpStatus == 404)
+        #expect(await store.failure { s, l, d in s.documentVersion(tenantID: other, id: html.id, version: 1, on: l, d) }?.httpStatus == 404)
+        let history = try await store.call { s, l, d in s.documentHistory(tenantID: tenant, id: html.id, on: l, d) }
+        #expect(history.map(\.version) == [1, 2, 3, 4, 5])
+    }
+
     @Test("collections and records with an ordered change log", arguments: BackendKind.allCases)
     func records(kind: BackendKind) async throws {
         let store = try Fixture.store(kind)

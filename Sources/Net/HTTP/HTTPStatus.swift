@@ -10,6 +10,7 @@ public struct HTTPStatus: RawRepresentable, Hashable, Sendable {
     public static let created = HTTPStatus(201)
     public static let accepted = HTTPStatus(202)
     public static let noContent = HTTPStatus(204)
+    public static let notModified = HTTPStatus(304)
     public static let permanentRedirect = HTTPStatus(308)
     public static let badRequest = HTTPStatus(400)
     public static let unauthorized = HTTPStatus(401)
@@ -19,11 +20,13 @@ public struct HTTPStatus: RawRepresentable, Hashable, Sendable {
     public static let requestTimeout = HTTPStatus(408)
     public static let conflict = HTTPStatus(409)
     public static let lengthRequired = HTTPStatus(411)
+    public static let preconditionFailed = HTTPStatus(412)
     public static let payloadTooLarge = HTTPStatus(413)
     public static let uriTooLong = HTTPStatus(414)
     public static let unsupportedMediaType = HTTPStatus(415)
     public static let expectationFailed = HTTPStatus(417)
     public static let unprocessableContent = HTTPStatus(422)
+    public static let preconditionRequired = HTTPStatus(428)
     public static let tooManyRequests = HTTPStatus(429)
     public static let requestHeaderFieldsTooLarge = HTTPStatus(431)
     public static let internalServerError = HTTPStatus(500)
@@ -50,11 +53,13 @@ public struct HTTPStatus: RawRepresentable, Hashable, Sendable {
         case 408: return "HTTP/1.1 408 Request Timeout\r\n"
         case 409: return "HTTP/1.1 409 Conflict\r\n"
         case 411: return "HTTP/1.1 411 Length Required\r\n"
+        case 412: return "HTTP/1.1 412 Precondition Failed\r\n"
         case 413: return "HTTP/1.1 413 Content Too Large\r\n"
         case 414: return "HTTP/1.1 414 URI Too Long\r\n"
         case 415: return "HTTP/1.1 415 Unsupported Media Type\r\n"
         case 417: return "HTTP/1.1 417 Expectation Failed\r\n"
         case 422: return "HTTP/1.1 422 Unprocessable Content\r\n"
+        case 428: return "HTTP/1.1 428 Precondition Required\r\n"
         case 429: return "HTTP/1.1 429 Too Many Requests\r\n"
         case 431: return "HTTP/1.1 431 Request Header Fields Too Large\r\n"
         case 500: return "HTTP/1.1 500 Internal Server Error\r\n"

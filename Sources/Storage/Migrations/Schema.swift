@@ -309,6 +309,33 @@ public enum Schema {
             ALTER TABLE usage ADD COLUMN latency_ms INTEGER NOT NULL DEFAULT 0;
             ALTER TABLE usage ADD COLUMN cache TEXT;
             """),
+        // Documents say what their content is (Markdown, plain text or HTML), and every version
+        // keeps it; listings filter by update time.
+        Migration(version: 4, name: "document content types", postgres: """
+            ALTER TABLE documents ADD COLUMN content_type TEXT NOT NULL DEFAULT 'text/markdown'
+                CHECK (content_type IN ('text/markdown', 'text/plain', 'text/html'));
+            ALTER TABLE document_versions ADD COLUMN content_type TEXT NOT NULL DEFAULT 'text/markdown';
+            CREATE OR REPLACE FUNCTION documents_history() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                INSERT INTO document_versions (document_id, version, title, body, metadata, created_at, content_type)
+                VALUES (NEW.id, NEW.version, NEW.title, NEW.body, NEW.metadata, NEW.updated_at, NEW.content_type);
+                RETURN NULL;
+            END $$;
+            """, sqlite: """
+            ALTER TABLE documents ADD COLUMN content_type TEXT NOT NULL DEFAULT 'text/markdown'
+                CHECK (content_type IN ('text/markdown', 'text/plain', 'text/html'));
+            ALTER TABLE document_versions ADD COLUMN content_type TEXT NOT NULL DEFAULT 'text/markdown';
+            DROP TRIGGER documents_history_insert;
+            DROP TRIGGER documents_history_update;
+            CREATE TRIGGER documents_history_insert AFTER INSERT ON documents BEGIN
+                INSERT INTO document_versions (document_id, version, title, body, metadata, created_at, content_type)
+                VALUES (NEW.id, NEW.version, NEW.title, NEW.body, NEW.metadata, NEW.updated_at, NEW.content_type);
+            END;
+            CREATE TRIGGER documents_history_update AFTER UPDATE ON documents BEGIN
+                INSERT INTO document_versions (document_id, version, title, body, metadata, created_at, content_type)
+                VALUES (NEW.id, NEW.version, NEW.title, NEW.body, NEW.metadata, NEW.updated_at, NEW.content_type);
+            END;
+            """),
     ]
 
     /// A version-4 UUID made by SQLite, for rows that predate migration 2.

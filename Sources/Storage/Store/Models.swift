@@ -55,6 +55,8 @@ public struct Document: Sendable, Equatable {
     public var version: Int64
     public var createdAt: Int64
     public var updatedAt: Int64
+    /// `text/markdown`, `text/plain` or `text/html`.
+    public var contentType: String = "text/markdown"
 }
 
 public struct DocumentVersion: Sendable, Equatable {
@@ -64,6 +66,7 @@ public struct DocumentVersion: Sendable, Equatable {
     public var body: String
     public var metadata: String
     public var createdAt: Int64
+    public var contentType: String = "text/markdown"
 }
 
 /// One page of a keyset-paged listing: pass `next` back as `after` for the following page.

@@ -1,0 +1,37 @@
+// libFuzzer entry for the documents' precondition headers (Features/Documents/EntityTag.swift),
+// built by Fuzz/run.sh with -sanitize=fuzzer,address.
+// Invariants on every input:
+//  - parsing never crashes; a parsed list is never empty and holds at most 64 tags;
+//  - a parsed list printed back (tags joined with ", ") parses to the same list;
+//  - `*` is the only spelling of "any": nothing else the parser accepts matches every tag.
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
+    if let condition = try? EntityTag.parse(text) {
+        switch condition {
+        case .any:
+            check(text.trimmingSpaces == "*", "accepted \(text) as *")
+        case .tags(let tags):
+            check(!tags.isEmpty && tags.count <= 64, "bad tag count")
+            let printed = tags.map(\.header).joined(separator: ", ")
+            check((try? EntityTag.parse(printed)) == condition, "round trip of \(printed)")
+            let stranger = EntityTag(opaque: "\u{1}never")
+            check(!EntityTag.matchesStrongly(condition, stranger), "a list matched a tag it does not name")
+        }
+    }
+    return 0
+}
+
+extension String {
+    var trimmingSpaces: Substring {
+        var s = Substring(self)
+        while s.first == " " || s.first == "\t" { s.removeFirst() }
+        while s.last == " " || s.last == "\t" { s.removeLast() }
+        return s
+    }
+}
+
+func check(_ condition: Bool, _ message: @autoclosure () -> String) {
+    if !condition { fatalError(message()) }
+}
