@@ -6,8 +6,9 @@
 # request-body JSON parser) and `collections` (its member-by-member face with float arrays,
 # base64 float32 embeddings, and the where/where_document filter language), and `sse` (the AI
 # proxy's Server-Sent Events framer, read by read against the whole stream at once), and `etag`
-# (the documents' If-Match / If-None-Match lists).
-# Usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|jsonbody|collections|sse|etag|all]
+# (the documents' If-Match / If-None-Match lists), and `staticpath` (the static folder's path rules and
+# Range parser).
+# Usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|jsonbody|collections|sse|etag|staticpath|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -128,6 +129,16 @@ printf '%s' ' * ' > Fuzz/corpus-etag/any
 fuzz_run etag Fuzz/bin/etag Fuzz/corpus-etag 512 0
 }
 
+run_staticpath() {
+mkdir -p Fuzz/corpus-staticpath
+fuzz_build Gateway Fuzz/bin/static-path Sources/Net/HTTP/PercentDecoding.swift Sources/Gateway/Features/StaticAssets/StaticPath.swift \
+  Sources/Gateway/Features/StaticAssets/ByteRange.swift Fuzz/StaticPathFuzzer.swift
+printf '%s' '/css/%2e%2e/%252e%252e/a%00b/.git/x' > Fuzz/corpus-staticpath/traversal
+printf '%s' 'bytes=0-499' > Fuzz/corpus-staticpath/range
+printf '%s' 'bytes=-99999999999999999999' > Fuzz/corpus-staticpath/suffix
+fuzz_run staticpath Fuzz/bin/static-path Fuzz/corpus-staticpath 1024 0
+}
+
 case "$which" in
   http) run_http ;;
   snapshot) run_snapshot ;;
@@ -137,7 +148,8 @@ case "$which" in
   collections) run_collections ;;
   sse) run_sse ;;
   etag) run_etag ;;
-  all) run_http; run_snapshot; run_json; run_forwarded; run_jsonbody; run_collections; run_sse; run_etag ;;
-  *) echo "usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|jsonbody|collections|sse|etag|all]"; exit 2 ;;
+  staticpath) run_staticpath ;;
+  all) run_http; run_snapshot; run_json; run_forwarded; run_jsonbody; run_collections; run_sse; run_etag; run_staticpath ;;
+  *) echo "usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|jsonbody|collections|sse|etag|staticpath|all]"; exit 2 ;;
 esac
 exit $failed

@@ -27,6 +27,11 @@ public final class GatewayHandler: HTTPHandler {
             route.start(RequestContext(request: request, responder: responder, parameters: parameters, environment: environment,
                                        errorShape: route.errorShape))
         case .notFound:
+            if let fallback = request.withRawPath({ router.fallback(for: request.method, rawPath: $0) }) {
+                responder.setTag(fallback.index + 1)
+                return fallback.start(RequestContext(request: request, responder: responder, parameters: [], environment: environment,
+                                                     errorShape: nil))
+            }
             context(request, responder).send(GatewayError.notFound("no route for \(request.method) \(request.rawPath)"))
         case .methodNotAllowed(let allow):
             if request.method == .options {
@@ -40,7 +45,8 @@ public final class GatewayHandler: HTTPHandler {
     }
 
     /// The features every gateway serves, in registration order.
-    static var features: [any GatewayFeature.Type] { [OperationsFeature.self, KeysFeature.self, CollectionsFeature.self, AIProxyFeature.self, DocumentsFeature.self] }
+    static var features: [any GatewayFeature.Type] { [OperationsFeature.self, KeysFeature.self, CollectionsFeature.self, AIProxyFeature.self, DocumentsFeature.self,
+                                                       StaticAssetsFeature.self] }
 
     /// The handler for `services`: every feature's routes (then `extraRoutes`) behind the
     /// stages their access asks for, its request metrics registered. What the server and the

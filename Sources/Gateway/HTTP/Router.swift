@@ -25,11 +25,22 @@ public final class Router: Sendable {
     /// Every route, in registration order; a route's `index` is its position here.
     public let routes: [Route]
     let errorShapes: [(prefix: [UInt8], shape: ErrorShape)]
+    /// What answers a GET or HEAD no route claims, outside the API surfaces (static assets).
+    public let fallback: Route?
 
-    init(root: Node, routes: [Route], errorShapes: [(prefix: [UInt8], shape: ErrorShape)] = []) {
+    init(root: Node, routes: [Route], errorShapes: [(prefix: [UInt8], shape: ErrorShape)] = [], fallback: Route? = nil) {
         self.root = root
         self.routes = routes
         self.errorShapes = errorShapes
+        self.fallback = fallback
+    }
+
+    /// The fallback route for an unmatched request, if it may take it: GET or HEAD, and a path
+    /// outside `/v1/` and `/api/` (an API typo stays that API's 404).
+    public func fallback(for method: HTTPMethod, rawPath: UnsafeRawBufferPointer) -> Route? {
+        guard let fallback, method == .get || method == .head else { return nil }
+        for prefix in ["/v1/", "/api/"] where rawPath.starts(with: prefix.utf8) { return nil }
+        return fallback
     }
 
     /// The error shape of the API surface a path belongs to, for answers no route gives
@@ -136,6 +147,15 @@ public final class RouterBuilder {
     let root = Router.Node()
     let stages: (RouteAccess) -> [any RequestStage]
     var errorShapes: [(prefix: [UInt8], shape: ErrorShape)] = []
+    var fallback: Route?
+
+    /// `handler` answers GET and HEAD requests no route claims (outside `/v1/` and `/api/`).
+    public func fallback(_ access: RouteAccess, _ handler: @escaping RouteHandler) {
+        precondition(fallback == nil, "one fallback route")
+        let route = Route(index: routes.count, method: .get, pattern: "/*", access: access, stages: stages(access), handler: handler)
+        routes.append(route)
+        fallback = route
+    }
 
     /// Routes under `prefix` registered after this call, and unmatched paths under it, answer
     /// errors in `shape`.
@@ -190,5 +210,5 @@ public final class RouterBuilder {
     public func patch(_ pattern: String, _ access: RouteAccess, _ handler: @escaping RouteHandler) { add(.patch, pattern, access, handler) }
     public func delete(_ pattern: String, _ access: RouteAccess, _ handler: @escaping RouteHandler) { add(.delete, pattern, access, handler) }
 
-    public func build() -> Router { Router(root: root, routes: routes, errorShapes: errorShapes) }
+    public func build() -> Router { Router(root: root, routes: routes, errorShapes: errorShapes, fallback: fallback) }
 }

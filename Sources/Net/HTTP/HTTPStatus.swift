@@ -10,6 +10,7 @@ public struct HTTPStatus: RawRepresentable, Hashable, Sendable {
     public static let created = HTTPStatus(201)
     public static let accepted = HTTPStatus(202)
     public static let noContent = HTTPStatus(204)
+    public static let partialContent = HTTPStatus(206)
     public static let notModified = HTTPStatus(304)
     public static let permanentRedirect = HTTPStatus(308)
     public static let badRequest = HTTPStatus(400)
@@ -25,6 +26,7 @@ public struct HTTPStatus: RawRepresentable, Hashable, Sendable {
     public static let uriTooLong = HTTPStatus(414)
     public static let unsupportedMediaType = HTTPStatus(415)
     public static let expectationFailed = HTTPStatus(417)
+    public static let rangeNotSatisfiable = HTTPStatus(416)
     public static let unprocessableContent = HTTPStatus(422)
     public static let preconditionRequired = HTTPStatus(428)
     public static let tooManyRequests = HTTPStatus(429)
@@ -43,6 +45,7 @@ public struct HTTPStatus: RawRepresentable, Hashable, Sendable {
         case 201: return "HTTP/1.1 201 Created\r\n"
         case 202: return "HTTP/1.1 202 Accepted\r\n"
         case 204: return "HTTP/1.1 204 No Content\r\n"
+        case 206: return "HTTP/1.1 206 Partial Content\r\n"
         case 304: return "HTTP/1.1 304 Not Modified\r\n"
         case 308: return "HTTP/1.1 308 Permanent Redirect\r\n"
         case 400: return "HTTP/1.1 400 Bad Request\r\n"
@@ -57,6 +60,7 @@ public struct HTTPStatus: RawRepresentable, Hashable, Sendable {
         case 413: return "HTTP/1.1 413 Content Too Large\r\n"
         case 414: return "HTTP/1.1 414 URI Too Long\r\n"
         case 415: return "HTTP/1.1 415 Unsupported Media Type\r\n"
+        case 416: return "HTTP/1.1 416 Range Not Satisfiable\r\n"
         case 417: return "HTTP/1.1 417 Expectation Failed\r\n"
         case 422: return "HTTP/1.1 422 Unprocessable Content\r\n"
         case 428: return "HTTP/1.1 428 Precondition Required\r\n"

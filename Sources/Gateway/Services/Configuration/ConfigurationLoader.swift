@@ -215,6 +215,15 @@ public enum ConfigurationLoader {
             }),
         Key("ai-semantic-max-prompts", "Prompts the semantic cache keeps per scope (tenant, model, system prompt, parameters); oldest out first",
             read: { String($0.aiProxy.semanticMaximumPerScope) }, apply: { c, v in c.aiProxy.semanticMaximumPerScope = try integer(v, in: 1...10_000_000) }),
+        Key("static-dir", "A folder served at / for GET and HEAD requests no route claims (off when empty)",
+            read: { $0.staticAssets.directory ?? "" }, apply: { c, v in c.staticAssets.directory = v.isEmpty ? nil : v }),
+        Key("static-cache-control", "Cache-Control of static answers (each carries ETag and Last-Modified)",
+            read: { $0.staticAssets.cacheControl }, apply: { c, v in
+                guard !v.isEmpty, v.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else { throw ConfigurationError(description: "must be a visible ASCII header value") }
+                c.staticAssets.cacheControl = v
+            }),
+        Key("static-max-file-bytes", "The largest static file (or range of one) answered",
+            read: { String($0.staticAssets.maximumFileBytes) }, apply: { c, v in c.staticAssets.maximumFileBytes = try size(v, in: 1...(1 << 34)) }),
         Key("migrate", "Apply pending migrations at start: auto (SQLite only), true or false",
             read: { $0.migrateOnStart.rawValue }, apply: { c, v in
                 guard let policy = GatewayConfiguration.MigrationPolicy(rawValue: v) else {
