@@ -121,6 +121,18 @@ struct SemanticCacheTests {
         #expect(cache.lookup(scope, vector: unit([1, 4, 0]), signature: PromptSignature("prompt 4"))?.answer == key(4))
     }
 
+    @Test func scopesAreBoundedOldestOut() {
+        let cache = SemanticCache(threshold: 0.5, maximumPerScope: 10, maximumScopes: 16)
+        // One shard (the digest's first byte picks it) takes one scope: the newest replaces the oldest.
+        let a = SemanticCache.Scope(digest: [0, 1])
+        let b = SemanticCache.Scope(digest: [16, 2])
+        cache.insert(a, vector: unit([1, 0]), signature: PromptSignature("a"), answer: key(1))
+        cache.insert(b, vector: unit([1, 0]), signature: PromptSignature("b"), answer: key(2))
+        #expect(cache.lookup(a, vector: unit([1, 0]), signature: PromptSignature("a")) == nil)
+        #expect(cache.lookup(b, vector: unit([1, 0]), signature: PromptSignature("b"))?.answer == key(2))
+        #expect(cache.count == 1)
+    }
+
     @Test func anEmbeddingAnswerGivesAUnitVector() {
         let v = PromptEmbedder.vector(Array(#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[3,4]}]}"#.utf8))
         #expect(v == [0.6, 0.8])

@@ -33,10 +33,14 @@ final class SemanticCache: Sendable {
         var order: [UInt64] = []
         var orderStart = 0
         var nextID: UInt64 = 1
+        /// The shard's clock when this scope was last looked up or written: the oldest scope is
+        /// dropped first when the shard holds too many.
+        var used: UInt64 = 0
 
         init(dimension: Int) throws(VectorIndexError) {
+            // Most scopes hold a handful of prompts: start small, the index grows by doubling.
             index = try HNSWIndex(dimension: dimension, metric: .cosine,
-                                  parameters: HNSWParameters(m: 16, efConstruction: 100, defaultEf: 64, initialCapacity: 64))
+                                  parameters: HNSWParameters(m: 16, efConstruction: 100, defaultEf: 64, initialCapacity: 8))
         }
     }
 
@@ -44,6 +48,7 @@ final class SemanticCache: Sendable {
         // The prompts of a shard's scopes are only touched under this lock.
         struct State: @unchecked Sendable {
             var scopes: [Scope: Prompts] = [:]
+            var clock: UInt64 = 0
         }
         let state = Mutex(State())
     }
@@ -52,13 +57,17 @@ final class SemanticCache: Sendable {
     let threshold: Float
     /// Prompts one scope keeps; the oldest go first.
     let maximumPerScope: Int
+    /// Scopes one shard keeps (sixteen shards): every distinct system prompt or parameter set
+    /// is a scope, so without a bound a client varying them could make an index per request.
+    let maximumScopesPerShard: Int
     /// Nearest prompts compared with the signature before a lookup gives up.
     static let candidates = 8
 
-    init(threshold: Double, maximumPerScope: Int) {
+    init(threshold: Double, maximumPerScope: Int, maximumScopes: Int = 16_384) {
         shards = (0..<16).map { _ in Shard() }
         self.threshold = Float(threshold)
         self.maximumPerScope = max(1, maximumPerScope)
+        maximumScopesPerShard = max(1, maximumScopes / 16)
     }
 
     func shard(_ scope: Scope) -> Shard { shards[Int(scope.digest[0] & 15)] }
@@ -69,6 +78,8 @@ final class SemanticCache: Sendable {
         shard(scope).state.withLock { s -> (id: UInt64, answer: CacheKey)? in
             guard let prompts = s.scopes[scope], prompts.index.dimension == vector.count,
                   let found = try? prompts.index.search(vector, k: SemanticCache.candidates) else { return nil }
+            s.clock += 1
+            prompts.used = s.clock
             for result in found where 1 - result.distance >= threshold {
                 if let entry = prompts.entries[result.id], entry.signature == signature { return (result.id, entry.answer) }
             }
@@ -94,8 +105,15 @@ final class SemanticCache: Sendable {
                 // A scope's first prompt, or an embedding model whose dimension changed.
                 guard let made = try? Prompts(dimension: vector.count) else { return }
                 prompts = made
+                if s.scopes[scope] == nil, s.scopes.count >= maximumScopesPerShard,
+                   let oldest = s.scopes.min(by: { $0.value.used < $1.value.used })?.key {
+                    // A scan, but only when a new scope arrives at a full shard.
+                    s.scopes[oldest] = nil
+                }
                 s.scopes[scope] = made
             }
+            s.clock += 1
+            prompts.used = s.clock
             let id = prompts.nextID
             prompts.nextID += 1
             guard (try? prompts.index.add(id: id, vector: vector)) != nil else { return }
