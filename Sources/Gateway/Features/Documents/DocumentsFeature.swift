@@ -13,6 +13,8 @@ import Storage
 enum DocumentsFeature: GatewayFeature {
     static func register(on router: RouterBuilder, services: GatewayServices) {
         let store = services.store
+        let cache = makeCache(services)
+        if let cache { services.metrics.register("document-cache") { cache.writeMetrics(into: &$0) } }
 
         router.post("/v1/documents", .role(.writer)) { context in
             let content: DocumentJSON.Content
@@ -64,10 +66,25 @@ enum DocumentsFeature: GatewayFeature {
         }
 
         router.get("/v1/documents/:id", .role(.reader)) { context in
-            withDocument(context, store) { d in
-                let tag = EntityTag.version(d.id, d.version)
-                if notModified(context, tag) { return }
-                send(d, context)
+            guard let cache else {
+                return withDocument(context, store) { d in
+                    let tag = EntityTag.version(d.id, d.version)
+                    if notModified(context, tag) { return }
+                    send(d, context)
+                }
+            }
+            let id: Int64
+            do throws(GatewayError) { id = try documentID(context) } catch { return context.send(error) }
+            let tenant = context.caller.tenantID
+            cache.read(tenantID: tenant, id: id, on: context.loop,
+                       load: { loaded in store.document(tenantID: tenant, id: id, on: context.loop, loaded) }) { result in
+                switch result {
+                case .failure(let error): context.send(error)
+                case .success(let entry):
+                    let tag = EntityTag.version(id, entry.version)
+                    if notModified(context, tag) { return }
+                    context.sendJSON(entry.json, headers: [("ETag", tag.header)])
+                }
             }
         }
 
@@ -91,7 +108,7 @@ enum DocumentsFeature: GatewayFeature {
             } catch { return context.send(error) }
             store.updateDocument(tenantID: context.caller.tenantID, id: id, expectedVersion: expected, title: content.title,
                                  body: content.content, contentType: content.contentType, metadata: content.metadata,
-                                 on: context.loop) { result in answerWrite(result, context) }
+                                 on: context.loop) { result in answerWrite(result, context, cache) }
         }
 
         router.patch("/v1/documents/:id", .role(.writer)) { context in
@@ -118,7 +135,7 @@ enum DocumentsFeature: GatewayFeature {
                     // The write is still guarded by the version read: a writer in between makes it 412.
                     store.updateDocument(tenantID: tenant, id: id, expectedVersion: d.version, title: d.title, body: d.body,
                                          contentType: d.contentType, metadata: String(decoding: w.bytes, as: UTF8.self),
-                                         on: context.loop) { result in answerWrite(result, context) }
+                                         on: context.loop) { result in answerWrite(result, context, cache) }
                 }
             }
         }
@@ -126,9 +143,12 @@ enum DocumentsFeature: GatewayFeature {
         router.delete("/v1/documents/:id", .role(.writer)) { context in
             let id: Int64
             do throws(GatewayError) { id = try documentID(context) } catch { return context.send(error) }
-            store.deleteDocument(tenantID: context.caller.tenantID, id: id, on: context.loop) { result in
+            let tenant = context.caller.tenantID
+            store.deleteDocument(tenantID: tenant, id: id, on: context.loop) { result in
                 switch result {
-                case .success: context.send(status: .noContent)
+                case .success:
+                    guard let cache else { return context.send(status: .noContent) }
+                    cache.deleted(tenantID: tenant, id: id, on: context.loop) { context.send(status: .noContent) }
                 case .failure(let error): context.send(error)
                 }
             }
@@ -195,11 +215,24 @@ enum DocumentsFeature: GatewayFeature {
                 if context.request.header("If-Match") != nil { expected = try expectedVersion(context, id: id) }
             } catch { return context.send(error) }
             store.restoreDocument(tenantID: context.caller.tenantID, id: id, version: version, expectedVersion: expected,
-                                  on: context.loop) { result in answerWrite(result, context, status: .created) }
+                                  on: context.loop) { result in answerWrite(result, context, cache, status: .created) }
         }
     }
 
     // MARK: Helpers
+
+    /// The read-through cache `document-cache` asks for (nil: off).
+    static func makeCache(_ services: GatewayServices) -> DocumentCache? {
+        let configuration = services.configuration
+        let settings = configuration.documents
+        guard settings.cache == .auto else { return nil }
+        if let url = configuration.redisURL, let redis = try? RedisSettings(url: url) {
+            return DocumentCache(backend: .redis(redis), ttlMs: settings.cacheTTLMs, logger: services.logger)
+        }
+        guard configuration.storage.databaseURL == nil else { return nil }
+        return DocumentCache(backend: .local(LocalDocumentCache(maximumBytes: settings.cacheMaximumBytes)), ttlMs: settings.cacheTTLMs,
+                             logger: services.logger)
+    }
 
     static func documentID(_ context: RequestContext) throws(GatewayError) -> Int64 {
         guard let text = context.parameter("id"), let id = Int64(text), id > 0 else { throw .notFound("no such document") }
@@ -241,10 +274,14 @@ enum DocumentsFeature: GatewayFeature {
                      headers: [("ETag", EntityTag.version(d.id, d.version).header)])
     }
 
-    /// A guarded write's answer: the new version, or 412 when the version moved under it.
-    static func answerWrite(_ result: Result<Document, StoreError>, _ context: RequestContext, status: HTTPStatus = .ok) {
+    /// A guarded write's answer: the new version (once the cache has it), or 412 when the
+    /// version moved under it.
+    static func answerWrite(_ result: Result<Document, StoreError>, _ context: RequestContext, _ cache: DocumentCache?,
+                            status: HTTPStatus = .ok) {
         switch result {
-        case .success(let d): send(d, context, status: status)
+        case .success(let d):
+            guard let cache else { return send(d, context, status: status) }
+            cache.stored(d, on: context.loop) { send(d, context, status: status) }
         case .failure(.conflict(let message)): context.send(GatewayError(.preconditionFailed, "precondition_failed", message))
         case .failure(let error): context.send(error)
         }

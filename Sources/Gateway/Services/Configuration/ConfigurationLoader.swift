@@ -215,6 +215,15 @@ public enum ConfigurationLoader {
             }),
         Key("ai-semantic-max-prompts", "Prompts the semantic cache keeps per scope (tenant, model, system prompt, parameters); oldest out first",
             read: { String($0.aiProxy.semanticMaximumPerScope) }, apply: { c, v in c.aiProxy.semanticMaximumPerScope = try integer(v, in: 1...10_000_000) }),
+        Key("document-cache", "Read-through cache of document reads: auto (Redis with redis-url, in process with SQLite, else off) or off",
+            read: { $0.documents.cache.rawValue }, apply: { c, v in
+                guard let mode = DocumentsConfiguration.CacheMode(rawValue: v) else { throw ConfigurationError(description: "must be auto or off") }
+                c.documents.cache = mode
+            }),
+        Key("document-cache-ttl", "How long a cached document is kept (a write replaces it at once)",
+            read: { duration($0.documents.cacheTTLMs) }, apply: { c, v in c.documents.cacheTTLMs = try milliseconds(v) }),
+        Key("document-cache-max-bytes", "Bytes the in-process document cache may hold (least recently used out first)",
+            read: { String($0.documents.cacheMaximumBytes) }, apply: { c, v in c.documents.cacheMaximumBytes = try size(v, in: 1024...(1 << 40)) }),
         Key("static-dir", "A folder served at / for GET and HEAD requests no route claims (off when empty)",
             read: { $0.staticAssets.directory ?? "" }, apply: { c, v in c.staticAssets.directory = v.isEmpty ? nil : v }),
         Key("static-cache-control", "Cache-Control of static answers (each carries ETag and Last-Modified)",

@@ -16,6 +16,7 @@ public struct GatewayConfiguration: Sendable {
     public var collections = CollectionsConfiguration()
     public var aiProxy = AIProxyConfiguration()
     public var staticAssets = StaticAssetsConfiguration()
+    public var documents = DocumentsConfiguration()
     /// Whether `serve` applies pending migrations before it listens.
     public var migrateOnStart = MigrationPolicy.auto
     /// Where rate-limit state lives: this process, or Redis shared by every replica.
