@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every comparison script in smoke mode: one round of about a second per figure, the peers
-# included (nginx, wrk, pgbench, COPY, hnswlib, faiss, a Chroma server, the LiteLLM proxy), on small data. The figures mean
+# included (nginx, wrk, pgbench, COPY, hnswlib, faiss, a Chroma server, the LiteLLM proxy, nginx serving files), on small data. The figures mean
 # nothing; what CI learns is that each script, each peer and each release binary still runs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,4 +17,6 @@ echo "---- collections.sh (smoke)"
 Benchmarks/compare/collections.sh
 echo "---- aiproxy.sh (smoke)"
 Benchmarks/compare/aiproxy.sh
+echo "---- documents.sh (smoke)"
+Benchmarks/compare/documents.sh
 echo "smoke: every comparison script ran"

@@ -8,7 +8,7 @@ import Net
 /// directory, `ETag` and `Last-Modified` with `If-None-Match` / `If-Modified-Since` (304),
 /// a single `Range` (206, 416; `If-Range` honoured), pre-compressed `.br` / `.gz` siblings by
 /// `Accept-Encoding`, `static-cache-control`. Files are read on the loop's worker pool, never
-/// on the loop.
+/// on the loop; small ones are then kept in memory for a second (`SmallFiles`).
 ///
 /// Nothing outside the folder is reachable: the path is checked segment by segment
 /// (`StaticPath`: `..`, dot-files, encoded separators, NUL and controls refused), and the file
@@ -34,9 +34,46 @@ enum StaticAssetsFeature: GatewayFeature {
             let ask = Ask(path: path, acceptEncoding: request.header("Accept-Encoding") ?? "", range: request.header("Range"),
                           ifRange: request.header("If-Range"), ifNoneMatch: request.headerValues("If-None-Match"),
                           ifModifiedSince: request.header("If-Modified-Since"))
-            context.loop.submit({ StaticAssetsFeature.read(ask, base: base, maximumBytes: maximumBytes) }) { outcome in
+            let loop = context.loop
+            let small = loop.local(for: smallFilesKey) { SmallFiles() }
+            let key = path + (accepts(ask.acceptEncoding, "br") ? "\u{0}b" : "\u{0}") + (accepts(ask.acceptEncoding, "gzip") ? "g" : "")
+            if let hit = small.entries[key], loop.nowMilliseconds &- hit.checkedMs < SmallFiles.revalidateMs {
+                switch decide(ask, hit.file) {
+                case .answer(let outcome): return answer(outcome, ask, context, cacheControl: cacheControl)
+                case .send(let range):
+                    let bytes = range.map { Array(hit.bytes[$0]) } ?? hit.bytes
+                    return answer(.bytes(hit.file, bytes, range), ask, context, cacheControl: cacheControl)
+                }
+            }
+            loop.submit({ StaticAssetsFeature.read(ask, base: base, maximumBytes: maximumBytes) }) { outcome in
+                if case .bytes(let file, let bytes, nil) = outcome, bytes.count <= SmallFiles.maximumFileBytes {
+                    small.keep(key, file, bytes, nowMs: loop.nowMilliseconds)
+                } else if case .missing = outcome {
+                    small.entries[key] = nil
+                }
                 answer(outcome, ask, context, cacheControl: cacheControl)
             }
+        }
+    }
+
+    static let smallFilesKey = LoopLocalKey()
+
+    /// Small files (≤ 64 KiB) each loop has read, served from memory for a second before the
+    /// file is looked at again — what nginx's `open_file_cache` does for its descriptors: a
+    /// 1 KiB asset otherwise costs a hop to the worker pool, `realpath`, `open` and `pread` per
+    /// request. A file changed on disk is served as it was for at most that second. Loop-owned.
+    final class SmallFiles {
+        static let revalidateMs: UInt64 = 1_000
+        static let maximumFileBytes = 64 << 10
+        static let maximumEntries = 1_024
+        var entries: [String: (file: File, bytes: [UInt8], checkedMs: UInt64)] = [:]
+
+        func keep(_ key: String, _ file: File, _ bytes: [UInt8], nowMs: UInt64) {
+            if entries[key] == nil, entries.count >= SmallFiles.maximumEntries {
+                // Full: start over rather than keep recency per hit (the hot set refills in a second).
+                entries.removeAll(keepingCapacity: true)
+            }
+            entries[key] = (file, bytes, nowMs)
         }
     }
 
@@ -98,14 +135,10 @@ enum StaticAssetsFeature: GatewayFeature {
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return .missing }
         let file = File(name: name, encoding: encoding, size: Int(info.st_size), modified: Int64(info.st_mtim.tv_sec),
                         modifiedNanoseconds: Int64(info.st_mtim.tv_nsec))
-        if notModified(ask, file) { return .notModified(file) }
-        var range: ClosedRange<Int>?
-        if ask.ifRange == nil || ask.ifRange == file.tag.header || ask.ifRange.flatMap(HTTPDate.parse) == file.modified {
-            switch ByteRange.answer(ask.range, size: file.size) {
-            case .whole: break
-            case .unsatisfiable: return .unsatisfiable(file)
-            case .partial(let r): range = r
-            }
+        let range: ClosedRange<Int>?
+        switch decide(ask, file) {
+        case .answer(let outcome): return outcome
+        case .send(let r): range = r
         }
         let span = range ?? 0...(file.size - 1)
         let count = file.size == 0 ? 0 : span.count
@@ -118,6 +151,26 @@ enum StaticAssetsFeature: GatewayFeature {
             done += n
         }
         return .bytes(file, bytes, range)
+    }
+
+    enum Decision {
+        /// Answer without the bytes (304, 416).
+        case answer(Outcome)
+        /// Send this range, or the whole file.
+        case send(ClosedRange<Int>?)
+    }
+
+    /// The conditionals and the Range, decided on what the file is (no bytes needed).
+    static func decide(_ ask: Ask, _ file: File) -> Decision {
+        if notModified(ask, file) { return .answer(.notModified(file)) }
+        guard ask.ifRange == nil || ask.ifRange == file.tag.header || ask.ifRange.flatMap(HTTPDate.parse) == file.modified else {
+            return .send(nil)
+        }
+        switch ByteRange.answer(ask.range, size: file.size) {
+        case .whole: return .send(nil)
+        case .unsatisfiable: return .answer(.unsatisfiable(file))
+        case .partial(let r): return .send(r)
+        }
     }
 
     /// `path` resolved (symlinks followed), when it is a regular file inside `base`.
