@@ -191,7 +191,22 @@ def run_shared_cache(upstream, work):
             redis.terminate()
 
 
-MINILM = os.environ.get("AIWRITER_MINILM", os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../shared/tools/minilm.py"))
+def find_minilm():
+    """minilm.py: $AIWRITER_MINILM, else shared/tools/minilm.py beside the checkout or any folder above it."""
+    if os.environ.get("AIWRITER_MINILM"):
+        return os.environ["AIWRITER_MINILM"]
+    here = os.path.dirname(os.path.abspath(__file__))
+    while True:
+        candidate = os.path.join(here, "shared", "tools", "minilm.py")
+        if os.path.exists(candidate):
+            return candidate
+        parent = os.path.dirname(here)
+        if parent == here:
+            return os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../shared/tools/minilm.py")
+        here = parent
+
+
+MINILM = find_minilm()
 
 
 def run_semantic(upstream, work):
