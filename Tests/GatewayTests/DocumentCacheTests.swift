@@ -20,10 +20,11 @@ struct DocumentCacheTests {
         return try client.roundTrip(text + "\r\n" + body)
     }
 
-    static func version(_ r: HTTPTestResponse) -> Int? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any] else { return nil }
-        return object["version"] as? Int
+    static func field(_ r: HTTPTestResponse, _ name: String) -> Int? {
+        ((try? JSONSerialization.jsonObject(with: Data(r.body))) as? [String: Any])?[name] as? Int
     }
+
+    static func version(_ r: HTTPTestResponse) -> Int? { field(r, "version") }
 
     @Test("two replicas, one Redis: a read never returns a version older than an acknowledged write")
     func neverStaleAcrossReplicas() throws {
@@ -36,7 +37,7 @@ struct DocumentCacheTests {
         let ports = replicas.map(\.1)
         let created = try Self.request(ports[0], "POST", "/v1/documents", secret: secret, body: #"{"title":"t","content":"0"}"#)
         #expect(created.status == 201)
-        let id = try #require((try JSONSerialization.jsonObject(with: Data(created.body)) as? [String: Any])?["id"] as? Int)
+        let id = try #require(Self.field(created, "id"))
 
         // The newest version any writer has had acknowledged.
         let acknowledged = Mutex(1)
@@ -99,7 +100,8 @@ struct DocumentCacheTests {
         let (gateway, port) = try RateLimitTests.startGateway(database, ["--redis-url", redis.url])
         defer { gateway.signal(SIGKILL) }
         let created = try Self.request(port, "POST", "/v1/documents", secret: secret, body: #"{"title":"t","content":"c"}"#)
-        let id = try #require(Self.version(created) != nil ? (try JSONSerialization.jsonObject(with: Data(created.body)) as? [String: Any])?["id"] as? Int : nil)
+        #expect(created.status == 201)
+        let id = try #require(Self.field(created, "id"))
         #expect(try Self.request(port, "GET", "/v1/documents/\(id)", secret: secret).status == 200)
 
         redis.stop()

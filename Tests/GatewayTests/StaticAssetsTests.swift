@@ -121,6 +121,8 @@ struct StaticAssetsTests {
         #expect(HTTPDate.format(784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")
         #expect(HTTPDate.parse("Sun, 06 Nov 1994 08:49:37 GMT") == 784_111_777)
         #expect(HTTPDate.parse("Sunday, 06-Nov-94 08:49:37 GMT") == nil)
+        #expect(HTTPDate.parse("Sat, 31 Feb 2026 08:49:37 GMT") == nil, "a day the month does not have")
+        #expect(HTTPDate.parse("Sun, 29 Feb 2032 00:00:00 GMT") != nil)
         for t: Int64 in [0, 1, 86_399, 951_782_400, 4_102_444_800] { #expect(HTTPDate.parse(HTTPDate.format(t)) == t) }
         #expect(MIMETypes.type(of: "a/b.SVG") == "image/svg+xml" && MIMETypes.type(of: "noext") == "application/octet-stream")
     }

@@ -62,6 +62,28 @@ public final class RedisClient {
         send(arguments.map { Array($0.utf8) }, done)
     }
 
+    /// Runs a Lua script by its SHA-1 (`EVALSHA`: the text crosses the wire once per server),
+    /// sending the text only when the server answers NOSCRIPT (first use, or after a restart
+    /// or `SCRIPT FLUSH`). `arguments` are numkeys, the keys, then ARGV. An error reply is a
+    /// failure.
+    public func evaluate(_ script: RedisScript, _ arguments: [[UInt8]], _ done: @escaping (Result<RedisReply, RedisError>) -> Void) {
+        send([Array("EVALSHA".utf8), Array(script.sha.utf8)] + arguments) { [self] result in
+            if case .success(.error(let message)) = result, message.hasPrefix("NOSCRIPT") {
+                send([Array("EVAL".utf8), Array(script.text.utf8)] + arguments) { retried in
+                    if case .success(.error(let message)) = retried { return done(.failure(.unavailable(message))) }
+                    done(retried)
+                }
+                return
+            }
+            if case .success(.error(let message)) = result { return done(.failure(.unavailable(message))) }
+            done(result)
+        }
+    }
+
+    public func evaluate(_ script: RedisScript, _ arguments: [String], _ done: @escaping (Result<RedisReply, RedisError>) -> Void) {
+        evaluate(script, arguments.map { Array($0.utf8) }, done)
+    }
+
     private func connect() {
         guard let ac = redisAsyncConnect(settings.host, settings.port) else {
             fail("out of memory")

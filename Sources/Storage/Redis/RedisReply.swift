@@ -1,4 +1,5 @@
 import CHiredis
+import Net
 
 /// A decoded Redis reply (RESP2).
 public enum RedisReply: Sendable, Equatable {
@@ -100,5 +101,16 @@ public struct RedisSettings: Sendable, Equatable {
         }
         guard !rest.isEmpty else { throw .invalid("the Redis URL has no host") }
         host = String(rest)
+    }
+}
+
+/// A Lua script for `RedisClient.evaluate`: its text and the SHA-1 Redis names it by.
+public struct RedisScript: Sendable {
+    public let text: String
+    public let sha: String
+
+    public init(_ text: String) {
+        self.text = text
+        sha = Digests.sha1Hex(text)
     }
 }

@@ -134,6 +134,13 @@ extension Store {
         }) else { return }
         let statement = Store.updateDocument(.text(tenantID), .integer(id), .integer(expectedVersion), .text(title),
                                              .text(body), .json(metadataText), .integer(Store.now), contentType.map { .text($0) } ?? .null)
+        guardedWrite(statement, tenantID: tenantID, id: id, expectedVersion: expectedVersion, on: loop, done)
+    }
+
+    /// Runs a write guarded by the version (`UPDATE … WHERE version = $n RETURNING …`); when it
+    /// matched nothing, tells a stale version (`conflict`) from a missing document or version.
+    func guardedWrite(_ statement: Statement, tenantID: String, id: Int64, expectedVersion: Int64?, version: Int64? = nil,
+                      on loop: EventLoop, _ done: @escaping (Result<Document, StoreError>) -> Void) {
         backend.run([statement], readOnly: false, on: loop) { [self] result in
             switch result {
             case .failure(let error): done(.failure(error))
@@ -142,13 +149,12 @@ extension Store {
                     done(Result(catching: { () throws(StoreError) in try Store.document(row) }))
                     return
                 }
-                staleOrMissing(tenantID: tenantID, id: id, expectedVersion: expectedVersion, on: loop, done)
+                staleOrMissing(tenantID: tenantID, id: id, expectedVersion: expectedVersion, version: version, on: loop, done)
             }
         }
     }
 
-    /// After a guarded write matched nothing: tell a stale version from a missing document.
-    func staleOrMissing(tenantID: String, id: Int64, expectedVersion: Int64?, version: Int64? = nil, on loop: EventLoop,
+    func staleOrMissing(tenantID: String, id: Int64, expectedVersion: Int64?, version: Int64?, on loop: EventLoop,
                         _ done: @escaping (Result<Document, StoreError>) -> Void) {
         unit([Store.documentVersion(.text(tenantID), .integer(id))], on: loop, done) { results throws(StoreError) in
             guard let current = results[0].rows.first else { throw .notFound("document \(id)") }
@@ -164,17 +170,7 @@ extension Store {
                                 _ done: @escaping (Result<Document, StoreError>) -> Void) {
         let statement = Store.restoreDocument(.text(tenantID), .integer(id), .integer(version),
                                               expectedVersion.map { .integer($0) } ?? .null, .integer(Store.now))
-        backend.run([statement], readOnly: false, on: loop) { [self] result in
-            switch result {
-            case .failure(let error): done(.failure(error))
-            case .success(let results):
-                if let row = results[0].rows.first {
-                    done(Result(catching: { () throws(StoreError) in try Store.document(row) }))
-                    return
-                }
-                staleOrMissing(tenantID: tenantID, id: id, expectedVersion: expectedVersion, version: version, on: loop, done)
-            }
-        }
+        guardedWrite(statement, tenantID: tenantID, id: id, expectedVersion: expectedVersion, version: version, on: loop, done)
     }
 
     public func documentHistory(tenantID: String, id: Int64, on loop: EventLoop,

@@ -54,42 +54,21 @@ enum UsageRoutes {
         }
     }
 
-    /// "2026-12-02" as days since 1970 (proleptic Gregorian, Hinnant's days_from_civil).
+    /// "2026-12-02" as days since 1970.
     static func day(_ text: String?, _ name: String) throws(GatewayError) -> Int64? {
         guard let text else { return nil }
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-              let y0 = Int64(parts[0]), let m = Int64(parts[1]), let d = Int64(parts[2]),
-              (1970...9999).contains(y0), (1...12).contains(m), (1...daysIn(m, y0)).contains(d) else {
+              let y = Int64(parts[0]), let m = Int64(parts[1]), let d = Int64(parts[2]),
+              (1970...9999).contains(y), (1...12).contains(m), (1...CivilDate.daysIn(month: m, year: y)).contains(d) else {
             throw GatewayError(.badRequest, "invalid_request", "\(name) must be a date such as 2026-12-02")
         }
-        let y = m <= 2 ? y0 - 1 : y0
-        let era = y / 400
-        let yoe = y - era * 400
-        let doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
+        return CivilDate.days(year: y, month: m, day: d)
     }
 
-    static func daysIn(_ m: Int64, _ y: Int64) -> Int64 {
-        switch m {
-        case 2: return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 ? 29 : 28
-        case 4, 6, 9, 11: return 30
-        default: return 31
-        }
-    }
-
-    /// Days since 1970 as "YYYY-MM-DD" (Hinnant's civil_from_days).
+    /// Days since 1970 as "YYYY-MM-DD".
     static func date(_ days: Int64) -> String {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        let (y, m, d) = CivilDate.date(days)
         func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
         return "\(y)-\(two(m))-\(two(d))"
     }

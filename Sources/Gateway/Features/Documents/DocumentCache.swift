@@ -107,8 +107,7 @@ final class DocumentCache: Sendable {
             done(local.get(key, nowMs: loop.nowMilliseconds), "local")
         case .redis:
             guard usable(on: loop) else { return done(nil, nil) }
-            client(on: loop).send([Array("EVAL".utf8), Array(DocumentCache.getScript.utf8), Array("1".utf8), Array(DocumentCache.generationKey.utf8),
-                                   Array(key.utf8)]) { [self] result in
+            client(on: loop).evaluate(DocumentCache.get, ["1", DocumentCache.generationKey, key]) { [self] result in
                 guard case .success(.array(let items)) = result, items.count == 3, case .string(let g) = items[0] else {
                     errors.add(1, ordering: .relaxed)
                     return done(nil, nil)
@@ -134,21 +133,15 @@ final class DocumentCache: Sendable {
     }
 
     func put(_ key: String, _ entry: Entry, on loop: EventLoop, _ done: @escaping () -> Void) {
-        switch backend {
-        case .local(let local):
-            local.offer(key, entry, nowMs: loop.nowMilliseconds, ttlMs: ttlMs)
-            done()
-        case .redis:
-            guard usable(on: loop) else { return done() }
-            offer(key, entry, generation: "", on: loop) { [self] ok in
-                if !ok {
-                    // Not in the cache, so an older version may still be: stop trusting it.
-                    if !dirty.exchange(true, ordering: .relaxed) {
-                        logger.warning("document cache: a write could not update Redis; the cache is bypassed until Redis answers")
-                    }
+        guard usable(on: loop) else { return done() }
+        offer(key, entry, generation: "", on: loop) { [self] ok in
+            if !ok {
+                // Not in the cache, so an older version may still be: stop trusting it.
+                if !dirty.exchange(true, ordering: .relaxed) {
+                    logger.warning("document cache: a write could not update Redis; the cache is bypassed until Redis answers")
                 }
-                done()
             }
+            done()
         }
     }
 
@@ -160,9 +153,9 @@ final class DocumentCache: Sendable {
             local.offer(key, entry, nowMs: loop.nowMilliseconds, ttlMs: ttlMs)
             done(true)
         case .redis:
-            client(on: loop).send([Array("EVAL".utf8), Array(DocumentCache.offerScript.utf8), Array("1".utf8),
-                                   Array(DocumentCache.generationKey.utf8), Array(key.utf8), Array(generation.utf8),
-                                   Array(String(entry.version).utf8), entry.json, Array(String(ttlMs).utf8)]) { [self] result in
+            client(on: loop).evaluate(DocumentCache.offer, [Array("1".utf8), Array(DocumentCache.generationKey.utf8), Array(key.utf8),
+                                                            Array(generation.utf8), Array(String(entry.version).utf8), entry.json,
+                                                            Array(String(ttlMs).utf8)]) { [self] result in
                 guard case .success(let reply) = result, reply.integer != nil else {
                     errors.add(1, ordering: .relaxed)
                     return done(false)
@@ -176,14 +169,14 @@ final class DocumentCache: Sendable {
 
     static let generationKey = "aiw:doc:gen"
     /// KEYS[1] the generation counter; ARGV[1] tenant:id → {generation, version, json}.
-    static let getScript = """
+    static let get = RedisScript("""
         local g = redis.call('GET', KEYS[1]) or '0'
         local r = redis.call('HMGET', 'aiw:doc:' .. g .. ':' .. ARGV[1], 'v', 'j')
         return {g, r[1], r[2]}
-        """
+        """)
     /// ARGV: tenant:id, the generation the reader saw ('' for a writer: the current one),
     /// version, json, ttl ms → 1 stored, 0 refused (older, or another generation).
-    static let offerScript = """
+    static let offer = RedisScript("""
         local g = redis.call('GET', KEYS[1]) or '0'
         if ARGV[2] ~= '' and ARGV[2] ~= g then return 0 end
         local k = 'aiw:doc:' .. g .. ':' .. ARGV[1]
@@ -192,7 +185,7 @@ final class DocumentCache: Sendable {
         redis.call('HSET', k, 'v', ARGV[3], 'j', ARGV[4])
         redis.call('PEXPIRE', k, ARGV[5])
         return 1
-        """
+        """)
 
     func client(on loop: EventLoop) -> RedisClient {
         guard case .redis(let settings) = backend else { preconditionFailure("no Redis") }

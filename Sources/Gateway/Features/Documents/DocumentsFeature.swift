@@ -51,16 +51,8 @@ enum DocumentsFeature: GatewayFeature {
                 switch result {
                 case .failure(let error): context.send(error)
                 case .success(let page):
-                    var w = JSONWriter()
-                    w.raw("{\"documents\":[")
-                    for (i, d) in page.items.enumerated() {
-                        if i > 0 { w.raw(",") }
-                        DocumentJSON.write(d, into: &w)
-                    }
-                    w.raw("],\"next_cursor\":")
-                    if let next = page.next { w.string(DocumentCursor.encode(next, scope: scope)) } else { w.raw("null") }
-                    w.raw("}\n")
-                    context.sendJSON(w.bytes)
+                    sendPage("documents", page.items, next: page.next.map { DocumentCursor.encode($0, scope: scope) }, context,
+                             DocumentJSON.write)
                 }
             }
         }
@@ -168,16 +160,8 @@ enum DocumentsFeature: GatewayFeature {
                 switch result {
                 case .failure(let error): context.send(error)
                 case .success(let page):
-                    var w = JSONWriter()
-                    w.raw("{\"versions\":[")
-                    for (i, v) in page.items.enumerated() {
-                        if i > 0 { w.raw(",") }
-                        DocumentJSON.write(v, into: &w)
-                    }
-                    w.raw("],\"next_cursor\":")
-                    if let next = page.next { w.string(DocumentCursor.encode(next, scope: scope + "\(id)")) } else { w.raw("null") }
-                    w.raw("}\n")
-                    context.sendJSON(w.bytes)
+                    sendPage("versions", page.items, next: page.next.map { DocumentCursor.encode($0, scope: scope + "\(id)") }, context,
+                             DocumentJSON.write)
                 }
             }
         }
@@ -298,6 +282,21 @@ enum DocumentsFeature: GatewayFeature {
         guard EntityTag.matchesWeakly(condition, tag) else { return false }
         context.send(status: .notModified, headers: [("ETag", tag.header)])
         return true
+    }
+
+    /// `{"<name>": [...], "next_cursor": "…" | null}`.
+    static func sendPage<Item>(_ name: StaticString, _ items: [Item], next: String?, _ context: RequestContext,
+                               _ write: (Item, inout JSONWriter) -> Void) {
+        var w = JSONWriter()
+        w.raw("{\""); w.raw(name); w.raw("\":[")
+        for (i, item) in items.enumerated() {
+            if i > 0 { w.raw(",") }
+            write(item, &w)
+        }
+        w.raw("],\"next_cursor\":")
+        if let next { w.string(next) } else { w.raw("null") }
+        w.raw("}\n")
+        context.sendJSON(w.bytes)
     }
 
     static func withDocument(_ context: RequestContext, _ store: Store, _ body: @escaping (Document) -> Void) {

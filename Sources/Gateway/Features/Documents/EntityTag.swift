@@ -82,9 +82,9 @@ struct EntityTag: Equatable {
         }
     }
 
-    /// The version an `If-Match` names for document `id`, when it names exactly one of its
-    /// tags: what a guarded write compares in the database (so the check and the write are one
-    /// statement). nil for `*` or tags of other documents.
+    /// The versions of document `id` an `If-Match` names (strong tags only): what a guarded
+    /// write compares in the database, so the check and the write are one statement. Empty for
+    /// `*` and for tags of other documents.
     static func expectedVersion(_ condition: Condition, id: Int64) -> [Int64] {
         guard case .tags(let tags) = condition else { return [] }
         let prefix = "\(id)-"

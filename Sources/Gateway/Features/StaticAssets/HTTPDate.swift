@@ -8,7 +8,7 @@ enum HTTPDate {
     static func format(_ seconds: Int64) -> String {
         let day = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let rest = seconds - day * 86_400
-        let (y, m, d) = civil(day)
+        let (y, m, d) = CivilDate.date(day)
         func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
         let weekday = days[Int(((day % 7) + 7) % 7)]
         return "\(weekday), \(two(d)) \(months[Int(m - 1)]) \(y) \(two(rest / 3600)):\(two(rest / 60 % 60)):\(two(rest % 60)) GMT"
@@ -27,29 +27,8 @@ enum HTTPDate {
             return v
         }
         guard let d = n(5..<7), let y = n(12..<16), let hh = n(17..<19), let mm = n(20..<22), let ss = n(23..<25),
-              let m = months.firstIndex(of: String(decoding: b[8..<11], as: UTF8.self)), d >= 1, d <= 31, hh < 24, mm < 60, ss < 61 else { return nil }
-        return daysFromCivil(y, Int64(m + 1), d) * 86_400 + hh * 3600 + mm * 60 + ss
-    }
-
-    /// Hinnant's days_from_civil / civil_from_days.
-    static func daysFromCivil(_ y0: Int64, _ m: Int64, _ d: Int64) -> Int64 {
-        let y = m <= 2 ? y0 - 1 : y0
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
-
-    static func civil(_ days: Int64) -> (Int64, Int64, Int64) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+              let m = months.firstIndex(of: String(decoding: b[8..<11], as: UTF8.self)), d >= 1,
+              d <= CivilDate.daysIn(month: Int64(m + 1), year: y), hh < 24, mm < 60, ss < 61 else { return nil }
+        return CivilDate.days(year: y, month: Int64(m + 1), day: d) * 86_400 + hh * 3600 + mm * 60 + ss
     }
 }

@@ -57,9 +57,9 @@ public final class RedisRateLimiter: Sendable {
         end
         return {k, math.max(0, math.floor((capacity - (newtat - now)) / interval)), newtat + interval - capacity - now, newtat - now}
         """
-    static let batchSHA = sha1Hex(batchScript)
-    static let decideSHA = sha1Hex(decideScript)
-    static let adjustSHA = sha1Hex(adjustScript)
+    static let batch = RedisScript(batchScript)
+    static let decide = RedisScript(decideScript)
+    static let adjust = RedisScript(adjustScript)
 
     public init(settings: RedisSettings) {
         self.settings = settings
@@ -72,7 +72,7 @@ public final class RedisRateLimiter: Sendable {
     public func decide(_ key: String, _ gcra: GCRA, cost: Int64 = 1, on loop: EventLoop,
                        _ done: @escaping (Result<GCRA.Decision, RedisError>) -> Void) {
         let arguments = ["1", "aiw:rl:" + key, String(gcra.interval), String(gcra.burst), String(cost)]
-        evaluate(RedisRateLimiter.decideSHA, RedisRateLimiter.decideScript, arguments, on: loop) { result in
+        client(on: loop).evaluate(RedisRateLimiter.decide, arguments) { result in
             done(result.flatMap { reply in
                 guard case .array(let items) = reply, items.count == 4,
                       let allowed = items[0].integer, let remaining = items[1].integer,
@@ -96,7 +96,7 @@ public final class RedisRateLimiter: Sendable {
     func decideBatch(_ key: String, _ gcra: GCRA, count: Int, on loop: EventLoop,
                      _ done: @escaping (Result<[GCRA.Decision], RedisError>) -> Void) {
         let arguments = ["1", "aiw:rl:" + key, String(gcra.interval), String(gcra.burst), String(count)]
-        evaluate(RedisRateLimiter.batchSHA, RedisRateLimiter.batchScript, arguments, on: loop) { result in
+        client(on: loop).evaluate(RedisRateLimiter.batch, arguments) { result in
             done(result.flatMap { reply in
                 guard case .array(let items) = reply, items.count == 4,
                       let allowed = items[0].integer, let remainingAfter = items[1].integer,
@@ -124,34 +124,15 @@ public final class RedisRateLimiter: Sendable {
 
     public func adjust(_ key: String, _ gcra: GCRA, by delta: Int64, on loop: EventLoop,
                        _ done: @escaping (Result<Void, RedisError>) -> Void) {
-        evaluate(RedisRateLimiter.adjustSHA, RedisRateLimiter.adjustScript,
-                 ["1", "aiw:rl:" + key, String(delta * gcra.interval)], on: loop) { result in
+        client(on: loop).evaluate(RedisRateLimiter.adjust, ["1", "aiw:rl:" + key, String(delta * gcra.interval)]) { result in
             done(result.map { _ in () })
         }
     }
 
     /// EVALSHA, and on NOSCRIPT (a restarted or flushed Redis) EVAL, which caches it again.
-    private func evaluate(_ sha: String, _ script: String, _ arguments: [String], on loop: EventLoop,
-                          _ done: @escaping (Result<RedisReply, RedisError>) -> Void) {
-        let client = client(on: loop)
-        client.send(["EVALSHA", sha] + arguments) { result in
-            if case .success(.error(let message)) = result, message.hasPrefix("NOSCRIPT") {
-                client.send(["EVAL", script] + arguments) { retried in
-                    if case .success(.error(let message)) = retried { return done(.failure(.unavailable(message))) }
-                    done(retried)
-                }
-                return
-            }
-            if case .success(.error(let message)) = result { return done(.failure(.unavailable(message))) }
-            done(result)
-        }
-    }
-
     /// Whether this loop's connection is up (for `/readyz` and metrics).
     public func isConnected(on loop: EventLoop) -> Bool { client(on: loop).isConnected }
 }
-
-func sha1Hex(_ text: String) -> String { Digests.sha1Hex(text) }
 
 
 /// One loop's unit decisions waiting for the end of the loop turn (`EventLoop.afterTurn`: after

@@ -9,6 +9,9 @@ struct PromptEmbedder {
     let targets: [ModelTable.Target]
     let settings: AIProxyConfiguration
 
+    /// Bytes of an embeddings answer kept: a 3,072-d vector in JSON floats is ~70 KiB.
+    static let maximumAnswerBytes = 1 << 20
+
     /// Calls `done` on the loop with the unit-length embedding of `text`, or nil.
     func embed(_ text: String, state: AIProxyLoopState, loop: EventLoop, done: @escaping ([Float]?) -> Void) {
         attempt(0, text, state, loop, done)
@@ -34,7 +37,7 @@ struct PromptEmbedder {
         var body: [UInt8] = []
         state.client.start(request,
                            onHead: { status = $0.status },
-                           onBody: { bytes in if body.count + bytes.count <= ProxyCall.maximumFailureBody << 4 { body.append(contentsOf: bytes) } },
+                           onBody: { bytes in if body.count + bytes.count <= PromptEmbedder.maximumAnswerBytes { body.append(contentsOf: bytes) } },
                            onEnd: { error in
                                let vector = error == nil && status == 200 ? PromptEmbedder.vector(body) : nil
                                if vector != nil {
