@@ -7,6 +7,8 @@
 //  - it never reports consuming more bytes than it was given;
 //  - every accepted request has a path starting with "/" or "*" (after absolute-form), a
 //    body no larger than the limit, and header values free of CR, LF and NUL;
+//  - a body that streams (paths under /s, as a file upload's route) reaches its sink whole,
+//    in order, within its limit, whether the sink pauses or not, and is never buffered;
 //  - feeding the same bytes whole or chunked gives the same requests and the same verdict
 //    (accepted, or rejected at the same request; a request with two faults, say too large
 //    and malformed, may be answered with either fault's status).
@@ -35,6 +37,8 @@ func run(_ input: [UInt8], chunk: Int?) -> Summary {
     limits.maxHeadBytes = 2048
     limits.maxBodyBytes = 4096
     let parser = HTTPRequestParser(limits: limits)
+    parser.streamedBodyLimit = { $0.rawPath.hasPrefix("/s") ? 6000 : nil }
+    let sink = CountingSink()
     var summary = Summary()
     var offset = 0
     var pending: [UInt8] = []
@@ -49,10 +53,25 @@ func run(_ input: [UInt8], chunk: Int?) -> Summary {
         switch result {
         case .needMoreData:
             pending = []
+        case .head(let consumed):
+            check(consumed > 0 && consumed <= given, "consumed \(consumed) of \(given)")
+            pending.removeFirst(consumed)
+            check(parser.streamsBody, "a head result for a buffered body")
+            sink.bytes = 0
+            parser.bodySink = sink
+        case .bodyPaused(let consumed):
+            check(consumed <= given, "consumed \(consumed) of \(given)")
+            pending.removeFirst(consumed)
         case .request(let consumed):
             check(consumed > 0 && consumed <= given, "consumed \(consumed) of \(given)")
             pending.removeFirst(consumed)
             let r = HTTPRequest(codec: parser)
+            if parser.streamsBody {
+                check(r.bodyCount == 0 && sink.bytes <= 6000, "streamed body buffered or over its limit")
+                summary.requests.append("streamed \(r.method) \(r.target) \(sink.bytes) \(sink.digest)")
+                sink.digest = 0
+                continue
+            }
             let path = r.rawPath
             check(path.hasPrefix("/") || path == "*" || path.isEmpty, "path \(path)")
             check(r.bodyCount <= limits.maxBodyBytes, "body of \(r.bodyCount) bytes over the limit")
@@ -66,6 +85,22 @@ func run(_ input: [UInt8], chunk: Int?) -> Summary {
         }
     }
     return summary
+}
+
+/// A body sink that pauses after every second piece and folds the bytes into a digest, so
+/// whole and chunked runs must deliver the same bytes in the same order.
+final class CountingSink: HTTPBodySink {
+    var bytes = 0
+    var digest: UInt64 = 0
+    var calls = 0
+    func bodyBytes(_ b: UnsafeRawBufferPointer) -> Bool {
+        bytes += b.count
+        for c in b { digest = (digest &* 31) &+ UInt64(c) }
+        calls += 1
+        return calls % 2 == 0
+    }
+    func bodyEnded() {}
+    func bodyFailed(_ error: HTTPParseError?) {}
 }
 
 /// `precondition` drops its message in -O builds; a fuzz failure must say what broke.

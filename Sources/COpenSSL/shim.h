@@ -24,6 +24,27 @@ static inline void cssl_sha256(const void *data, size_t length, unsigned char ou
 #pragma GCC diagnostic pop
 }
 
+/* Incremental SHA-256 for streams (file uploads and downloads), on a context the caller owns. */
+static inline size_t cssl_sha256_context_size(void) { return sizeof(SHA256_CTX); }
+static inline void cssl_sha256_init(void *context) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    SHA256_Init((SHA256_CTX *)context);
+#pragma GCC diagnostic pop
+}
+static inline void cssl_sha256_update(void *context, const void *data, size_t length) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    SHA256_Update((SHA256_CTX *)context, data, length);
+#pragma GCC diagnostic pop
+}
+static inline void cssl_sha256_final(void *context, unsigned char out[32]) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    SHA256_Final(out, (SHA256_CTX *)context);
+#pragma GCC diagnostic pop
+}
+
 /* OpenSSL's function-like macros do not import into Swift: typed wrappers. */
 static inline int cssl_ctx_set_min_proto(SSL_CTX *ctx, int version) { return (int)SSL_CTX_set_min_proto_version(ctx, version); }
 static inline int cssl_ctx_set_max_proto(SSL_CTX *ctx, int version) { return (int)SSL_CTX_set_max_proto_version(ctx, version); }

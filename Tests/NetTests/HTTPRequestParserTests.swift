@@ -36,6 +36,8 @@ func parseAll(_ input: [UInt8], chunkSize: Int? = nil, limits: HTTPServerLimits 
         switch result {
         case .needMoreData:
             pending = []
+        case .head(let consumed), .bodyPaused(let consumed):
+            pending.removeFirst(consumed)
         case .request(let consumed):
             pending.removeFirst(consumed)
             let r = HTTPRequest(codec: parser)

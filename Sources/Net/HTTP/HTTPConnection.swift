@@ -65,6 +65,14 @@ final class HTTPConnection {
     /// The codec rejected the input: nothing more is parsed on this connection.
     var protocolFailed = false
     var continueSent = false
+    /// The request being answered streams its body (`HTTPBodySink`) and that body has not ended.
+    var bodyStreaming = false
+    /// Its sink asked for a pause (`HTTPBodySink.bodyBytes` returned false).
+    var bodyPaused = false
+    /// Called once everything written so far is in the kernel (`HTTPResponder.whenDrained`).
+    var drainWaiter: (() -> Void)?
+    /// The streamed response has a Content-Length: chunks go out unframed.
+    var streamHasLength = false
     var queuedResponses = 0
     var generation: UInt32 = 0
     /// The current request's handler tag and response status, for `responseEnded`.
@@ -144,7 +152,8 @@ final class HTTPConnection {
             // EOF or a read error. A response still owed is written before closing.
             peerClosed = true
             stopReading()
-            if phase == .lingering || nread != Int(UV_EOF.rawValue) {
+            // A streamed body with nothing of it left unparsed can never end now.
+            if phase == .lingering || nread != Int(UV_EOF.rawValue) || (bodyStreaming && stash.isEmpty) {
                 close()
             } else if awaitingResponse || hasPendingOutput {
                 closeAfterResponse = true
@@ -212,7 +221,7 @@ final class HTTPConnection {
         var offset = 0
         let codec = self.codec
         let batchStart = EventLoop.monotonicNanoseconds
-        while offset < count && phase == .open && !awaitingResponse && !protocolFailed {
+        while offset < count && phase == .open && (!awaitingResponse || bodyFlowing) && !protocolFailed {
             if codec.isIdle {
                 // A closing connection finishes the request it is reading, and starts no other.
                 if closeAfterResponse { break }
@@ -227,20 +236,98 @@ final class HTTPConnection {
             switch codec.parse(bytes + offset, count: count - offset) {
             case .needMoreData:
                 offset = count
+                if bodyStreaming && peerClosed {
+                    close()
+                    return offset
+                }
                 if codec.expectsContinue && !continueSent {
                     continueSent = true
                     out.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
                 }
             case .request(let consumed):
                 offset += consumed
+                if bodyStreaming {
+                    endStreamedBody()
+                } else {
+                    dispatch()
+                }
+            case .head(let consumed):
+                offset += consumed
+                bodyStreaming = true
                 dispatch()
+            case .bodyPaused(let consumed):
+                offset += consumed
+                bodyPaused = true
             case .error(let error):
                 offset = count
+                if bodyStreaming { failStreamedBody(error) }
                 respondToProtocolError(error)
             }
         }
         updateDeadline()
         return offset
+    }
+
+    /// A streamed body is being read: the handler attached its sink and has not paused it.
+    var bodyFlowing: Bool {
+        bodyStreaming && !bodyPaused && codecStorage?.bodySink != nil
+    }
+
+    /// The handler takes the streamed body of request `generation` (see `HTTPBodySink`).
+    func readBody(generation: UInt32, into sink: any HTTPBodySink) {
+        guard isCurrent(generation), codec.bodySink == nil else { return }
+        guard bodyStreaming else {
+            // The body arrived whole (it was empty, or the route's limit was not asked for).
+            if codec.body.readableBytes > 0 { codec.body.withReadableBytes { _ = sink.bodyBytes($0) } }
+            sink.bodyEnded()
+            return
+        }
+        codec.bodySink = sink
+        if codec.expectsContinue && !continueSent {
+            continueSent = true
+            out.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
+        }
+        if !inBatch {
+            flush()
+            resume()
+        }
+    }
+
+    func resumeBody(generation: UInt32) {
+        guard isCurrent(generation), bodyStreaming, bodyPaused else { return }
+        bodyPaused = false
+        if !inBatch { resume() }
+    }
+
+    /// Ends the connection now, mid-answer: for a response that turned out wrong after its head
+    /// went out (a download whose bytes fail their checksum), so the client sees a cut
+    /// response, never a complete-looking bad one.
+    func abort(generation: UInt32) {
+        guard isCurrent(generation) else { return }
+        close()
+    }
+
+    func endStreamedBody() {
+        bodyStreaming = false
+        bodyPaused = false
+        let sink = codec.bodySink
+        codec.bodySink = nil
+        sink?.bodyEnded()
+    }
+
+    /// The streamed body cannot complete: the request is over for its handler (its responder
+    /// stops being current) and the sink drops what it kept.
+    func failStreamedBody(_ error: HTTPParseError?) {
+        bodyStreaming = false
+        bodyPaused = false
+        let sink = codecStorage?.bodySink
+        codecStorage?.bodySink = nil
+        if awaitingResponse {
+            reportEnd(completed: false)
+            awaitingResponse = false
+            generation &+= 1
+        }
+        sink?.bodyFailed(error)
     }
 
     func dispatch() {
@@ -425,17 +512,19 @@ final class HTTPConnection {
         completeResponse()
     }
 
-    func startStream(generation: UInt32, status: HTTPStatus, contentType: StaticString?, headers: [(String, String)]) {
+    func startStream(generation: UInt32, status: HTTPStatus, contentType: StaticString?, headers: [(String, String)], contentLength: Int? = nil) {
         guard isCurrent(generation), !streaming else { return }
         streaming = true
         responseStatus = status.rawValue
-        writeHead(status: status, contentType: contentType, framing: status.allowsBody ? .chunked : .none, headers: headers)
+        streamHasLength = contentLength != nil && status.allowsBody
+        let framing: Framing = !status.allowsBody ? .none : contentLength.map { .length($0) } ?? .chunked
+        writeHead(status: status, contentType: contentType, framing: framing, headers: headers)
         if !inBatch { flush() }
     }
 
     func writeChunk(generation: UInt32, _ bytes: UnsafeRawBufferPointer) {
         guard isCurrent(generation), streaming, bytes.count > 0, codec.method != .head else { return }
-        if codec.versionMinor >= 1 {
+        if codec.versionMinor >= 1 && !streamHasLength {
             var n = bytes.count
             var digits = 0
             repeat { digits += 1; n >>= 4 } while n > 0
@@ -451,8 +540,7 @@ final class HTTPConnection {
 
     func finishStream(generation: UInt32) {
         guard isCurrent(generation), streaming else { return }
-        streaming = false
-        if codec.versionMinor >= 1 && codec.method != .head { out.writeStaticString("0\r\n\r\n") }
+        if codec.versionMinor >= 1 && codec.method != .head && !streamHasLength { out.writeStaticString("0\r\n\r\n") }
         completeResponse()
     }
 
@@ -461,6 +549,20 @@ final class HTTPConnection {
     func completeResponse() {
         reportEnd(completed: true)
         awaitingResponse = false
+        streaming = false
+        streamHasLength = false
+        drainWaiter = nil
+        if bodyStreaming {
+            // Answered before its body ended (refused, or failed): the rest of the body is
+            // never parsed as requests. The connection closes after this answer.
+            bodyStreaming = false
+            bodyPaused = false
+            let sink = codec.bodySink
+            codec.bodySink = nil
+            protocolFailed = true
+            closeAfterResponse = true
+            sink?.bodyFailed(nil)
+        }
         queuedResponses += 1
         if !inBatch {
             flush()
@@ -471,7 +573,7 @@ final class HTTPConnection {
     /// Continues with stashed input after an asynchronous response or after the client has
     /// drained a backlog of responses.
     func resume() {
-        guard phase == .open, !awaitingResponse, !inBatch else { return }
+        guard phase == .open, !awaitingResponse || bodyFlowing, !inBatch else { return }
         if readyToClose {
             if !hasPendingOutput { linger() }
             return
@@ -488,7 +590,7 @@ final class HTTPConnection {
             if phase != .open { return }
             flush()
         }
-        if stash.isEmpty {
+        if stash.isEmpty && (!awaitingResponse || bodyFlowing) {
             stash.shrinkIfEmpty(above: 64 * 1024)
             startReading()
         }
@@ -562,8 +664,24 @@ final class HTTPConnection {
         if phase == .open && !writing && !awaitingResponse { resume() }
     }
 
+    /// Runs `body` once this request's output so far is all in the kernel: how a streamed
+    /// download paces itself to the client instead of queueing the whole file.
+    func whenDrained(generation: UInt32, _ body: @escaping () -> Void) {
+        guard isCurrent(generation) else { return }
+        if !hasPendingOutput && !inBatch {
+            body()
+            return
+        }
+        drainWaiter = body
+        if !inBatch { flush() }
+    }
+
     func afterDrain() {
         queuedResponses = 0
+        if let waiter = drainWaiter, !inBatch {
+            drainWaiter = nil
+            waiter()
+        }
         if readyToClose && phase == .open && !inBatch { linger() }
     }
 
@@ -582,7 +700,7 @@ final class HTTPConnection {
             deadline = acceptedMs + (server.tlsHandshakeTimeoutMs)
         } else if writing {
             deadline = now + c.sendTimeoutMs
-        } else if awaitingResponse {
+        } else if awaitingResponse && !bodyFlowing {
             deadline = UInt64.max
         } else if codecStorage?.inBody ?? false {
             deadline = now + c.bodyTimeoutMs
@@ -663,7 +781,10 @@ final class HTTPConnection {
     /// Closes at once, whatever the state. The connection is released in the close callback.
     func close() {
         guard phase != .closed else { return }
-        if awaitingResponse && codecStorage != nil && !protocolFailed {
+        drainWaiter = nil
+        if bodyStreaming {
+            failStreamedBody(nil)
+        } else if awaitingResponse && codecStorage != nil && !protocolFailed {
             // Abandoned: the handler still holds this request (or was streaming it).
             reportEnd(completed: false)
         }

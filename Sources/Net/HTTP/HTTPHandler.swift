@@ -8,6 +8,11 @@ public protocol HTTPHandler: AnyObject, Sendable {
     /// `Connection: close` and closes).
     func protocolErrorBody(_ error: HTTPParseError) -> (contentType: StaticString, body: [UInt8])
 
+    /// For a request with a body, asked when its head is complete: the most bytes this request's
+    /// route reads as a stream (`HTTPBodySink`), or nil to have the body buffered whole within
+    /// the server's `maxBodyBytes` before `handle` (what nearly every route wants).
+    func streamedBodyLimit(_ request: HTTPRequest) -> Int?
+
     /// A TLS handshake failed (`reason` is a `tls_handshake_failures_total` label); for logs.
     func tlsHandshakeFailed(reason: String, peer: String)
 
@@ -62,6 +67,8 @@ public struct HTTPResponseEnd {
 }
 
 extension HTTPHandler {
+    public func streamedBodyLimit(_ request: HTTPRequest) -> Int? { nil }
+
     public func responseEnded(_ end: HTTPResponseEnd) {}
 
     public func tlsHandshakeFailed(reason: String, peer: String) {}

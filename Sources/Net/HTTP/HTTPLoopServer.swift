@@ -58,7 +58,11 @@ final class HTTPLoopServer {
 
     @inline(__always)
     func takeCodec() -> HTTPRequestParser {
-        codecPool.popLast() ?? HTTPRequestParser(limits: configuration.limits, requestIDHeader: configuration.requestIDHeader)
+        if let codec = codecPool.popLast() { return codec }
+        let codec = HTTPRequestParser(limits: configuration.limits, requestIDHeader: configuration.requestIDHeader)
+        let handler = self.handler
+        codec.streamedBodyLimit = { handler.streamedBodyLimit($0) }
+        return codec
     }
 
     @inline(__always)

@@ -139,6 +139,9 @@ public struct HTTPRequest {
 
     public var bodyCount: Int { codec.body.readableBytes }
 
+    /// The body streams to a sink (`HTTPResponder.readBody`) instead of waiting here.
+    public var streamsBody: Bool { codec.streamsBody }
+
     /// A copy of the body.
     public var bodyBytes: [UInt8] { codec.body.readableBytesArray() }
 }

@@ -16,7 +16,13 @@ public final class HTTPRequestParser {
         /// Every byte was consumed; the request is not complete yet.
         case needMoreData
         /// A request is complete after `consumed` bytes; the rest belongs to the next request.
+        /// For a request whose body streams, this is the end of that body.
         case request(consumed: Int)
+        /// The head of a request whose body streams (`streamedBodyLimit`) is complete after
+        /// `consumed` bytes: answer it now; its body is parsed once a sink is attached.
+        case head(consumed: Int)
+        /// The body sink asked for a pause after `consumed` bytes (see `HTTPBodySink`).
+        case bodyPaused(consumed: Int)
         /// The request is malformed or over a limit: answer `error.status` and close.
         case error(HTTPParseError)
     }
@@ -59,6 +65,20 @@ public final class HTTPRequestParser {
     public private(set) var hasBody = false
     var messageComplete = false
 
+    /// Asked once per request with a body, when its head is complete: the most bytes the
+    /// handler reads as a stream, or nil to have the body buffered whole (within
+    /// `limits.maxBodyBytes`). Set by the server from `HTTPHandler.streamedBodyLimit`.
+    var streamedBodyLimit: ((HTTPRequest) -> Int?)?
+    /// The current request's body streams to `bodySink` instead of being buffered.
+    public private(set) var streamsBody = false
+    /// Where a streaming body's bytes go; nil until the handler attaches one.
+    var bodySink: (any HTTPBodySink)?
+    var streamLimit = 0
+    var streamedBytes = 0
+    /// Why http_parser is paused: the end of a streaming request's head, or a sink's pause.
+    enum Pause: UInt8 { case none, head, body }
+    var pause = Pause.none
+
     public init(limits: HTTPServerLimits = HTTPServerLimits(), requestIDHeader: String = "X-Request-Id") {
         self.limits = limits
         self.requestIDName = Array(requestIDHeader.lowercased().utf8)
@@ -95,7 +115,13 @@ public final class HTTPRequestParser {
         if errno == HPE_PAUSED {
             http_parser_pause(parser, 0)
             if let failure { return .error(failure) }
-            return .request(consumed: consumed)
+            let why = pause
+            pause = .none
+            switch why {
+            case .head: return .head(consumed: consumed)
+            case .body: return .bodyPaused(consumed: consumed)
+            case .none: return .request(consumed: consumed)
+            }
         }
         if let failure { return .error(failure) }
         if errno != HPE_OK { return fail(Self.mapError(errno)) }
@@ -166,6 +192,9 @@ public final class HTTPRequestParser {
         expectsContinue = false
         hasBody = false
         messageComplete = false
+        streamsBody = false
+        bodySink = nil
+        pause = .none
         return 0
     }
 
@@ -221,18 +250,44 @@ public final class HTTPRequestParser {
         let contentLength = p.content_length
         let chunked = (UInt32(p.flags) & F_CHUNKED.rawValue) != 0
         hasBody = chunked || (contentLength > 0 && contentLength != UInt64.max)
-        if hasBody && !chunked && contentLength > UInt64(limits.maxBodyBytes) { fail(.bodyTooLarge); return -1 }
         if !hasBody { expectsContinue = false }
         inBody = hasBody
         validator.chunked = chunked
         validator.contentLength = chunked ? 0 : contentLength
+        if hasBody, let decide = streamedBodyLimit, let limit = decide(HTTPRequest(codec: self)) {
+            if !chunked && contentLength > UInt64(limit) { fail(.bodyTooLarge); return -1 }
+            streamsBody = true
+            streamLimit = limit
+            streamedBytes = 0
+            // The handler answers the head first (authentication, then attaching a sink);
+            // the body waits in the connection meanwhile, unread.
+            pause = .head
+            http_parser_pause(parser, 1)
+            return 0
+        }
+        if hasBody && !chunked && contentLength > UInt64(limits.maxBodyBytes) { fail(.bodyTooLarge); return -1 }
         return 0
     }
 
     func onBody(_ at: UnsafeRawPointer, _ len: Int) -> Int32 {
+        expectsContinue = false
+        if streamsBody {
+            streamedBytes += len
+            guard streamedBytes <= streamLimit else { fail(.bodyTooLarge); return 1 }
+            guard let sink = bodySink else {
+                // The handler answered before the body ended: nothing more is parsed.
+                pause = .body
+                http_parser_pause(parser, 1)
+                return 0
+            }
+            if !sink.bodyBytes(UnsafeRawBufferPointer(start: at, count: len)) {
+                pause = .body
+                http_parser_pause(parser, 1)
+            }
+            return 0
+        }
         guard body.readableBytes + len <= limits.maxBodyBytes else { fail(.bodyTooLarge); return 1 }
         body.writeBytes(at, count: len)
-        expectsContinue = false
         return 0
     }
 
@@ -242,6 +297,7 @@ public final class HTTPRequestParser {
         expectsContinue = false
         messageComplete = true
         keepAlive = http_should_keep_alive(parser) != 0
+        pause = .none
         http_parser_pause(parser, 1)
         return 0
     }

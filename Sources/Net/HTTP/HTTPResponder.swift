@@ -72,9 +72,45 @@ public struct HTTPResponder {
         connection.send(generation: generation, status: status, contentType: contentType, headers: headers, body: body)
     }
 
-    public func startStream(status: HTTPStatus, contentType: StaticString?, headers: [(String, String)] = []) {
+    /// Starts a streamed answer: chunked, or with `contentLength` a body of exactly that many
+    /// bytes written as they come (a download), unframed.
+    public func startStream(status: HTTPStatus, contentType: StaticString?, headers: [(String, String)] = [], contentLength: Int? = nil) {
         guard let connection else { return recorder!.startStream(status: status, contentType: contentType, headers: headers) }
-        connection.startStream(generation: generation, status: status, contentType: contentType, headers: headers)
+        connection.startStream(generation: generation, status: status, contentType: contentType, headers: headers, contentLength: contentLength)
+    }
+
+    public func writeChunk(_ bytes: UnsafeRawBufferPointer) {
+        guard let connection else { return recorder!.writeChunk(Array(bytes)) }
+        connection.writeChunk(generation: generation, bytes)
+    }
+
+    /// Runs `body` once what this answer has written so far is all in the kernel (at once when
+    /// it already is): a streamed download writes its next piece then, so a slow client slows
+    /// the reading instead of the gateway queueing the file. Never runs if the connection
+    /// closes first.
+    public func whenDrained(_ body: @escaping () -> Void) {
+        guard let connection else { return recorder!.loop.afterTurn(body) }
+        connection.whenDrained(generation: generation, body)
+    }
+
+    /// Takes the request's body as a stream (only for a route whose `streamedBodyLimit` said
+    /// so; see `HTTPBodySink`). Answering before `bodyEnded` refuses the rest of the body: the
+    /// connection closes after that answer.
+    public func readBody(into sink: any HTTPBodySink) {
+        guard let connection else { return recorder!.readBody(into: sink) }
+        connection.readBody(generation: generation, into: sink)
+    }
+
+    /// Closes the connection without finishing the answer (see `HTTPConnection.abort`).
+    public func abort() {
+        guard let connection else { return recorder!.abort() }
+        connection.abort(generation: generation)
+    }
+
+    /// Continues a body its sink paused.
+    public func resumeBody() {
+        guard let connection else { return recorder!.resumeBody() }
+        connection.resumeBody(generation: generation)
     }
 
     public func writeChunk(_ bytes: [UInt8]) {

@@ -77,7 +77,47 @@ public final class HTTPResponseRecorder: @unchecked Sendable {
         self.headers = headers.filter { HTTPConnection.isSafeHeader($0.0, $0.1) }.map { (name: $0.0, value: $0.1) }
     }
 
+    /// The request's body, for a handler that reads it as a stream (`readBody`).
+    var requestBody: [UInt8] = []
+    var bodySink: (any HTTPBodySink)?
+    var bodyOffset = 0
+    /// Pieces a streamed body is handed over in, as a socket would split it.
+    public var bodyPieceBytes = 64 * 1024
+
+    func readBody(into sink: any HTTPBodySink) {
+        guard bodySink == nil, !isComplete else { return }
+        bodySink = sink
+        deliverBody()
+    }
+
+    func resumeBody() { deliverBody() }
+
+    /// Whether the handler cut its answer (`HTTPResponder.abort`).
+    public private(set) var aborted = false
+
+    func abort() {
+        guard !isComplete else { return }
+        aborted = true
+        complete()
+    }
+
+    private func deliverBody() {
+        guard let sink = bodySink else { return }
+        while bodyOffset < requestBody.count {
+            let n = min(bodyPieceBytes, requestBody.count - bodyOffset)
+            let more = requestBody.withUnsafeBytes { sink.bodyBytes(UnsafeRawBufferPointer(rebasing: $0[bodyOffset..<bodyOffset + n])) }
+            bodyOffset += n
+            if !more { return }
+        }
+        bodySink = nil
+        sink.bodyEnded()
+    }
+
     private func complete() {
+        if let sink = bodySink {
+            bodySink = nil
+            sink.bodyFailed(nil)
+        }
         isComplete = true
         onEnd?(self)
         onEnd = nil
@@ -96,9 +136,11 @@ public final class HTTPResponseRecorder: @unchecked Sendable {
         switch outcome {
         case .request: break
         case .error(let error): throw error
+        case .head, .bodyPaused: throw HTTPParseError(.internalServerError, "the recording codec buffers bodies")
         case .needMoreData: throw HTTPParseError(.badRequest, "the request is incomplete")
         }
         let recorder = HTTPResponseRecorder(loop: loop, remoteIP: remoteIP)
+        recorder.requestBody = codec.body.readableBytesArray()
         let request = HTTPRequest(codec: codec)
         recorder.onEnd = { recorder in
             handler.responseEnded(HTTPResponseEnd(

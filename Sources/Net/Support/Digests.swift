@@ -61,3 +61,32 @@ public enum Digests {
         return String(decoding: out, as: UTF8.self)
     }
 }
+
+/// SHA-256 of a stream fed piece by piece (a file as it is uploaded or read back). One owner at
+/// a time: an upload hands it from its loop to the worker pool and back, never to two threads
+/// at once.
+public final class SHA256Stream: @unchecked Sendable {
+    // @unchecked: used by one thread at a time (see above); the context is plain memory.
+    let context: UnsafeMutableRawPointer
+    public private(set) var byteCount = 0
+
+    public init() {
+        context = .allocate(byteCount: cssl_sha256_context_size(), alignment: 16)
+        cssl_sha256_init(context)
+    }
+
+    deinit { context.deallocate() }
+
+    public func update(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count > 0 else { return }
+        cssl_sha256_update(context, bytes.baseAddress, bytes.count)
+        byteCount += bytes.count
+    }
+
+    /// The digest; the stream is spent afterwards.
+    public func finish() -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: 32)
+        digest.withUnsafeMutableBufferPointer { cssl_sha256_final(context, $0.baseAddress!) }
+        return digest
+    }
+}
