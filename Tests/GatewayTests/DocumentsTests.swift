@@ -179,16 +179,16 @@ struct DocumentsTests {
 
     @Test func cursorsRoundTripAndRefuseEdits() throws {
         for position in [Int64(0), 1, 255, 1 << 40, .max] {
-            let c = DocumentCursor.encode(position, scope: "s")
-            #expect(try DocumentCursor.decode(c, scope: "s") == position)
-            #expect(throws: GatewayError.self) { try DocumentCursor.decode(c, scope: "t") }
+            let c = PageCursor.encode(position, scope: "s")
+            #expect(try PageCursor.decode(c, scope: "s") == position)
+            #expect(throws: GatewayError.self) { try PageCursor.decode(c, scope: "t") }
             for i in 0..<c.utf8.count {
                 var b = Array(c.utf8)
                 b[i] = b[i] == UInt8(ascii: "x") ? UInt8(ascii: "y") : UInt8(ascii: "x")
-                #expect(throws: GatewayError.self) { try DocumentCursor.decode(String(decoding: b, as: UTF8.self), scope: "s") }
+                #expect(throws: GatewayError.self) { try PageCursor.decode(String(decoding: b, as: UTF8.self), scope: "s") }
             }
         }
-        #expect(throws: GatewayError.self) { try DocumentCursor.decode("", scope: "s") }
-        #expect(throws: GatewayError.self) { try DocumentCursor.decode(String(repeating: "A", count: 500), scope: "s") }
+        #expect(throws: GatewayError.self) { try PageCursor.decode("", scope: "s") }
+        #expect(throws: GatewayError.self) { try PageCursor.decode(String(repeating: "A", count: 500), scope: "s") }
     }
 }

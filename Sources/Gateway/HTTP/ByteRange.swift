@@ -1,5 +1,5 @@
 /// The one byte range a `Range: bytes=…` header asks of a representation of `size` bytes
-/// (RFC 9110 §14.1–14.2), as `StaticAssetsFeature` answers it.
+/// (RFC 9110 §14.1–14.2), as static assets and file downloads answer it.
 ///
 /// A server may ignore a Range it does not like, so anything but a single well-formed range is
 /// answered whole (200) — several ranges, another unit, garbage, numbers too long for a 64-bit

@@ -44,9 +44,16 @@ public final class GatewayHandler: HTTPHandler {
         }
     }
 
+    /// Only a route registered to stream its body does (file uploads); the path is matched once
+    /// more in `handle`, a cost only requests with bodies pay.
+    public func streamedBodyLimit(_ request: HTTPRequest) -> Int? {
+        guard case .found(let route, _) = request.withRawPath({ router.match(request.method, rawPath: $0) }) else { return nil }
+        return route.streamedBodyLimit
+    }
+
     /// The features every gateway serves, in registration order.
     static var features: [any GatewayFeature.Type] { [OperationsFeature.self, KeysFeature.self, CollectionsFeature.self, AIProxyFeature.self, DocumentsFeature.self,
-                                                       StaticAssetsFeature.self] }
+                                                       FilesFeature.self, StaticAssetsFeature.self] }
 
     /// The handler for `services`: every feature's routes (then `extraRoutes`) behind the
     /// stages their access asks for, its request metrics registered. What the server and the

@@ -4,7 +4,7 @@ import Net
 /// listing it came from (route, filters) by a checksum, base64url. A cursor edited by hand, or
 /// passed to another listing, is refused (400) instead of silently paging from somewhere else.
 /// Not a secret: it only ever pages the caller's own tenant, whose rows it could list anyway.
-enum DocumentCursor {
+enum PageCursor {
     static func encode(_ position: Int64, scope: String) -> String {
         var bytes = withUnsafeBytes(of: position.bigEndian) { Array($0) }
         bytes += checksum(bytes, scope)

@@ -84,8 +84,8 @@ public struct RequestContext: @unchecked Sendable {
     }
 
     /// Starts a streamed answer (Server-Sent Events, chunked downloads) with the pipeline's headers.
-    public func startStream(status: HTTPStatus = .ok, contentType: StaticString?, headers: [(String, String)] = []) {
-        responder.startStream(status: status, contentType: contentType, headers: withPipelineHeaders(headers))
+    public func startStream(status: HTTPStatus = .ok, contentType: StaticString?, headers: [(String, String)] = [], contentLength: Int? = nil) {
+        responder.startStream(status: status, contentType: contentType, headers: withPipelineHeaders(headers), contentLength: contentLength)
     }
 
     /// Built in place: a generic `+` of two tuple arrays copied each element through value

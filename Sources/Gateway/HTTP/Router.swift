@@ -115,10 +115,14 @@ public final class Route: Sendable {
     public let handler: RouteHandler
     /// How this route's errors look, stages' included (nil: ours).
     public let errorShape: ErrorShape?
+    /// The most bytes of body this route reads as a stream (`HTTPBodySink`); nil: the body is
+    /// buffered whole before the pipeline runs, within the server's `max-body-bytes`.
+    public let streamedBodyLimit: Int?
 
     init(index: Int, method: HTTPMethod, pattern: String, access: RouteAccess, stages: [any RequestStage],
-         errorShape: ErrorShape? = nil, handler: @escaping RouteHandler) {
+         errorShape: ErrorShape? = nil, streamedBodyLimit: Int? = nil, handler: @escaping RouteHandler) {
         self.errorShape = errorShape
+        self.streamedBodyLimit = streamedBodyLimit
         self.index = index
         self.method = method
         self.pattern = pattern
@@ -170,8 +174,10 @@ public final class RouterBuilder {
     }
 
     /// Registers `handler` for `method` on `pattern` ("/v1/documents/:id"), behind the stages
-    /// `access` asks for.
-    public func add(_ method: HTTPMethod, _ pattern: String, _ access: RouteAccess, _ handler: @escaping RouteHandler) {
+    /// `access` asks for. With `streamingBodyUpTo`, the pipeline runs as soon as the head has
+    /// arrived and the handler reads the body (up to that many bytes) as a stream.
+    public func add(_ method: HTTPMethod, _ pattern: String, _ access: RouteAccess, streamingBodyUpTo: Int? = nil,
+                    _ handler: @escaping RouteHandler) {
         precondition(pattern.hasPrefix("/"), "route patterns start with /")
         var node = root
         for segment in pattern.split(separator: "/", omittingEmptySubsequences: true) {
@@ -199,7 +205,7 @@ public final class RouterBuilder {
         precondition(!node.routes.contains { $0.method == method }, "duplicate route \(method) \(pattern)")
         let shape = errorShapes.last { pattern.utf8.starts(with: $0.prefix) }?.shape
         let route = Route(index: routes.count, method: method, pattern: pattern, access: access, stages: stages(access),
-                          errorShape: shape, handler: handler)
+                          errorShape: shape, streamedBodyLimit: streamingBodyUpTo, handler: handler)
         node.routes.append((method, route))
         routes.append(route)
     }

@@ -26,6 +26,15 @@ public enum Validation {
         }
     }
 
+    /// A file's name: what a download's `Content-Disposition` offers and what a user's disk
+    /// would take, so one name segment — no `/` or `\\`, no control characters, not `.` or `..`,
+    /// 1–255 bytes of UTF-8 (what most file systems allow).
+    public static func fileName(_ value: String) throws(StoreError) {
+        try identifier(value, "file name", maximumBytes: 255)
+        guard !value.utf8.contains(where: { $0 == 0x2F || $0 == 0x5C }) else { throw .invalid("file name must not contain / or \\") }
+        guard value != "." && value != ".." else { throw .invalid("file name must not be . or ..") }
+    }
+
     static func text(_ value: String, _ field: String) throws(StoreError) {
         let count = value.utf8.count
         guard count <= maximumTextBytes else { throw .invalid("\(field) is \(count) bytes; the limit is \(maximumTextBytes)") }

@@ -38,8 +38,8 @@ enum DocumentsFeature: GatewayFeature {
             let value = request.query("metadata_value")
             let scope = "documents\u{0}\(key ?? "")\u{0}\(value ?? "")\u{0}\(request.query("updated_since") ?? "")"
             do throws(GatewayError) {
-                limit = try pageLimit(request)
-                after = try request.query("cursor").map { (c) throws(GatewayError) in try DocumentCursor.decode(c, scope: scope) }
+                limit = try Listing.limit(request)
+                after = try request.query("cursor").map { (c) throws(GatewayError) in try PageCursor.decode(c, scope: scope) }
                 updatedSince = try request.query("updated_since").map { (t) throws(GatewayError) in
                     guard let ms = Int64(t), ms >= 0 else { throw .badRequest("updated_since must be milliseconds since 1970") }
                     return ms
@@ -51,7 +51,7 @@ enum DocumentsFeature: GatewayFeature {
                 switch result {
                 case .failure(let error): context.send(error)
                 case .success(let page):
-                    sendPage("documents", page.items, next: page.next.map { DocumentCursor.encode($0, scope: scope) }, context,
+                    Listing.send("documents", page.items, next: page.next.map { PageCursor.encode($0, scope: scope) }, context,
                              DocumentJSON.write)
                 }
             }
@@ -61,7 +61,7 @@ enum DocumentsFeature: GatewayFeature {
             guard let cache else {
                 return withDocument(context, store) { d in
                     let tag = EntityTag.version(d.id, d.version)
-                    if notModified(context, tag) { return }
+                    if context.answeredNotModified(tag) { return }
                     send(d, context)
                 }
             }
@@ -74,7 +74,7 @@ enum DocumentsFeature: GatewayFeature {
                 case .failure(let error): context.send(error)
                 case .success(let entry):
                     let tag = EntityTag.version(id, entry.version)
-                    if notModified(context, tag) { return }
+                    if context.answeredNotModified(tag) { return }
                     context.sendJSON(entry.json, headers: [("ETag", tag.header)])
                 }
             }
@@ -83,7 +83,7 @@ enum DocumentsFeature: GatewayFeature {
         router.get("/v1/documents/:id/content", .role(.reader)) { context in
             withDocument(context, store) { d in
                 let tag = EntityTag.version(d.id, d.version)
-                if notModified(context, tag) { return }
+                if context.answeredNotModified(tag) { return }
                 context.send(status: .ok, headers: [("Content-Type", d.contentType + "; charset=utf-8"), ("ETag", tag.header)],
                              body: .bytes(Array(d.body.utf8)))
             }
@@ -153,14 +153,14 @@ enum DocumentsFeature: GatewayFeature {
             let scope = "versions"
             do throws(GatewayError) {
                 id = try documentID(context)
-                limit = try pageLimit(context.request)
-                after = try context.request.query("cursor").map { (c) throws(GatewayError) in try DocumentCursor.decode(c, scope: scope + "\(id)") }
+                limit = try Listing.limit(context.request)
+                after = try context.request.query("cursor").map { (c) throws(GatewayError) in try PageCursor.decode(c, scope: scope + "\(id)") }
             } catch { return context.send(error) }
             store.documentVersions(tenantID: context.caller.tenantID, id: id, after: after, limit: limit, on: context.loop) { result in
                 switch result {
                 case .failure(let error): context.send(error)
                 case .success(let page):
-                    sendPage("versions", page.items, next: page.next.map { DocumentCursor.encode($0, scope: scope + "\(id)") }, context,
+                    Listing.send("versions", page.items, next: page.next.map { PageCursor.encode($0, scope: scope + "\(id)") }, context,
                              DocumentJSON.write)
                 }
             }
@@ -179,7 +179,7 @@ enum DocumentsFeature: GatewayFeature {
                 case .success(let v):
                     // A version never changes: its tag is as good as the content.
                     let tag = EntityTag.version(v.documentID, v.version)
-                    if notModified(context, tag) { return }
+                    if context.answeredNotModified(tag) { return }
                     var w = JSONWriter()
                     DocumentJSON.write(v, into: &w)
                     w.raw("\n")
@@ -228,12 +228,6 @@ enum DocumentsFeature: GatewayFeature {
         return n
     }
 
-    static func pageLimit(_ request: HTTPRequest) throws(GatewayError) -> Int {
-        guard let text = request.query("limit") else { return 100 }
-        guard let n = Int(text), (1...1000).contains(n) else { throw .badRequest("limit must be a whole number from 1 to 1000") }
-        return n
-    }
-
     /// The version `If-Match` names: 428 without one, 400 when malformed, 412 when it names no
     /// version of this document (`*` included: a write must say which version it replaces).
     static func expectedVersion(_ context: RequestContext, id: Int64) throws(GatewayError) -> Int64 {
@@ -269,34 +263,6 @@ enum DocumentsFeature: GatewayFeature {
         case .failure(.conflict(let message)): context.send(GatewayError(.preconditionFailed, "precondition_failed", message))
         case .failure(let error): context.send(error)
         }
-    }
-
-    /// 304 when `If-None-Match` names the current tag (400 when it is malformed).
-    static func notModified(_ context: RequestContext, _ tag: EntityTag) -> Bool {
-        let values = context.request.headerValues("If-None-Match")
-        guard !values.isEmpty else { return false }
-        guard let condition = try? EntityTag.parse(values.joined(separator: ",")) else {
-            context.send(GatewayError.badRequest("If-None-Match is not a list of entity tags"))
-            return true
-        }
-        guard EntityTag.matchesWeakly(condition, tag) else { return false }
-        context.send(status: .notModified, headers: [("ETag", tag.header)])
-        return true
-    }
-
-    /// `{"<name>": [...], "next_cursor": "…" | null}`.
-    static func sendPage<Item>(_ name: StaticString, _ items: [Item], next: String?, _ context: RequestContext,
-                               _ write: (Item, inout JSONWriter) -> Void) {
-        var w = JSONWriter()
-        w.raw("{\""); w.raw(name); w.raw("\":[")
-        for (i, item) in items.enumerated() {
-            if i > 0 { w.raw(",") }
-            write(item, &w)
-        }
-        w.raw("],\"next_cursor\":")
-        if let next { w.string(next) } else { w.raw("null") }
-        w.raw("}\n")
-        context.sendJSON(w.bytes)
     }
 
     static func withDocument(_ context: RequestContext, _ store: Store, _ body: @escaping (Document) -> Void) {

@@ -17,6 +17,7 @@ public struct GatewayConfiguration: Sendable {
     public var aiProxy = AIProxyConfiguration()
     public var staticAssets = StaticAssetsConfiguration()
     public var documents = DocumentsConfiguration()
+    public var files = FilesConfiguration()
     /// Whether `serve` applies pending migrations before it listens.
     public var migrateOnStart = MigrationPolicy.auto
     /// Where rate-limit state lives: this process, or Redis shared by every replica.
