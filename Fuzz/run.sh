@@ -7,8 +7,8 @@
 # base64 float32 embeddings, and the where/where_document filter language), and `sse` (the AI
 # proxy's Server-Sent Events framer, read by read against the whole stream at once), and `etag`
 # (the documents' If-Match / If-None-Match lists), and `staticpath` (the static folder's path rules and
-# Range parser).
-# Usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|jsonbody|collections|sse|etag|staticpath|all]
+# Range parser), and `multipart` (the file uploads' multipart/form-data parser, whole against split).
+# Usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|jsonbody|collections|sse|etag|staticpath|multipart|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -49,7 +49,8 @@ fuzz_run() {
 run_http() {
 sources=(Sources/Net/Buffers/ByteBuffer.swift Sources/Net/HTTP/HTTPMethod.swift Sources/Net/HTTP/HTTPStatus.swift
          Sources/Net/HTTP/HTTPParseError.swift Sources/Net/HTTP/HTTPServerLimits.swift Sources/Net/HTTP/PercentDecoding.swift
-         Sources/Net/HTTP/HTTPFramingValidator.swift Sources/Net/HTTP/HTTPRequestParser.swift Sources/Net/HTTP/HTTPRequest.swift)
+         Sources/Net/HTTP/HTTPFramingValidator.swift Sources/Net/HTTP/HTTPRequestParser.swift Sources/Net/HTTP/HTTPRequest.swift
+         Sources/Net/HTTP/HTTPBodySink.swift)
 fuzz_build Net Fuzz/bin/http-codec -I Sources/CHTTPParser -Xlinker -lhttp_parser "${sources[@]}" Fuzz/HTTPCodecFuzzer.swift
 seed() { printf '%b' "$2" > "Fuzz/corpus-http/$1"; }
 seed get '\x03GET /a?b=c HTTP/1.1\r\nHost: h\r\nX-Request-Id: x\r\n\r\n'
@@ -59,6 +60,7 @@ seed smuggle '\x02POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nTransfer-En
 seed fold '\x04GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n'
 seed expect '\x07PUT /x HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok'
 seed absolute '\x06GET http://h:80/p%20q?x HTTP/1.1\r\nHost: h:80\r\n\r\n'
+seed streamed '\x09POST /s HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3\r\nabc\r\n0\r\n\r\nPOST /s HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nwxyz'
 fuzz_run http Fuzz/bin/http-codec Fuzz/corpus-http 4096 1
 }
 
@@ -123,16 +125,25 @@ fuzz_run sse Fuzz/bin/sse-framer Fuzz/corpus-sse 4096 0
 
 run_etag() {
 mkdir -p Fuzz/corpus-etag
-fuzz_build Gateway Fuzz/bin/etag Sources/Gateway/Features/Documents/EntityTag.swift Fuzz/EntityTagFuzzer.swift
+fuzz_build Gateway Fuzz/bin/etag Sources/Gateway/HTTP/EntityTag.swift Fuzz/EntityTagFuzzer.swift
 printf '%s' '"12-3", W/"x", "y"' > Fuzz/corpus-etag/list
 printf '%s' ' * ' > Fuzz/corpus-etag/any
 fuzz_run etag Fuzz/bin/etag Fuzz/corpus-etag 512 0
 }
 
+run_multipart() {
+mkdir -p Fuzz/corpus-multipart
+fuzz_build Gateway Fuzz/bin/multipart Sources/Net/HTTP/PercentDecoding.swift Sources/Gateway/Features/Files/MultipartFormParser.swift \
+  Fuzz/MultipartFuzzer.swift
+printf '%b' '\x05--b\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\n\r\nx\r\n--b--\r\n' > Fuzz/corpus-multipart/form
+printf '%b' '\x02preamble\r\n--b \t\r\nContent-Disposition: form-data; name=f; filename*=UTF-8%s%%C3%%A9\r\n\r\n\r\n--\r\n--b--' "''" > Fuzz/corpus-multipart/odd
+fuzz_run multipart Fuzz/bin/multipart Fuzz/corpus-multipart 8192 0
+}
+
 run_staticpath() {
 mkdir -p Fuzz/corpus-staticpath
 fuzz_build Gateway Fuzz/bin/static-path Sources/Net/HTTP/PercentDecoding.swift Sources/Gateway/Features/StaticAssets/StaticPath.swift \
-  Sources/Gateway/Features/StaticAssets/ByteRange.swift Fuzz/StaticPathFuzzer.swift
+  Sources/Gateway/HTTP/ByteRange.swift Fuzz/StaticPathFuzzer.swift
 printf '%s' '/css/%2e%2e/%252e%252e/a%00b/.git/x' > Fuzz/corpus-staticpath/traversal
 printf '%s' 'bytes=0-499' > Fuzz/corpus-staticpath/range
 printf '%s' 'bytes=-99999999999999999999' > Fuzz/corpus-staticpath/suffix
@@ -149,7 +160,8 @@ case "$which" in
   sse) run_sse ;;
   etag) run_etag ;;
   staticpath) run_staticpath ;;
-  all) run_http; run_snapshot; run_json; run_forwarded; run_jsonbody; run_collections; run_sse; run_etag; run_staticpath ;;
-  *) echo "usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|jsonbody|collections|sse|etag|staticpath|all]"; exit 2 ;;
+  multipart) run_multipart ;;
+  all) run_http; run_snapshot; run_json; run_forwarded; run_jsonbody; run_collections; run_sse; run_etag; run_staticpath; run_multipart ;;
+  *) echo "usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|jsonbody|collections|sse|etag|staticpath|multipart|all]"; exit 2 ;;
 esac
 exit $failed

@@ -104,7 +104,7 @@ final class FileUpload: HTTPBodySink {
         guard let name else {
             return fail(.badRequest("a file needs a name: X-File-Name, ?name=, a \"name\" field or the file part's filename"))
         }
-        do throws(StoreError) { try Validation.fileName(name) } catch { return fail(GatewayError(error)) }
+        do throws(GatewayError) { try FilesFeature.checkName(name) } catch { return fail(error) }
         bodyComplete = true
         if !filling.isEmpty {
             waiting.append(filling)

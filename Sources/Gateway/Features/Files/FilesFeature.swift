@@ -39,10 +39,7 @@ enum FilesFeature: GatewayFeature {
             let name = request.header("X-File-Name") ?? request.query("name")
             let framing: FileUpload.Framing
             do throws(GatewayError) {
-                if let given = name {
-                    guard !given.unicodeScalars.contains("\u{FFFD}") else { throw .badRequest("the file name is not UTF-8") }
-                    do throws(StoreError) { try Validation.fileName(given) } catch { throw GatewayError(error) }
-                }
+                if let given = name { try checkName(given) }
                 if type.lowercased().hasPrefix("multipart/") {
                     switch MultipartFormParser.boundary(fromContentType: type) {
                     case .failure(let why): throw .badRequest("multipart/form-data: \(why.description)")
@@ -166,6 +163,16 @@ enum FilesFeature: GatewayFeature {
             case .success: break
             }
             _ = loop.schedule(afterMilliseconds: 3_600_000) { sweepRepeatedly(blobs, store, loop, logger) }
+        }
+    }
+
+    /// A name the Store would refuse, refused before any of the body is read (400, as every
+    /// other malformed part of the request).
+    static func checkName(_ name: String) throws(GatewayError) {
+        guard !name.unicodeScalars.contains("\u{FFFD}") else { throw .badRequest("the file name is not UTF-8") }
+        do throws(StoreError) { try Validation.fileName(name) } catch {
+            if case .invalid(let why) = error { throw .badRequest(why) }
+            throw GatewayError(error)
         }
     }
 

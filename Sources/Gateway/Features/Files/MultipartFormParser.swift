@@ -1,4 +1,6 @@
+#if canImport(Net)
 import Net
+#endif
 #if canImport(Glibc)
 import Glibc
 #endif
