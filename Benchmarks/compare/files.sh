@@ -9,6 +9,9 @@
 # `cp` alone. ROUNDS rounds, each with a fresh name (so the bytes are written again, not found).
 #   upload and download throughput vs cp      (target ≥ 0.5×)
 #   the gateway's peak RSS growth over the run (target < 32 MB: nothing is held whole)
+# The download's client is curl writing to the same disk, which bounds any server: nginx
+# (sendfile) serving the same file to the same curl is measured beside it, and both again with
+# curl discarding the bytes (the servers' own ceiling).
 # With DATABASE_URL set, a second gateway on that PostgreSQL database is measured the same way
 # (files in 1 MiB rows), for the record.
 # Usage: Benchmarks/compare/files.sh   (env: ROUNDS=3 SIZE_MB=200 SMOKE=0 DATABASE_URL=)
@@ -17,14 +20,25 @@ cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-3}
 SIZE_MB=${SIZE_MB:-200}
 if [ "${SMOKE:-0}" = 1 ]; then ROUNDS=1; SIZE_MB=20; fi
-GW_PORT=18291
+GW_PORT=18291 NGX_PORT=18292
 scripts/install-deps.sh --bench
 swift build -c release --product aiwriter >/dev/null
 bin=.build/release/aiwriter
 work=$(mktemp -d -p "${BENCH_DIR:-/var/tmp}")
-trap 'set +e; kill $(cat "$work/gw.pid" 2>/dev/null) 2>/dev/null; rm -rf "$work"' EXIT
+trap 'set +e; kill $(cat "$work/gw.pid" 2>/dev/null) 2>/dev/null; nginx -c "$work/nginx.conf" -s stop 2>/dev/null; rm -rf "$work"' EXIT
 source Benchmarks/compare/lib.sh
 head -c $((SIZE_MB * 1048576)) /dev/urandom > "$work/source.bin"
+# nginx's workers run as nobody: the scratch folder must be readable to them.
+chmod 755 "$work"; chmod 644 "$work/source.bin"
+{ nginx_preamble; cat <<NGINX
+http {
+  access_log off;
+  sendfile on;
+  server { listen 127.0.0.1:$NGX_PORT; root $work; }
+}
+NGINX
+} > "$work/nginx.conf"
+nginx -c "$work/nginx.conf"
 want=$(sha256sum "$work/source.bin" | cut -d' ' -f1)
 
 now() { date +%s.%N; }
@@ -46,7 +60,11 @@ measure() {
     t3=$(now); cp "$work/source.bin" "$work/copy.bin"; t4=$(now)
     curl -sS -o "$work/down.bin" "$url/v1/files/$id/content" -H "Authorization: Bearer $secret"; t5=$(now)
     [ "$(sha256sum "$work/down.bin" | cut -d' ' -f1)" = "$want" ] || { echo "download $r differs" >&2; exit 1; }
-    echo "$label $r $t0 $t1 $t2 $t3 $t4 $t5" >> "$work/times.txt"
+    rm -f "$work/down.bin"
+    t6=$(now); curl -sS -o "$work/down.bin" "http://127.0.0.1:$NGX_PORT/source.bin"; t7=$(now)
+    curl -sS -o /dev/null "$url/v1/files/$id/content" -H "Authorization: Bearer $secret"; t8=$(now)
+    curl -sS -o /dev/null "http://127.0.0.1:$NGX_PORT/source.bin"; t9=$(now)
+    echo "$label $r $t0 $t1 $t2 $t3 $t4 $t5 $t6 $t7 $t8 $t9" >> "$work/times.txt"
   done
   echo "$label rss $rss0 $(hwm_kib)" >> "$work/times.txt"
 }
@@ -77,14 +95,17 @@ rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 mb = float(sys.argv[2]) * 1048576 / 1e6
 for label in dict.fromkeys(r[0] for r in rows):
     rounds = [r for r in rows if r[0] == label and r[1] != "rss"]
-    up, down, cp_sync, cp = [], [], [], []
-    for _, _, t0, t1, t2, t3, t4, t5 in rounds:
-        t0, t1, t2, t3, t4, t5 = map(float, (t0, t1, t2, t3, t4, t5))
+    up, down, cp_sync, cp, ngx, null, ngx_null = [], [], [], [], [], [], []
+    for r in rounds:
+        t0, t1, t2, t3, t4, t5, t6, t7, t8, t9 = map(float, r[2:])
         cp_sync.append(mb / (t1 - t0)); up.append(mb / (t2 - t1)); cp.append(mb / (t4 - t3)); down.append(mb / (t5 - t4))
+        ngx.append(mb / (t7 - t6)); null.append(mb / (t8 - t7)); ngx_null.append(mb / (t9 - t8))
     f = lambda v: ", ".join(f"{x:.0f}" for x in v)
     print(f"{label}: MB/s by round — upload {f(up)} (cp+sync {f(cp_sync)}), download {f(down)} (cp {f(cp)})")
     print(f"{label}: upload / cp+sync (each round): " + ", ".join(f"{a / b:.2f}" for a, b in zip(up, cp_sync)))
     print(f"{label}: download / cp (each round): " + ", ".join(f"{a / b:.2f}" for a, b in zip(down, cp)))
+    print(f"{label}: download MB/s to the same curl from nginx {f(ngx)}; gateway / nginx (each round): " + ", ".join(f"{a / b:.2f}" for a, b in zip(down, ngx)))
+    print(f"{label}: discarded by curl, MB/s — gateway {f(null)}, nginx {f(ngx_null)}; gateway / nginx (each round): " + ", ".join(f"{a / b:.2f}" for a, b in zip(null, ngx_null)))
     rss = [r for r in rows if r[0] == label and r[1] == "rss"][0]
     print(f"{label}: RSS before {int(rss[2]) / 1024:.1f} MiB, peak {int(rss[3]) / 1024:.1f} MiB, growth {(int(rss[3]) - int(rss[2])) / 1024:.1f} MiB")
 PY

@@ -1,10 +1,13 @@
 # Shared by the comparison scripts: process CPU and memory from /proc, wrk output parsing.
 # Expects $work (a scratch directory) and gw.pid / nginx.pid in it.
 
-# Server PIDs: the gateway process; nginx's master and workers.
+# Server PIDs: the gateway process (gw.pid); nginx's master and workers; any other NAME is the
+# process in NAME.pid.
 pids_of() {
-  if [ "$1" = gateway ]; then cat "$work/gw.pid"; else
-    local master; master=$(cat "$work/nginx.pid"); echo "$master $(pgrep -P "$master" | tr '\n' ' ')"; fi
+  if [ "$1" = gateway ]; then cat "$work/gw.pid"
+  elif [ "$1" = nginx ]; then
+    local master; master=$(cat "$work/nginx.pid"); echo "$master $(pgrep -P "$master" | tr '\n' ' ')"
+  else cat "$work/$1.pid"; fi
 }
 
 # utime+stime in clock ticks summed over every thread of the given server's processes.

@@ -9,6 +9,8 @@
 #include <sys/random.h>
 #include <sys/prctl.h>
 #include <sys/timerfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* Arms a timerfd for an absolute CLOCK_MONOTONIC time in nanoseconds (0 disarms). */
 static inline int cuv_timerfd_at(int fd, unsigned long long ns) {
@@ -23,6 +25,12 @@ static inline unsigned long long cuv_random_u64(void) {
     unsigned long long v = 0;
     if (getrandom(&v, sizeof(v), 0) != sizeof(v)) v = (unsigned long long)time(NULL) * 0x9E3779B97F4A7C15ull;
     return v;
+}
+
+/* Starts writeback of a written file range without waiting for it (sync_file_range with
+   SYNC_FILE_RANGE_WRITE, which Glibc's Swift module does not declare without _GNU_SOURCE). */
+static inline int cuv_start_writeback(int fd, long long offset, long long count) {
+    return (int)syscall(SYS_sync_file_range, fd, offset, count, 2 /* SYNC_FILE_RANGE_WRITE */);
 }
 
 /* Names the calling thread (pthread_setname_np needs _GNU_SOURCE). */

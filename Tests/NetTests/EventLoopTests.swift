@@ -88,4 +88,22 @@ struct EventLoopTests {
         group.join()
         #expect(Date().timeIntervalSince(start) < 2)
     }
+
+    /// A worker's completion that re-arms a timer (an hourly sweep) lands after the stop: the
+    /// timer must not start, or the loop would turn, and `join` wait, for the hour.
+    @Test func aTimerAskedForWhileStoppingNeverStarts() throws {
+        let group = try EventLoopGroup(loopCount: 1)
+        group.start()
+        let loop = group.loops[0]
+        let ran = Mutex(false)
+        loop.execute {
+            loop.submit({ usleep(100_000) }) { _ in loop.schedule(afterMilliseconds: 3_600_000) { ran.withLock { $0 = true } } }
+        }
+        usleep(20_000)
+        let start = Date()
+        group.stop()
+        group.join()
+        #expect(Date().timeIntervalSince(start) < 2)
+        #expect(!ran.withLock { $0 })
+    }
 }

@@ -233,7 +233,9 @@ public final class EventLoop: @unchecked Sendable {
     public func onStop(_ handler: @escaping () -> Void) { closeHandlers.append(handler) }
 
     /// Runs `task` once after `milliseconds` on this loop; the returned timer can cancel it.
-    /// A timer still pending when the loop stops is cancelled. Loop thread only.
+    /// A timer still pending when the loop stops is cancelled, and one asked for while it
+    /// stops (a completion that re-arms itself) never starts: a live timer would keep the
+    /// loop turning, and `join` waiting, until it fired. Loop thread only.
     @discardableResult
     public func schedule(afterMilliseconds milliseconds: UInt64, _ task: @escaping () -> Void) -> ScheduledTask {
         let scheduled = ScheduledTask(loop: self, task: task)
@@ -381,6 +383,7 @@ public final class ScheduledTask {
         // The timer holds a reference to this object until its handle is closed.
         timer.pointee.data = Unmanaged.passRetained(self).toOpaque()
         loop.scheduledByID[ObjectIdentifier(self)] = self
+        if loop.isStopping { return cancel() }
         uv_timer_start(timer, { timer in
             let me = Unmanaged<ScheduledTask>.fromOpaque(timer!.pointee.data).takeUnretainedValue()
             let task = me.task

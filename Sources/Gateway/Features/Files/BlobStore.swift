@@ -171,6 +171,10 @@ final class DiskUpload: BlobUpload, @unchecked Sendable {
                     }
                     offset += n
                 }
+                // Start writing this chunk back now (not waiting for it): the fsync at the seal
+                // then has little left to flush, instead of the whole file at once.
+                let end = lseek(fd, 0, SEEK_CUR)
+                if end >= bytes.count { startWriteback(fd, offset: Int64(end) - Int64(bytes.count), count: Int64(bytes.count)) }
                 return nil
             }
         }) { problem in
