@@ -158,7 +158,7 @@ final class DiskUpload: BlobUpload, @unchecked Sendable {
     deinit { if !finished { Self.discard(fd, temp) } }
 
     func write(_ chunk: [UInt8], seq: Int, hash: SHA256Stream, on loop: EventLoop, _ done: @escaping (Result<Void, StoreError>) -> Void) {
-        let fd = self.fd
+        let fd = self.fd, chunkBytes = store.chunkBytes
         loop.submit({ () -> String? in
             chunk.withUnsafeBytes { bytes in
                 hash.update(bytes)
@@ -172,9 +172,9 @@ final class DiskUpload: BlobUpload, @unchecked Sendable {
                     offset += n
                 }
                 // Start writing this chunk back now (not waiting for it): the fsync at the seal
-                // then has little left to flush, instead of the whole file at once.
-                let end = lseek(fd, 0, SEEK_CUR)
-                if end >= bytes.count { startWriteback(fd, offset: Int64(end) - Int64(bytes.count), count: Int64(bytes.count)) }
+                // then has little left to flush, instead of the whole file at once. Every chunk
+                // before this one was whole, so this one starts at seq × chunkBytes.
+                startWriteback(fd, offset: Int64(seq) * Int64(chunkBytes), count: Int64(bytes.count))
                 return nil
             }
         }) { problem in
