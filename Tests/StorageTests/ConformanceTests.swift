@@ -313,28 +313,106 @@ struct ConformanceTests {
         let store = try Fixture.store(kind)
         let tenant = try await Fixture.tenant(store)
         let jobKind = "gen-" + tenant
-        let one = try await store.call { s, l, d in s.enqueueJob(tenantID: tenant, kind: jobKind, payload: #"{"p":1}"#, maxAttempts: 2, on: l, d) }
-        let two = try await store.call { s, l, d in s.enqueueJob(tenantID: tenant, kind: jobKind, payload: #"{"p":2}"#, on: l, d) }
+        let one = try await store.call { s, l, d in s.enqueueJob(tenantID: tenant, kind: jobKind, payload: #"{"p":1}"#, maxAttempts: 2, on: l, d) }.job
+        let two = try await store.call { s, l, d in s.enqueueJob(tenantID: tenant, kind: jobKind, payload: #"{"p":2}"#, on: l, d) }.job
         #expect(one.state == .queued && one.attempts == 0)
-        let claimed1 = try await store.call { s, l, d in s.claimJob(kind: jobKind, on: l, d) }
-        let claimed2 = try await store.call { s, l, d in s.claimJob(kind: jobKind, on: l, d) }
-        #expect(claimed1?.id == one.id && claimed2?.id == two.id && claimed1?.attempts == 1)
-        #expect(try await store.call { s, l, d in s.claimJob(kind: jobKind, on: l, d) } == nil)
-        let retried = try await store.call { s, l, d in s.failJob(id: one.id, error: "upstream 502", retryAfterMilliseconds: 0, on: l, d) }
-        #expect(retried.state == .queued && retried.error == "upstream 502")
-        let again = try await store.call { s, l, d in s.claimJob(kind: jobKind, on: l, d) }
+        let claimed1 = try await store.call { s, l, d in s.claimJob(kind: jobKind, claim: "c1", leaseMilliseconds: 60_000, on: l, d) }
+        let claimed2 = try await store.call { s, l, d in s.claimJob(kind: jobKind, claim: "c2", leaseMilliseconds: 60_000, on: l, d) }
+        #expect(claimed1?.id == one.id && claimed2?.id == two.id && claimed1?.attempts == 1 && claimed1?.claim == "c1")
+        #expect(try await store.call { s, l, d in s.claimJob(kind: jobKind, claim: "c3", leaseMilliseconds: 60_000, on: l, d) } == nil)
+        // Only the claim's holder writes.
+        #expect(await store.failure { s, l, d in s.failJob(id: one.id, claim: "c2", error: "x", retryable: true, retryAfterMilliseconds: 0, on: l, d) }?.httpStatus == 409)
+        let retried = try await store.call { s, l, d in
+            s.failJob(id: one.id, claim: "c1", error: "upstream 502", retryable: true, retryAfterMilliseconds: 0, retryingEventData: #"{"error":"upstream 502"}"#, on: l, d)
+        }
+        #expect(retried.state == .queued && retried.error == "upstream 502" && retried.claim == nil)
+        let again = try await store.call { s, l, d in s.claimJob(kind: jobKind, claim: "c4", leaseMilliseconds: 60_000, on: l, d) }
         #expect(again?.id == one.id && again?.attempts == 2)
-        let exhausted = try await store.call { s, l, d in s.failJob(id: one.id, error: "still 502", retryAfterMilliseconds: 0, on: l, d) }
+        let exhausted = try await store.call { s, l, d in s.failJob(id: one.id, claim: "c4", error: "still 502", retryable: true, retryAfterMilliseconds: 0, on: l, d) }
         #expect(exhausted.state == .failed)
-        let done = try await store.call { s, l, d in s.completeJob(id: two.id, result: #"{"text":"ok"}"#, on: l, d) }
-        #expect(done.state == .succeeded && jsonObject(done.result ?? "") == ["text": "ok"])
-        #expect(await store.failure { s, l, d in s.completeJob(id: two.id, result: "{}", on: l, d) }?.httpStatus == 409)
-        // A claim whose lease ran out can be claimed again (the worker died).
-        let three = try await store.call { s, l, d in s.enqueueJob(tenantID: tenant, kind: jobKind, payload: "{}", on: l, d) }
-        _ = try await store.call { s, l, d in s.claimJob(kind: jobKind, on: l, d) }
-        let stolen = try await store.call { s, l, d in s.claimJob(kind: jobKind, leaseMilliseconds: -1000, on: l, d) }
+        let done = try await store.call { s, l, d in s.completeJob(id: two.id, claim: "c2", result: #"{"text":"ok"}"#, document: nil, tenantID: tenant, on: l, d) }
+        #expect(done.job.state == .succeeded && jsonObject(done.job.result ?? "") == ["text": "ok"] && done.document == nil)
+        #expect(await store.failure { s, l, d in s.completeJob(id: two.id, claim: "c2", result: "{}", document: nil, tenantID: tenant, on: l, d) }?.httpStatus == 409)
+        let events = try await store.call { s, l, d in s.jobEvents(tenantID: tenant, id: one.id, after: 0, limit: 100, on: l, d) }
+        #expect(events.events.map(\.type) == ["queued", "started", "retrying", "started"])
+        #expect(jsonObject(events.events[1].data) == ["attempt": 1] && events.job.state == .failed)
+        #expect(try await store.call { s, l, d in s.jobEvents(tenantID: tenant, id: one.id, after: events.events[1].id, limit: 1, on: l, d) }.events.map(\.type) == ["retrying"])
+        #expect(await store.failure { s, l, d in s.jobEvents(tenantID: "other-tenant", id: one.id, after: 0, limit: 10, on: l, d) }?.httpStatus == 404)
+    }
+
+    @Test("jobs: a lost claim writes nothing; the document and the completion are one unit", arguments: BackendKind.allCases)
+    func jobClaims(kind: BackendKind) async throws {
+        let store = try Fixture.store(kind)
+        let tenant = try await Fixture.tenant(store)
+        let other = try await Fixture.tenant(store)
+        let jobKind = "gen-" + tenant
+        let three = try await store.call { s, l, d in s.enqueueJob(tenantID: tenant, kind: jobKind, payload: "{}", on: l, d) }.job
+        _ = try await store.call { s, l, d in s.claimJob(kind: jobKind, claim: "old", leaseMilliseconds: 60_000, on: l, d) }
+        // The lease ran out (the worker stalled): another claim takes the job.
+        let stolen = try await store.call { s, l, d in s.claimJob(kind: jobKind, claim: "new", leaseMilliseconds: -1000, on: l, d) }
         #expect(stolen?.id == three.id && stolen?.attempts == 2)
-        #expect(try await store.call { s, l, d in s.job(tenantID: tenant, id: one.id, on: l, d) }.state == .failed)
+        #expect(try await store.call { s, l, d in s.heartbeatJob(id: three.id, claim: "old", on: l, d) } == nil)
+        #expect(try await store.call { s, l, d in s.heartbeatJob(id: three.id, claim: "new", on: l, d) } == false)
+        #expect(try await store.call { s, l, d in s.appendJobEvents(id: three.id, claim: "old", [("delta", "{}")], on: l, d) } == false)
+        let write = JobDocumentWrite(documentID: nil, title: "Draft", body: "from the old worker")
+        #expect(await store.failure { s, l, d in s.completeJob(id: three.id, claim: "old", result: "{}", document: write, tenantID: tenant, on: l, d) }?.httpStatus == 409)
+        let before = try await store.call { s, l, d in s.documents(tenantID: tenant, after: nil, limit: 100, on: l, d) }.items.count
+        #expect(before == 0)
+        let finished = try await store.call { s, l, d in
+            s.completeJob(id: three.id, claim: "new", result: #"{"n":1}"#, document: JobDocumentWrite(documentID: nil, title: "Draft", body: "text"),
+                          tenantID: tenant, on: l, d)
+        }
+        #expect(finished.document?.body == "text" && finished.job.documentID == finished.document?.id && finished.job.documentVersion == 1)
+        // A new version of an existing document; another tenant's document is not written.
+        let four = try await store.call { s, l, d in s.enqueueJob(tenantID: tenant, kind: jobKind, payload: "{}", on: l, d) }.job
+        _ = try await store.call { s, l, d in s.claimJob(kind: jobKind, claim: "c5", leaseMilliseconds: 60_000, on: l, d) }
+        let foreign = try await store.call { s, l, d in s.createDocument(tenantID: other, title: "theirs", body: "b", metadata: nil, on: l, d) }
+        #expect(await store.failure { s, l, d in
+            s.completeJob(id: four.id, claim: "c5", result: "{}", document: JobDocumentWrite(documentID: foreign.id, title: "t", body: "mine"), tenantID: tenant, on: l, d)
+        }?.httpStatus == 404)
+        #expect(try await store.call { s, l, d in s.document(tenantID: other, id: foreign.id, on: l, d) }.version == 1)
+        let second = try await store.call { s, l, d in
+            s.completeJob(id: four.id, claim: "c5", result: "{}", document: JobDocumentWrite(documentID: finished.document!.id, title: "Draft", body: "v2"),
+                          tenantID: tenant, on: l, d)
+        }
+        #expect(second.document?.version == 2 && second.job.documentVersion == 2)
+        // The last attempt's lease runs out: the sweep fails it instead of leaving it running.
+        let five = try await store.call { s, l, d in s.enqueueJob(tenantID: tenant, kind: jobKind, payload: "{}", maxAttempts: 1, on: l, d) }.job
+        _ = try await store.call { s, l, d in s.claimJob(kind: jobKind, claim: "c6", leaseMilliseconds: 60_000, on: l, d) }
+        #expect(try await store.call { s, l, d in s.claimJob(kind: jobKind, claim: "c7", leaseMilliseconds: -1000, on: l, d) } == nil)
+        #expect(try await store.call { s, l, d in s.sweepExpiredJobs(kind: jobKind, leaseMilliseconds: -1000, on: l, d) } == 1)
+        #expect(try await store.call { s, l, d in s.job(tenantID: tenant, id: five.id, on: l, d) }.state == .failed)
+    }
+
+    @Test("jobs: idempotency keys, cancels, releases, pages", arguments: BackendKind.allCases)
+    func jobKeys(kind: BackendKind) async throws {
+        let store = try Fixture.store(kind)
+        let tenant = try await Fixture.tenant(store)
+        let jobKind = "gen-" + tenant
+        let first = try await store.call { s, l, d in s.enqueueJob(tenantID: tenant, kind: jobKind, payload: "{}", idempotencyKey: "k-1", requestHash: "h1", on: l, d) }
+        let repeated = try await store.call { s, l, d in s.enqueueJob(tenantID: tenant, kind: jobKind, payload: "{}", idempotencyKey: "k-1", requestHash: "h2", on: l, d) }
+        #expect(first.created && !repeated.created && repeated.job.id == first.job.id && repeated.job.requestHash == "h1")
+        let events = try await store.call { s, l, d in s.jobEvents(tenantID: tenant, id: first.job.id, after: 0, limit: 10, on: l, d) }.events
+        #expect(events.map(\.type) == ["queued"])
+        let cancelled = try await store.call { s, l, d in s.cancelJob(tenantID: tenant, id: first.job.id, on: l, d) }
+        #expect(cancelled.state == .cancelled)
+        #expect(await store.failure { s, l, d in s.cancelJob(tenantID: tenant, id: first.job.id, on: l, d) }?.httpStatus == 409)
+        #expect(try await store.call { s, l, d in s.claimJob(kind: jobKind, claim: "c1", leaseMilliseconds: 60_000, on: l, d) } == nil)
+        let running = try await store.call { s, l, d in s.enqueueJob(tenantID: tenant, kind: jobKind, payload: "{}", on: l, d) }.job
+        _ = try await store.call { s, l, d in s.claimJob(kind: jobKind, claim: "c2", leaseMilliseconds: 60_000, on: l, d) }
+        #expect(try await store.call { s, l, d in s.cancelJob(tenantID: tenant, id: running.id, on: l, d) }.state == .running)
+        #expect(try await store.call { s, l, d in s.heartbeatJob(id: running.id, claim: "c2", on: l, d) } == true)
+        #expect(try await store.call { s, l, d in s.markJobCancelled(id: running.id, claim: "c2", on: l, d) }?.state == .cancelled)
+        let released = try await store.call { s, l, d in s.enqueueJob(tenantID: tenant, kind: jobKind, payload: "{}", on: l, d) }.job
+        _ = try await store.call { s, l, d in s.claimJob(kind: jobKind, claim: "c3", leaseMilliseconds: 60_000, on: l, d) }
+        let back = try await store.call { s, l, d in s.releaseJob(id: released.id, claim: "c3", on: l, d) }
+        #expect(back?.state == .queued && back?.attempts == 0)
+        let page = try await store.call { s, l, d in s.jobs(tenantID: tenant, kind: jobKind, state: nil, before: nil, limit: 2, on: l, d) }
+        #expect(page.items.map(\.id) == [released.id, running.id] && page.next == running.id)
+        let rest = try await store.call { s, l, d in s.jobs(tenantID: tenant, kind: jobKind, state: nil, before: page.next, limit: 2, on: l, d) }
+        #expect(rest.items.map(\.id) == [first.job.id] && rest.next == nil)
+        let onlyCancelled = try await store.call { s, l, d in s.jobs(tenantID: tenant, kind: jobKind, state: .cancelled, before: nil, limit: 10, on: l, d) }
+        #expect(onlyCancelled.items.map(\.id) == [running.id, first.job.id])
     }
 
     @Test("usage rows and totals", arguments: BackendKind.allCases)

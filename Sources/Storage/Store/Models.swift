@@ -208,17 +208,81 @@ public struct WriteReceipt: Sendable, Equatable {
 
 /// A queued generation job.
 public struct Job: Sendable, Equatable {
-    public enum State: String, Sendable { case queued, running, succeeded, failed }
+    public enum State: String, Sendable, CaseIterable {
+        case queued, running, succeeded, failed, cancelled
+        /// Whether the job is over: it changes no more.
+        public var isFinal: Bool { self == .succeeded || self == .failed || self == .cancelled }
+    }
     public var id: Int64
     public var tenantID: String
     public var kind: String
+    /// A JSON object, as text: what the job is asked to do.
     public var payload: String
     public var state: State
+    /// Claims so far (the running one included).
     public var attempts: Int
     public var maxAttempts: Int
+    /// Not claimed before this (ms since 1970): the backoff after a failed attempt.
     public var runAfter: Int64
+    /// A JSON object, as text, once succeeded.
     public var result: String?
+    /// The last attempt's failure.
     public var error: String?
+    public var createdAt: Int64 = 0
+    public var updatedAt: Int64 = 0
+    /// The current claim's token: only its holder may heartbeat, complete, fail or release.
+    public var claim: String?
+    public var cancelRequested = false
+    public var idempotencyKey: String?
+    /// What the request that queued it hashed to, for telling a retry from a different
+    /// request under the same idempotency key.
+    public var requestHash: String?
+    /// The document version the job wrote (generation jobs).
+    public var documentID: Int64?
+    public var documentVersion: Int64?
+
+    public init(id: Int64, tenantID: String, kind: String, payload: String, state: State, attempts: Int, maxAttempts: Int,
+                runAfter: Int64, result: String? = nil, error: String? = nil) {
+        self.id = id
+        self.tenantID = tenantID
+        self.kind = kind
+        self.payload = payload
+        self.state = state
+        self.attempts = attempts
+        self.maxAttempts = maxAttempts
+        self.runAfter = runAfter
+        self.result = result
+        self.error = error
+    }
+}
+
+/// One event of a job's life, as `GET /v1/generations/{id}/events` replays it: ids grow, so
+/// `Last-Event-ID` resumes after the last one seen.
+public struct JobEvent: Sendable, Equatable {
+    public var id: Int64
+    public var jobID: Int64
+    public var type: String
+    /// A JSON object, as text.
+    public var data: String
+    public var at: Int64
+}
+
+/// What a document write of a job is: a new document, or a new version of one.
+public struct JobDocumentWrite: Sendable {
+    /// The document to add a version to; nil: a new document.
+    public var documentID: Int64?
+    public var title: String
+    public var body: String
+    public var contentType: String
+    public var metadata: String
+
+    public init(documentID: Int64?, title: String, body: String, contentType: String = "text/markdown", metadata: String = "{}") {
+        self.documentID = documentID
+        self.title = title
+        self.body = body
+        self.contentType = contentType
+        self.metadata = metadata
+    }
 }
 
 /// What one request consumed.

@@ -186,20 +186,28 @@ extension Store {
     // MARK: Jobs
 
     public func enqueueJob(tenantID: String, kind: String, payload: String, maxAttempts: Int = 3, runAfter: Int64? = nil,
-                           on loop: EventLoop) async throws(StoreError) -> Job {
-        try await onLoop(loop) { enqueueJob(tenantID: tenantID, kind: kind, payload: payload, maxAttempts: maxAttempts, runAfter: runAfter, on: loop, $0) }
+                           idempotencyKey: String? = nil, requestHash: String? = nil,
+                           on loop: EventLoop) async throws(StoreError) -> (job: Job, created: Bool) {
+        try await onLoop(loop) {
+            enqueueJob(tenantID: tenantID, kind: kind, payload: payload, maxAttempts: maxAttempts, runAfter: runAfter,
+                       idempotencyKey: idempotencyKey, requestHash: requestHash, on: loop, $0)
+        }
     }
 
-    public func claimJob(kind: String, leaseMilliseconds: Int64 = 300_000, on loop: EventLoop) async throws(StoreError) -> Job? {
-        try await onLoop(loop) { claimJob(kind: kind, leaseMilliseconds: leaseMilliseconds, on: loop, $0) }
+    public func claimJob(kind: String, claim: String, leaseMilliseconds: Int64 = 300_000, on loop: EventLoop) async throws(StoreError) -> Job? {
+        try await onLoop(loop) { claimJob(kind: kind, claim: claim, leaseMilliseconds: leaseMilliseconds, on: loop, $0) }
     }
 
-    public func completeJob(id: Int64, result: String, on loop: EventLoop) async throws(StoreError) -> Job {
-        try await onLoop(loop) { completeJob(id: id, result: result, on: loop, $0) }
+    public func completeJob(id: Int64, claim: String, result: String, document: JobDocumentWrite? = nil, tenantID: String,
+                            on loop: EventLoop) async throws(StoreError) -> (job: Job, document: Document?) {
+        try await onLoop(loop) { completeJob(id: id, claim: claim, result: result, document: document, tenantID: tenantID, on: loop, $0) }
     }
 
-    public func failJob(id: Int64, error message: String, retryAfterMilliseconds: Int64 = 1000, on loop: EventLoop) async throws(StoreError) -> Job {
-        try await onLoop(loop) { failJob(id: id, error: message, retryAfterMilliseconds: retryAfterMilliseconds, on: loop, $0) }
+    public func failJob(id: Int64, claim: String, error message: String, retryable: Bool = true, retryAfterMilliseconds: Int64 = 1000,
+                        on loop: EventLoop) async throws(StoreError) -> Job {
+        try await onLoop(loop) {
+            failJob(id: id, claim: claim, error: message, retryable: retryable, retryAfterMilliseconds: retryAfterMilliseconds, on: loop, $0)
+        }
     }
 
     public func job(tenantID: String, id: Int64, on loop: EventLoop) async throws(StoreError) -> Job {
