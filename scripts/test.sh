@@ -23,3 +23,6 @@ python=$(scripts/python-env.sh numpy chromadb==1.5.9 openai==3.57.0 safetensors 
 # The real openai client through the AI proxy, against a programmable upstream of our own (and,
 # for the semantic cache, real MiniLM embeddings from ../shared/tools/minilm.py).
 "$python" Tests/python/openai_client_test.py .build/debug/aiwriter
+# Generation jobs end to end: serve and worker processes, SQLite and a private PostgreSQL
+# (restarted mid-run), kill -9 and SIGTERM of workers, against the programmable upstream.
+"$python" Tests/python/jobs_test.py .build/debug/aiwriter

@@ -135,19 +135,28 @@ public final class GatewayServer: @unchecked Sendable {
         drainOnLoop()
     }
 
-    /// Loop 0 only.
+    /// Loop 0 only. The loops stop once every connection has closed and every drain hook
+    /// (jobs in hand) is done, or at the drain timeout: then the hooks hand their work back,
+    /// and the loops stop a second later.
     func drainOnLoop() {
-        guard services.lifecycle.beginDrain() else { return }
+        let lifecycle = services.lifecycle
+        guard lifecycle.beginDrain() else { return }
         let group = self.group
         let logger = self.logger
+        let stopped = Atomic<Bool>(false)
+        let stop: @Sendable () -> Void = { if !stopped.exchange(true, ordering: .acquiringAndReleasing) { group.stop() } }
+        let waiting = Atomic<Int>(2)
+        let partDone: @Sendable () -> Void = { if waiting.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { stop() } }
         server.drain {
             logger.info("drained: every connection closed")
-            group.stop()
+            partDone()
         }
+        lifecycle.runDrainHooks(partDone)
         let server = self.server
         drainDeadline = group.loops[0].schedule(afterMilliseconds: configuration.drainTimeoutMs) {
             logger.warning("drain timeout: closing the connections still open", metadata: ["open": .stringConvertible(server.stats().connectionsOpen)])
-            group.stop()
+            lifecycle.runDeadlineHooks()
+            _ = group.loops[0].schedule(afterMilliseconds: 1_000) { stop() }
         }
     }
 

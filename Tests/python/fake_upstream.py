@@ -8,7 +8,8 @@ Actions: ("ok",) a normal answer (streamed when the request streams, usage inclu
 asked); ("status", code, headers, body) an error answer; ("delay", seconds) wait before the
 status line, then answer ok; ("cut", n) stream n content chunks and drop the connection;
 ("stall", n, seconds) stream n chunks then go silent; ("nodone", n) stream n chunks and end
-cleanly without [DONE]; ("length",) a whole answer cut at its token ceiling; ("error", n) (Anthropic streams) n chunks, then an error event.
+cleanly without [DONE]; ("slow", seconds, n) stream n words a pause apart, then end normally;
+("length",) a whole answer cut at its token ceiling; ("error", n) (Anthropic streams) n chunks, then an error event.
 `/v1/messages` answers as Anthropic's Messages API does, whole or streamed, with a tool call when
 the request carries tools.
 
@@ -31,6 +32,7 @@ class Upstream:
         self.plans = {}
         self.calls = {}
         self.requests = []
+        self.aborted = 0
         upstream = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -49,7 +51,9 @@ class Upstream:
                 try:
                     self.answer()
                 except (BrokenPipeError, ConnectionResetError):
-                    # The proxy gave up on this call (a timeout under test): nothing to tell.
+                    # The proxy gave up on this call (a timeout or a cancel under test).
+                    with upstream.lock:
+                        upstream.aborted += 1
                     self.close_connection = True
 
             def answer(self):
@@ -164,6 +168,9 @@ class Upstream:
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
                 words = ["Once", " upon", " a", " time", "."]
+                pause = 0
+                if action[0] == "slow":
+                    pause, words = action[1], [f" w{i}" for i in range(action[2])]
                 limit = action[1] if action[0] in ("cut", "stall", "nodone") else len(words)
                 base = {"id": "chatcmpl-s", "object": "chat.completion.chunk", "created": 1, "model": body["model"]}
                 usage_wanted = (body.get("stream_options") or {}).get("include_usage")
@@ -175,6 +182,8 @@ class Upstream:
                            usage=None) if usage_wanted else dict(base, choices=[{"index": 0, "delta": {"role": "assistant", "content": ""},
                                                                                   "finish_reason": None}]))
                 for word in words[:limit]:
+                    if pause:
+                        time.sleep(pause)
                     event(dict(base, choices=[{"index": 0, "delta": {"content": word}, "finish_reason": None}]))
                 if action[0] == "cut":
                     self.connection.shutdown(socket.SHUT_RDWR)

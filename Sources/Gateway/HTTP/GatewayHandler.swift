@@ -53,7 +53,7 @@ public final class GatewayHandler: HTTPHandler {
 
     /// The features every gateway serves, in registration order.
     static var features: [any GatewayFeature.Type] { [OperationsFeature.self, KeysFeature.self, CollectionsFeature.self, AIProxyFeature.self, DocumentsFeature.self,
-                                                       FilesFeature.self, StaticAssetsFeature.self] }
+                                                       FilesFeature.self, JobsFeature.self, StaticAssetsFeature.self] }
 
     /// The handler for `services`: every feature's routes (then `extraRoutes`) behind the
     /// stages their access asks for, its request metrics registered. What the server and the

@@ -24,6 +24,10 @@ public final class GatewayServices: Sendable {
     let collections: CollectionEngine
     /// The AI proxy's model names and their upstream targets (`Features/AIProxy`).
     let aiModels: ModelTable
+    /// The AI proxy itself, with its caches: the AI routes' and the generation jobs' one path.
+    let aiProxy: AIProxy
+    /// The documents' read-through cache (nil: off); whoever writes a document tells it.
+    let documentCache: DocumentCache?
 
     public init(configuration: GatewayConfiguration, store: Store, logger: Logger) throws {
         self.configuration = configuration
@@ -39,6 +43,8 @@ public final class GatewayServices: Sendable {
         collections = CollectionEngine(store: store, configuration: configuration.collections,
                                        dataDirectory: configuration.storage.dataDirectory, logger: logger)
         aiModels = try ModelTable(configuration.aiProxy, environment: ProcessInfo.processInfo.environment)
+        aiProxy = AIProxy.make(configuration: configuration, table: aiModels, budget: tokenBudget, store: store, logger: logger)
+        documentCache = DocumentsFeature.makeCache(configuration: configuration, logger: logger)
         addressPolicy = configuration.ipPolicy
         metrics = MetricsRegistry()
         lifecycle = GatewayLifecycle()
@@ -82,6 +88,7 @@ public final class GatewayLifecycle: Sendable {
     private let started = Atomic<Bool>(false)
     private let startHooks = Mutex<[@Sendable (EventLoopGroup) -> Void]>([])
     private let stopHooks = Mutex<[@Sendable () -> Void]>([])
+    private let drainHooks = Mutex<[(drain: @Sendable (@escaping @Sendable () -> Void) -> Void, deadline: @Sendable () -> Void)]>([])
 
     public init() {}
 
@@ -92,6 +99,25 @@ public final class GatewayLifecycle: Sendable {
     /// Runs on the main thread after the loops have stopped, before the database closes
     /// (what must be written on the way out: index snapshots).
     public func onStopped(_ hook: @escaping @Sendable () -> Void) { stopHooks.withLock { $0.append(hook) } }
+
+    /// Work the drain must wait for besides connections (jobs in hand): `drain` is told the
+    /// drain began and calls its argument once done; `atDeadline` runs if the drain timeout
+    /// comes first (hand the work back), shortly before the loops stop.
+    public func onDrain(_ drain: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void, atDeadline: @escaping @Sendable () -> Void) {
+        drainHooks.withLock { $0.append((drain, atDeadline)) }
+    }
+
+    /// Tells every drain hook; `finished` runs once all are done (at once when there are none).
+    func runDrainHooks(_ finished: @escaping @Sendable () -> Void) {
+        let hooks = drainHooks.withLock { $0 }
+        guard !hooks.isEmpty else { return finished() }
+        let remaining = Atomic<Int>(hooks.count)
+        for hook in hooks {
+            hook.drain { if remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { finished() } }
+        }
+    }
+
+    func runDeadlineHooks() { for hook in drainHooks.withLock({ $0 }) { hook.deadline() } }
 
     func runStartHooks(_ group: EventLoopGroup) { for hook in startHooks.withLock({ $0 }) { hook(group) } }
     func runStopHooks() { for hook in stopHooks.withLock({ $0 }) { hook() } }

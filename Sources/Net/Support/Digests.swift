@@ -22,7 +22,16 @@ public enum Digests {
         var digest = [UInt8](repeating: 0, count: 20)
         let bytes = Array(text.utf8)
         _ = SHA1(bytes, bytes.count, &digest)
-        return digest.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        return hex(digest)
+    }
+
+    /// Lowercase hex of `bytes` (digests as text: ETags, checksums, request hashes).
+    public static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// 64 bits from getrandom(2).

@@ -12,22 +12,7 @@ import Storage
 /// Errors are OpenAI's shape (`OpenAIError`), so the `openai` client raises its own classes.
 enum AIProxyFeature: GatewayFeature {
     static func register(on router: RouterBuilder, services: GatewayServices) {
-        let settings = services.configuration.aiProxy
-        var semantic: (SemanticCache, PromptEmbedder)?
-        if settings.cache == .semantic, let targets = services.aiModels.models[settings.semanticModel] {
-            semantic = (SemanticCache(threshold: settings.semanticThreshold, maximumPerScope: settings.semanticMaximumPerScope),
-                        PromptEmbedder(targets: targets, settings: settings))
-        }
-        var cache: (any AnswerStore)?
-        if settings.cache != .off {
-            if settings.cacheStore != .local, let url = services.configuration.redisURL, let redis = try? RedisSettings(url: url) {
-                cache = RedisAnswerCache(settings: redis, ttlMs: settings.cacheTTLMs, maximumBytes: settings.cacheMaximumBytes)
-            } else {
-                cache = ExactCache(maximumBytes: settings.cacheMaximumBytes, ttlMs: settings.cacheTTLMs)
-            }
-        }
-        let proxy = AIProxy(table: services.aiModels, settings: settings, budget: services.tokenBudget, cache: cache,
-                            semantic: semantic, store: services.store, logger: services.logger)
+        let proxy = services.aiProxy
         for prefix in ["/v1/chat/", "/v1/embeddings", "/v1/models"] {
             router.errors(under: prefix) { OpenAIError($0) }
         }
@@ -77,51 +62,82 @@ struct AIProxy: Sendable {
 
     static let stateKey = LoopLocalKey()
 
+    /// The one proxy a process has (`GatewayServices.aiProxy`): its caches as configured.
+    static func make(configuration: GatewayConfiguration, table: ModelTable, budget: TokenBudget, store: Store, logger: Logger) -> AIProxy {
+        let settings = configuration.aiProxy
+        var semantic: (SemanticCache, PromptEmbedder)?
+        if settings.cache == .semantic, let targets = table.models[settings.semanticModel] {
+            semantic = (SemanticCache(threshold: settings.semanticThreshold, maximumPerScope: settings.semanticMaximumPerScope),
+                        PromptEmbedder(targets: targets, settings: settings))
+        }
+        var cache: (any AnswerStore)?
+        if settings.cache != .off {
+            if settings.cacheStore != .local, let url = configuration.redisURL, let redis = try? RedisSettings(url: url) {
+                cache = RedisAnswerCache(settings: redis, ttlMs: settings.cacheTTLMs, maximumBytes: settings.cacheMaximumBytes)
+            } else {
+                cache = ExactCache(maximumBytes: settings.cacheMaximumBytes, ttlMs: settings.cacheTTLMs)
+            }
+        }
+        return AIProxy(table: table, settings: settings, budget: budget, cache: cache, semantic: semantic, store: store, logger: logger)
+    }
+
     func call(_ context: RequestContext, _ kind: AIRequest.Kind) {
         let request: AIRequest
         do throws(OpenAIError) { request = try AIRequest.parse(context.request, kind: kind) } catch { return context.send(error) }
-        guard let targets = table.models[request.model] else { return context.send(OpenAIError.modelNotFound(request.model)) }
-        let loop = context.loop
+        run(request, caller: AICaller(context.caller), route: kind == .chat ? "/v1/chat/completions" : "/v1/embeddings",
+            cacheHeader: context.request.header("X-AIWriter-Cache"), sink: context)
+    }
+
+    /// A parsed call, answered through `sink`: the caches, then the budget and the targets.
+    /// `finished` hears how it ended (after the usage row is queued).
+    func run(_ request: AIRequest, caller: AICaller, route: String, cacheHeader: String?, sink: any AIAnswerSink,
+             finished: ((ProxyCall.Outcome) -> Void)? = nil) {
+        let kind = request.kind
+        guard let targets = table.models[request.model] else {
+            sink.fail(OpenAIError.modelNotFound(request.model))
+            finished?(ProxyCall.Outcome(status: 404))
+            return
+        }
+        let loop = sink.loop
         let state = loop.local(for: AIProxy.stateKey) {
             AIProxyLoopState(loop: loop, table: table, settings: settings, store: store, logger: logger)
         }
         let started = loop.nowMilliseconds
-        let route = kind == .chat ? "/v1/chat/completions" : "/v1/embeddings"
-        let caller = context.caller
         func recordUsage(_ outcome: ProxyCall.Outcome, cache: String) {
             state.usage.record(UsageRow(tenantID: caller.tenantID, keyID: caller.keyID, route: route,
                                         promptTokens: max(0, outcome.promptTokens ?? 0), completionTokens: max(0, outcome.completionTokens ?? 0),
                                         at: Store.now, model: request.model, target: outcome.target, status: outcome.status,
                                         latencyMs: Int64(loop.nowMilliseconds &- started), cache: cache))
+            finished?(outcome)
         }
-        guard let cache, CacheKey.cacheable(request, header: context.request.header("X-AIWriter-Cache")) else {
-            return forward(context, request, targets, state: state, cacheKey: nil, semantic: nil, recordUsage: recordUsage)
+        guard let cache, CacheKey.cacheable(request, header: cacheHeader) else {
+            return forward(sink, request, targets, state: state, caller: caller, cacheKey: nil, semantic: nil, recordUsage: recordUsage)
         }
         let key = CacheKey(tenantID: caller.tenantID, kind: kind, stream: request.stream, object: request.object)
         // A hit costs no upstream tokens: it is answered before the budget is asked.
         cache.get(key, on: loop) { [self] entry in
             if let entry {
-                AIProxy.replay(entry, request, context, outcome: "hit")
+                AIProxy.replay(entry, request, sink, outcome: "hit")
                 return recordUsage(ProxyCall.Outcome(target: entry.target, status: 200), cache: "hit")
             }
             guard let (semantic, embedder) = semantic, let (prompt, scope) = SemanticCache.prompt(of: request, tenantID: caller.tenantID) else {
-                return forward(context, request, targets, state: state, cacheKey: key, semantic: nil, recordUsage: recordUsage)
+                return forward(sink, request, targets, state: state, caller: caller, cacheKey: key, semantic: nil, recordUsage: recordUsage)
             }
             let signature = PromptSignature(prompt)
             embedder.embed(prompt, state: state, loop: loop) { [self] vector in
                 guard let vector else {
-                    return forward(context, request, targets, state: state, cacheKey: key, semantic: nil, recordUsage: recordUsage)
+                    return forward(sink, request, targets, state: state, caller: caller, cacheKey: key, semantic: nil, recordUsage: recordUsage)
                 }
                 let index = { semantic.insert(scope, vector: vector, signature: signature, answer: key) }
                 guard let (id, answer) = semantic.lookup(scope, vector: vector, signature: signature) else {
-                    return forward(context, request, targets, state: state, cacheKey: key, semantic: index, recordUsage: recordUsage)
+                    return forward(sink, request, targets, state: state, caller: caller, cacheKey: key, semantic: index, recordUsage: recordUsage)
                 }
                 cache.get(answer, on: loop) { [self] found in
                     guard let found else {
                         semantic.forget(scope, id: id)
-                        return forward(context, request, targets, state: state, cacheKey: key, semantic: index, recordUsage: recordUsage)
+                        return forward(sink, request, targets, state: state, caller: caller, cacheKey: key, semantic: index, recordUsage: recordUsage)
                     }
-                    AIProxy.replay(found, request, context, outcome: "semantic")
+                    AIProxy.replay(found, request, sink, outcome: "semantic")
                     recordUsage(ProxyCall.Outcome(target: found.target, status: 200), cache: "semantic")
                 }
             }
@@ -131,10 +147,9 @@ struct AIProxy: Sendable {
     /// The call upstream, after the caches missed: the key's token budget reserved, then the
     /// targets tried (`ProxyCall`); a complete answer is kept under `cacheKey` and, for the
     /// semantic cache, its prompt indexed (`semantic`).
-    func forward(_ context: RequestContext, _ request: AIRequest, _ targets: [ModelTable.Target], state: AIProxyLoopState,
-                 cacheKey: CacheKey?, semantic: (() -> Void)?, recordUsage: @escaping (ProxyCall.Outcome, String) -> Void) {
-        let loop = context.loop
-        let caller = context.caller
+    func forward(_ sink: any AIAnswerSink, _ request: AIRequest, _ targets: [ModelTable.Target], state: AIProxyLoopState,
+                 caller: AICaller, cacheKey: CacheKey?, semantic: (() -> Void)?, recordUsage: @escaping (ProxyCall.Outcome, String) -> Void) {
+        let loop = sink.loop
         let kind = request.kind
         let cacheOutcome = cacheKey == nil ? "bypass" : "miss"
         var keep: ((ExactCache.Answer, String) -> Void)?
@@ -146,7 +161,7 @@ struct AIProxy: Sendable {
         }
         let start = { [self] (reservation: TokenBudget.Reservation?) in
             let call = ProxyCall(
-                context: context, state: state, settings: settings, model: request.model, targets: targets,
+                sink: sink, state: state, settings: settings, model: request.model, targets: targets,
                 path: kind == .chat ? "/chat/completions" : "/embeddings",
                 answer: request.stream ? .stream(clientAskedUsage: request.clientAskedUsage) : .buffered,
                 keep: keep,
@@ -176,14 +191,14 @@ struct AIProxy: Sendable {
                 start(reservation)
             case .failure(.limited(_, let decision)):
                 let waitMs = max(1, (decision.retryAfter + 999) / 1000)
-                context.send(OpenAIError(.tooManyRequests,
+                sink.fail(OpenAIError(.tooManyRequests,
                                          "Rate limit reached for tokens per minute: this key's budget is \(tokensPerMinute); this request reserves \(request.estimatedTokens). Please try again in \(waitMs)ms.",
                                          type: "tokens", code: "rate_limit_exceeded",
                                          headers: [("Retry-After", String((waitMs + 999) / 1000)), ("retry-after-ms", String(waitMs)),
                                                    ("x-should-retry", "false")]))
                 recordUsage(ProxyCall.Outcome(status: 429), cacheOutcome)
             case .failure(.unavailable):
-                context.send(OpenAIError(.serviceUnavailable, "the token budget cannot be checked now", type: "server_error",
+                sink.fail(OpenAIError(.serviceUnavailable, "the token budget cannot be checked now", type: "server_error",
                                          code: "budget_unavailable", headers: [("Retry-After", "1")]))
                 recordUsage(ProxyCall.Outcome(status: 503), cacheOutcome)
             }
@@ -192,16 +207,15 @@ struct AIProxy: Sendable {
 
     /// A cached answer, as the upstream gave it: a whole body, or the stream's events in order
     /// (its usage chunk only to a client that asked for usage).
-    static func replay(_ entry: ExactCache.Entry, _ request: AIRequest, _ context: RequestContext, outcome: String) {
+    static func replay(_ entry: ExactCache.Entry, _ request: AIRequest, _ sink: any AIAnswerSink, outcome: String) {
         let headers = [("X-AIWriter-Target", entry.target), ("X-AIWriter-Cache", outcome)]
         switch entry.answer {
         case .whole(let status, let contentType, let body):
-            context.send(status: HTTPStatus(status), headers: headers + [("Content-Type", contentType)], body: .bytes(body))
+            sink.answer(status: HTTPStatus(status), headers: headers + [("Content-Type", contentType)], body: body)
         case .stream(let events):
-            context.startStream(status: .ok, contentType: "text/event-stream; charset=utf-8",
-                                headers: headers + [("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no")])
-            for event in events where !event.usageOnly || request.clientAskedUsage { context.responder.writeChunk(event.raw) }
-            context.responder.finishStream()
+            sink.openStream(headers: headers + [("Cache-Control", "no-cache"), ("X-Accel-Buffering", "no")])
+            for event in events where !event.usageOnly || request.clientAskedUsage { sink.streamEvent(event.raw) }
+            sink.closeStream()
         }
     }
 }

@@ -1,3 +1,4 @@
+import Logging
 import Net
 import Storage
 
@@ -13,7 +14,7 @@ import Storage
 enum DocumentsFeature: GatewayFeature {
     static func register(on router: RouterBuilder, services: GatewayServices) {
         let store = services.store
-        let cache = makeCache(services)
+        let cache = services.documentCache
         if let cache { services.metrics.register("document-cache") { cache.writeMetrics(into: &$0) } }
 
         router.post("/v1/documents", .role(.writer)) { context in
@@ -206,16 +207,15 @@ enum DocumentsFeature: GatewayFeature {
     // MARK: Helpers
 
     /// The read-through cache `document-cache` asks for (nil: off).
-    static func makeCache(_ services: GatewayServices) -> DocumentCache? {
-        let configuration = services.configuration
+    static func makeCache(configuration: GatewayConfiguration, logger: Logger) -> DocumentCache? {
         let settings = configuration.documents
         guard settings.cache == .auto else { return nil }
         if let url = configuration.redisURL, let redis = try? RedisSettings(url: url) {
-            return DocumentCache(backend: .redis(redis), ttlMs: settings.cacheTTLMs, logger: services.logger)
+            return DocumentCache(backend: .redis(redis), ttlMs: settings.cacheTTLMs, logger: logger)
         }
         guard configuration.storage.databaseURL == nil else { return nil }
         return DocumentCache(backend: .local(LocalDocumentCache(maximumBytes: settings.cacheMaximumBytes)), ttlMs: settings.cacheTTLMs,
-                             logger: services.logger)
+                             logger: logger)
     }
 
     static func documentID(_ context: RequestContext) throws(GatewayError) -> Int64 {

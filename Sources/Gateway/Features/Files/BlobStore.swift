@@ -51,13 +51,7 @@ enum Blobs {
     /// What a crashed upload left is deleted after this long (no upload runs a day).
     static let incompleteGraceMs: Int64 = 86_400_000
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func hex(_ bytes: [UInt8]) -> String { Digests.hex(bytes) }
 
     static func errnoText() -> String { String(cString: strerror(errno)) }
 }

@@ -237,6 +237,24 @@ public enum ConfigurationLoader {
             }),
         Key("static-max-file-bytes", "The largest static file (or range of one) answered",
             read: { String($0.staticAssets.maximumFileBytes) }, apply: { c, v in c.staticAssets.maximumFileBytes = try size(v, in: 1...(1 << 34)) }),
+        Key("jobs-workers", "Generation jobs this process runs at once (serve and worker); 0: serve runs none",
+            read: { String($0.jobs.workers) }, apply: { c, v in c.jobs.workers = try integer(v, in: 0...10_000) }),
+        Key("jobs-lease", "How long a job's claim lasts past its last heartbeat: how soon another worker takes over a dead one's job",
+            read: { duration($0.jobs.leaseMs) }, apply: { c, v in
+                let ms = try milliseconds(v)
+                guard ms >= 300 else { throw ConfigurationError(description: "must be at least 300ms (heartbeats come every third of it)") }
+                c.jobs.leaseMs = ms
+            }),
+        Key("jobs-max-attempts", "Attempts a generation job gets before it fails for good",
+            read: { String($0.jobs.maxAttempts) }, apply: { c, v in c.jobs.maxAttempts = try integer(v, in: 1...100) }),
+        Key("jobs-retry-backoff", "Wait before a failed job's first retry (doubling, with jitter, up to a minute)",
+            read: { duration($0.jobs.retryBackoffMs) }, apply: { c, v in c.jobs.retryBackoffMs = try milliseconds(v) }),
+        Key("jobs-poll-interval", "How often an idle worker asks the database for a job",
+            read: { duration($0.jobs.pollIntervalMs) }, apply: { c, v in c.jobs.pollIntervalMs = max(1, try milliseconds(v)) }),
+        Key("jobs-embedding-model", "The ai-models entry that embeds a job's answer into its collection (a job may name its own)",
+            read: { $0.jobs.embeddingModel }, apply: { c, v in c.jobs.embeddingModel = v }),
+        Key("jobs-max-request-bytes", "The largest generation request (413 above it)",
+            read: { String($0.jobs.maximumRequestBytes) }, apply: { c, v in c.jobs.maximumRequestBytes = try size(v, in: 1024...(64 << 20)) }),
         Key("migrate", "Apply pending migrations at start: auto (SQLite only), true or false",
             read: { $0.migrateOnStart.rawValue }, apply: { c, v in
                 guard let policy = GatewayConfiguration.MigrationPolicy(rawValue: v) else {

@@ -18,6 +18,7 @@ public struct GatewayConfiguration: Sendable {
     public var staticAssets = StaticAssetsConfiguration()
     public var documents = DocumentsConfiguration()
     public var files = FilesConfiguration()
+    public var jobs = JobsConfiguration()
     /// Whether `serve` applies pending migrations before it listens.
     public var migrateOnStart = MigrationPolicy.auto
     /// Where rate-limit state lives: this process, or Redis shared by every replica.

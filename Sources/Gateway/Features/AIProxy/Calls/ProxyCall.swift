@@ -2,7 +2,8 @@ import Net
 import Storage
 import UpstreamClient
 
-/// One proxied AI call, from the first target to the client's last byte: the fallback loop.
+/// One proxied AI call, from the first target to the answer's last byte (written to its
+/// `AIAnswerSink`: the HTTP client, or a generation job): the fallback loop.
 ///
 /// Before the first byte reaches the client every failure can still be hidden — a connect
 /// error, a timeout, a 429 or 5xx (or a 401/403/404: that target is misconfigured) moves to
@@ -40,7 +41,7 @@ final class ProxyCall {
         case refused(OpenAIError)
     }
 
-    let context: RequestContext
+    let sink: any AIAnswerSink
     let state: AIProxyLoopState
     let settings: AIProxyConfiguration
     let model: String
@@ -74,11 +75,11 @@ final class ProxyCall {
     static let maximumBuffered = 64 << 20
     static let maximumFailureBody = 64 << 10
 
-    init(context: RequestContext, state: AIProxyLoopState, settings: AIProxyConfiguration, model: String,
+    init(sink: any AIAnswerSink, state: AIProxyLoopState, settings: AIProxyConfiguration, model: String,
          targets: [ModelTable.Target], path: String, answer: Answer, keep: ((ExactCache.Answer, String) -> Void)?,
          body: @escaping (ModelTable.Target) throws(OpenAIError) -> [UInt8], done: @escaping (Outcome) -> Void) {
         self.keep = keep
-        self.context = context
+        self.sink = sink
         self.state = state
         self.settings = settings
         self.model = model
@@ -89,7 +90,7 @@ final class ProxyCall {
         self.done = done
     }
 
-    var loop: EventLoop { context.loop }
+    var loop: EventLoop { sink.loop }
 
     func start() { attempt() }
 
@@ -146,7 +147,7 @@ final class ProxyCall {
     func received(_ bytes: UnsafeRawBufferPointer) {
         guard let head else { return }
         if case .stream = answer, !failing, (200..<300).contains(head.status) {
-            guard context.responder.isPending else {
+            guard sink.isWaiting else {
                 // The client went away: stop paying for its answer.
                 transfer?.cancel()
                 return
@@ -187,7 +188,7 @@ final class ProxyCall {
             let error = OpenAIError(.badGateway, "the upstream's answer exceeds \(ProxyCall.maximumBuffered >> 20) MiB",
                                     type: "server_error", code: "upstream_answer_too_large")
             outcome.status = error.status.rawValue
-            context.send(error)
+            sink.fail(error)
             return done(outcome)
         }
         if let error {
@@ -232,14 +233,14 @@ final class ProxyCall {
         if let keep, outcome.status == 200, !ProxyCall.stoppedAtLength(buffer) {
             keep(.whole(status: 200, contentType: contentType, body: buffer), target.name)
         }
-        context.send(status: HTTPStatus(outcome.status), headers: headers, body: .bytes(buffer))
+        sink.answer(status: HTTPStatus(outcome.status), headers: headers, body: buffer)
         done(outcome)
     }
 
     /// The next target, or the last one again after its `Retry-After` when that is short.
     func moveOn(retryAfterMs: UInt64?) {
         if next == targets.count - 1, let wait = retryAfterMs, wait <= settings.maxRetryWaitMs, retries < 2,
-           context.responder.isPending {
+           sink.isWaiting {
             retries += 1
             loop.schedule(afterMilliseconds: wait) { [self] in attempt() }
             return
@@ -265,7 +266,7 @@ final class ProxyCall {
             }
             if ProxyCall.looksLikeOpenAIError(body) {
                 headers.append(("Content-Type", "application/json"))
-                context.send(status: HTTPStatus(head.status), headers: headers, body: .bytes(body))
+                sink.answer(status: HTTPStatus(head.status), headers: headers, body: body)
                 done(outcome)
                 return
             }
@@ -290,7 +291,7 @@ final class ProxyCall {
             error = OpenAIError(.badGateway, "model \(model) has no target", type: "server_error", code: "upstream_unavailable")
         }
         outcome.status = error.status.rawValue
-        context.send(error)
+        sink.fail(error)
         done(outcome)
     }
 
@@ -307,7 +308,7 @@ final class ProxyCall {
         var headers = answerHeaders(target)
         headers.append(("Cache-Control", "no-cache"))
         headers.append(("X-Accel-Buffering", "no"))
-        context.startStream(status: .ok, contentType: "text/event-stream; charset=utf-8", headers: headers)
+        sink.openStream(headers: headers)
         outcome.target = target.name
         outcome.status = 200
     }
@@ -336,7 +337,7 @@ final class ProxyCall {
         }
         recorded?.append((event.raw, usageOnly))
         if usageOnly, case .stream(let clientAskedUsage) = answer, !clientAskedUsage { return }
-        context.responder.writeChunk(event.raw)
+        sink.streamEvent(event.raw)
     }
 
     /// Whether an answer (or a stream chunk) has a choice that ended at its token ceiling.
@@ -349,7 +350,7 @@ final class ProxyCall {
 
     func finishStream(_ error: UpstreamError?, _ target: ModelTable.Target, now: UInt64) {
         let rest = framer.finish()
-        if !rest.isEmpty { context.responder.writeChunk(rest) }
+        if !rest.isEmpty { sink.streamEvent(rest) }
         if anthropic?.failed == true {
             // The upstream's error event has been forwarded: the stream is already told.
             state.breakers[target.index].recordFailure(nowMs: now)
@@ -357,18 +358,18 @@ final class ProxyCall {
         } else if let error, error != .cancelled {
             state.breakers[target.index].recordFailure(nowMs: now)
             outcome.status = 502
-            context.responder.writeChunk(OpenAIError(.badGateway, "the upstream stream failed: \(error)", type: "server_error",
+            sink.streamEvent(OpenAIError(.badGateway, "the upstream stream failed: \(error)", type: "server_error",
                                                      code: "upstream_stream_failed").streamEvent())
         } else if error == nil, !sawDone {
             state.breakers[target.index].recordFailure(nowMs: now)
             outcome.status = 502
-            context.responder.writeChunk(OpenAIError(.badGateway, "the upstream ended the stream before [DONE]", type: "server_error",
+            sink.streamEvent(OpenAIError(.badGateway, "the upstream ended the stream before [DONE]", type: "server_error",
                                                      code: "upstream_stream_cut").streamEvent())
         } else if error == nil {
             state.breakers[target.index].recordSuccess()
             if let keep, let recorded { keep(.stream(recorded), target.name) }
         }
-        context.responder.finishStream()
+        sink.closeStream()
         done(outcome)
     }
 
