@@ -20,23 +20,11 @@ import openai
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fake_upstream import Upstream  # noqa: E402
+from harness import check, free_port  # noqa: E402
 
 BINARY = os.path.abspath(sys.argv[1])
 os.environ["NO_PROXY"] = "127.0.0.1,localhost"
 failures = 0
-
-
-def check(condition, message):
-    if not condition:
-        print("FAIL:", message)
-        sys.exit(1)
-    print("ok:", message)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def expect(exception, call, message):

@@ -20,7 +20,6 @@ extension Store {
         jobs.id, jobs.tenant_id, jobs.kind, jobs.payload, jobs.state, jobs.attempts, jobs.max_attempts, jobs.run_after, jobs.result, jobs.error, jobs.created_at, jobs.updated_at, jobs.claim,
         jobs.cancel_requested, jobs.idempotency_key, jobs.document_id, jobs.document_version, jobs.request_hash
         """
-    static let eventColumns = "id, job_id, type, data, at"
     /// How long an idempotency key names its job.
     public static let idempotencyWindowMilliseconds: Int64 = 24 * 3600 * 1000
 
