@@ -442,6 +442,79 @@ struct ConformanceTests {
         #expect(all.map(\.requests).reduce(0, +) == 6)
     }
 
+    @Test("usage roll-ups move old rows into daily sums and change no figure", arguments: BackendKind.allCases)
+    func usageRollUp(kind: BackendKind) async throws {
+        let store = try Fixture.store(kind)
+        let tenant = try await Fixture.tenant(store)
+        let now = Store.now
+        let old = now - 40 * 86_400_000
+        var rows: [UsageRow] = []
+        for i in 0..<5 {
+            rows.append(UsageRow(tenantID: tenant, keyID: i < 3 ? "k1" : nil, route: "/v1/chat/completions", promptTokens: 10, completionTokens: Int64(i),
+                                 at: old + Int64(i), model: "writer", target: "primary/gpt", status: i == 4 ? 502 : 200, latencyMs: 5,
+                                 cache: i == 0 ? "hit" : (i == 1 ? nil : "miss")))
+        }
+        rows.append(UsageRow(tenantID: tenant, keyID: "k1", route: "/v1/chat/completions", promptTokens: 1, completionTokens: 1, at: now, model: "writer"))
+        let batch = rows
+        try await store.call { s, l, d in s.recordUsage(batch, on: l, d) }
+        let before = try await store.call { s, l, d in s.usageSummary(tenantID: tenant, since: old - 1000, until: now + 1, keyID: nil, on: l, d) }
+        let totalsBefore = try await store.call { s, l, d in s.usageTotals(tenantID: tenant, since: old - 1000, on: l, d) }
+        let rolled = try await store.call { s, l, d in s.rollUpUsage(beforeDay: now / 86_400_000 - 30, on: l, d) }
+        #expect(rolled >= 5)
+        #expect(try await store.call { s, l, d in s.rollUpUsage(beforeDay: now / 86_400_000 - 30, on: l, d) } == 0)
+        let after = try await store.call { s, l, d in s.usageSummary(tenantID: tenant, since: old - 1000, until: now + 1, keyID: nil, on: l, d) }
+        #expect(after == before)
+        #expect(before.count == 3 && before.first(where: { $0.keyID == "k1" && $0.day == old / 86_400_000 })?.cacheHits == 1)
+        #expect(before.first(where: { $0.keyID == nil })?.errors == 1)
+        #expect(try await store.call { s, l, d in s.usageTotals(tenantID: tenant, since: old - 1000, on: l, d) } == totalsBefore)
+        let k1 = try await store.call { s, l, d in s.usageSummary(tenantID: tenant, since: old - 1000, until: now + 1, keyID: "k1", on: l, d) }
+        #expect(k1.map(\.requests) == [3, 1])
+        // Rows after the roll-up are added to the day's sums, not lost.
+        try await store.call { s, l, d in s.recordUsage([UsageRow(tenantID: tenant, keyID: "k1", route: "/v1/chat/completions", promptTokens: 2,
+                                                                  completionTokens: 0, at: old, model: "writer")], on: l, d) }
+        _ = try await store.call { s, l, d in s.rollUpUsage(beforeDay: now / 86_400_000 - 30, on: l, d) }
+        let k1After = try await store.call { s, l, d in s.usageSummary(tenantID: tenant, since: old - 1000, until: now + 1, keyID: "k1", on: l, d) }
+        #expect(k1After.map(\.requests) == [4, 1] && k1After[0].promptTokens == 32)
+    }
+
+    @Test("schedules: one claimant per slot, missed slots run once, a dead runner is taken over", arguments: BackendKind.allCases)
+    func schedules(kind: BackendKind) async throws {
+        let store = try Fixture.store(kind)
+        let name = "s-" + (try await Fixture.tenant(store))
+        let hour: Int64 = 3_600_000
+        let start = (Store.now / hour) * hour
+        let registered = try await store.call { s, l, d in s.registerSchedule(name: name, cron: "0 * * * *", nextAt: start + hour, on: l, d) }
+        #expect(registered.nextAt == start + hour && registered.holder == nil && registered.runs == 0)
+        // Registering again (a restart, another replica) does not move the slot.
+        #expect(try await store.call { s, l, d in s.registerSchedule(name: name, cron: "0 * * * *", nextAt: start + 2 * hour, on: l, d) }.nextAt == start + hour)
+        // Not due yet.
+        #expect(try await store.call { s, l, d in s.claimSchedule(name: name, holder: "a", now: start + 10, nextAfterNow: start + hour, leaseMilliseconds: 1000, on: l, d) }.claimed == false)
+        // Five hours later: two runners ask at once; one wins, the slot is the missed one, and
+        // the next is the first after now — the four missed slots do not queue up.
+        let now = start + 5 * hour + 30
+        async let first = store.call { s, l, d in s.claimSchedule(name: name, holder: "a", now: now, nextAfterNow: start + 6 * hour, leaseMilliseconds: 1000, on: l, d) }
+        async let second = store.call { s, l, d in s.claimSchedule(name: name, holder: "b", now: now, nextAfterNow: start + 6 * hour, leaseMilliseconds: 1000, on: l, d) }
+        let (x, y) = try await (first, second)
+        #expect([x.claimed, y.claimed].filter { $0 }.count == 1)
+        let winner = x.claimed ? "a" : "b"
+        #expect(x.state.nextAt == start + 6 * hour && x.state.slot == start + hour && x.state.holder == winner)
+        // The winner dies: until its lease ends nobody takes over; then the slot runs again.
+        #expect(try await store.call { s, l, d in s.claimSchedule(name: name, holder: "c", now: now + 500, nextAfterNow: start + 6 * hour, leaseMilliseconds: 1000, on: l, d) }.claimed == false)
+        let takeover = try await store.call { s, l, d in s.claimSchedule(name: name, holder: "c", now: now + 1001, nextAfterNow: start + 6 * hour, leaseMilliseconds: 1000, on: l, d) }
+        #expect(takeover.claimed && takeover.state.slot == start + hour && takeover.state.nextAt == start + 6 * hour)
+        #expect(try await store.call { s, l, d in s.heartbeatSchedule(name: name, holder: winner, leaseUntil: now + 5000, on: l, d) } == false)
+        #expect(try await store.call { s, l, d in s.finishSchedule(name: name, holder: winner, error: nil, on: l, d) } == false)
+        #expect(try await store.call { s, l, d in s.heartbeatSchedule(name: name, holder: "c", leaseUntil: now + 5000, on: l, d) })
+        #expect(try await store.call { s, l, d in s.finishSchedule(name: name, holder: "c", error: "disk full", on: l, d) })
+        let state = try await store.call { s, l, d in s.scheduleState(name: name, on: l, d) }
+        #expect(state?.runs == 1 && state?.holder == nil && state?.lastError == "disk full")
+        let runs = try await store.call { s, l, d in s.scheduleRuns(name: name, on: l, d) }
+        #expect(runs.count == 1 && runs[0].slot == start + hour && runs[0].holder == "c" && runs[0].error == "disk full" && runs[0].finishedAt != nil)
+        // Not due again until the next slot; a changed expression re-times the schedule.
+        #expect(try await store.call { s, l, d in s.claimSchedule(name: name, holder: "d", now: now + 2000, nextAfterNow: start + 6 * hour, leaseMilliseconds: 1000, on: l, d) }.claimed == false)
+        #expect(try await store.call { s, l, d in s.registerSchedule(name: name, cron: "*/5 * * * *", nextAt: now + 60_000, on: l, d) }.nextAt == now + 60_000)
+    }
+
     @Test("concurrent batches get distinct, gap-free sequence numbers", arguments: BackendKind.allCases)
     func concurrentBatches(kind: BackendKind) async throws {
         let store = try Fixture.store(kind)

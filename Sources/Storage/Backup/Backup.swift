@@ -30,10 +30,16 @@ public enum Backup {
             defer { try? session.execute("COMMIT") }
             let snapshot = try session.rows("SELECT pg_export_snapshot()")[0].text(0)
             let counts = try counts(session)
-            try runTool("pg_dump", ["--format=custom", "--no-owner", "--snapshot=\(snapshot)", "--file=\(path)", "--dbname=\(url)"])
+            // Written aside and moved into place, counts first: a file at `path` is always whole.
+            let temporary = path + ".partial"
+            unlink(temporary)
+            try runTool("pg_dump", ["--format=custom", "--no-owner", "--snapshot=\(snapshot)", "--file=\(temporary)", "--dbname=\(url)"])
             let manifest = counts.map { "\($0.table) \($0.rows)\n" }.joined()
             guard FileManager.default.createFile(atPath: path + ".counts", contents: Data(manifest.utf8)) else {
                 throw .unavailable("cannot write \(path).counts")
+            }
+            guard rename(temporary, path) == 0 else {
+                throw .unavailable("cannot move the backup into place: \(String(cString: strerror(errno)))")
             }
             return counts
         }

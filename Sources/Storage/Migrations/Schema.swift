@@ -487,6 +487,80 @@ public enum Schema {
             ) STRICT;
             CREATE INDEX job_events_job ON job_events (job_id, id);
             """),
+        // Scheduled jobs: one row per configured schedule says when it is next due and who
+        // holds its current run (a lease, so a runner that died is taken over), which is how
+        // one runner across every replica and worker runs each slot; `schedule_runs` keeps a
+        // row per slot run. `usage_daily` holds usage rows rolled up by UTC day, key and model
+        // ('' for none, as a primary key cannot hold NULL) once their raw rows age out.
+        Migration(version: 7, name: "scheduled jobs and usage roll-ups", postgres: """
+            CREATE TABLE schedules (
+                name TEXT PRIMARY KEY,
+                cron TEXT NOT NULL,
+                next_at BIGINT NOT NULL,
+                slot BIGINT,
+                holder TEXT,
+                lease_until BIGINT,
+                runs BIGINT NOT NULL DEFAULT 0,
+                last_started_at BIGINT,
+                last_finished_at BIGINT,
+                last_error TEXT
+            );
+            CREATE TABLE schedule_runs (
+                name TEXT NOT NULL,
+                slot BIGINT NOT NULL,
+                holder TEXT NOT NULL,
+                started_at BIGINT NOT NULL,
+                finished_at BIGINT,
+                error TEXT,
+                PRIMARY KEY (name, slot)
+            );
+            CREATE TABLE usage_daily (
+                tenant_id TEXT NOT NULL,
+                day BIGINT NOT NULL,
+                key_id TEXT NOT NULL,
+                model TEXT NOT NULL,
+                requests BIGINT NOT NULL,
+                prompt_tokens BIGINT NOT NULL,
+                completion_tokens BIGINT NOT NULL,
+                cache_hits BIGINT NOT NULL,
+                errors BIGINT NOT NULL,
+                PRIMARY KEY (tenant_id, day, key_id, model)
+            );
+            """, sqlite: """
+            CREATE TABLE schedules (
+                name TEXT PRIMARY KEY,
+                cron TEXT NOT NULL,
+                next_at INTEGER NOT NULL,
+                slot INTEGER,
+                holder TEXT,
+                lease_until INTEGER,
+                runs INTEGER NOT NULL DEFAULT 0,
+                last_started_at INTEGER,
+                last_finished_at INTEGER,
+                last_error TEXT
+            ) STRICT;
+            CREATE TABLE schedule_runs (
+                name TEXT NOT NULL,
+                slot INTEGER NOT NULL,
+                holder TEXT NOT NULL,
+                started_at INTEGER NOT NULL,
+                finished_at INTEGER,
+                error TEXT,
+                PRIMARY KEY (name, slot)
+            ) STRICT;
+            CREATE TABLE usage_daily (
+                tenant_id TEXT NOT NULL,
+                day INTEGER NOT NULL,
+                key_id TEXT NOT NULL,
+                model TEXT NOT NULL,
+                requests INTEGER NOT NULL,
+                prompt_tokens INTEGER NOT NULL,
+                completion_tokens INTEGER NOT NULL,
+                cache_hits INTEGER NOT NULL,
+                errors INTEGER NOT NULL,
+                PRIMARY KEY (tenant_id, day, key_id, model)
+            ) STRICT;
+            """),
     ]
 
     /// A version-4 UUID made by SQLite, for rows that predate migration 2.
@@ -494,5 +568,6 @@ public enum Schema {
 
     /// Tables a backup's counts are checked on, in dependency order.
     public static let tables = ["tenants", "collection_databases", "api_keys", "documents", "document_versions", "collections", "records",
-                                "changes", "jobs", "usage", "file_blobs", "file_blob_chunks", "files", "file_versions", "job_events"]
+                                "changes", "jobs", "usage", "file_blobs", "file_blob_chunks", "files", "file_versions", "job_events",
+                                "schedules", "schedule_runs", "usage_daily"]
 }

@@ -149,25 +149,50 @@ public final class Store: Sendable {
         INSERT INTO usage (tenant_id, key_id, route, prompt_tokens, completion_tokens, at, model, target, status, latency_ms, cache)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
         """, parameters: 11)
-    /// Per key, model and UTC day; `$4` narrows to one key when not null.
+    /// Per key, model and UTC day; `$4` narrows to one key when not null. Raw rows and the
+    /// days already rolled up into `usage_daily` (a rolled-up day counts whole once its start is
+    /// within a day of `$2`).
     static let usageSummary = Query("usage_summary", postgres: """
-        SELECT at / 86400000 AS day, key_id, model, count(*), COALESCE(sum(prompt_tokens), 0)::bigint,
-               COALESCE(sum(completion_tokens), 0)::bigint, count(*) FILTER (WHERE cache IN ('hit', 'semantic')), count(*) FILTER (WHERE status >= 400)
-        FROM usage WHERE tenant_id = $1 AND at >= $2 AND at < $3 AND ($4::text IS NULL OR key_id = $4)
+        SELECT day, key_id, model, sum(requests)::bigint, sum(prompt_tokens)::bigint, sum(completion_tokens)::bigint,
+               sum(cache_hits)::bigint, sum(errors)::bigint
+        FROM (SELECT at / 86400000 AS day, key_id, model, count(*) AS requests, COALESCE(sum(prompt_tokens), 0) AS prompt_tokens,
+                     COALESCE(sum(completion_tokens), 0) AS completion_tokens, count(*) FILTER (WHERE cache IN ('hit', 'semantic')) AS cache_hits,
+                     count(*) FILTER (WHERE status >= 400) AS errors
+              FROM usage WHERE tenant_id = $1 AND at >= $2::bigint AND at < $3::bigint AND ($4::text IS NULL OR key_id = $4)
+              GROUP BY 1, 2, 3
+              UNION ALL
+              SELECT day, NULLIF(key_id, ''), NULLIF(model, ''), requests, prompt_tokens, completion_tokens, cache_hits, errors
+              FROM usage_daily WHERE tenant_id = $1 AND day * 86400000 > $2::bigint - 86400000 AND day * 86400000 < $3::bigint
+                    AND ($4::text IS NULL OR key_id = $4)) u
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT 10000
         """, sqlite: """
-        SELECT at / 86400000 AS day, key_id, model, count(*), COALESCE(sum(prompt_tokens), 0),
-               COALESCE(sum(completion_tokens), 0), sum(cache IN ('hit', 'semantic')), sum(status >= 400)
-        FROM usage WHERE tenant_id = $1 AND at >= $2 AND at < $3 AND ($4 IS NULL OR key_id = $4)
+        SELECT day, key_id, model, sum(requests), sum(prompt_tokens), sum(completion_tokens), sum(cache_hits), sum(errors)
+        FROM (SELECT at / 86400000 AS day, key_id, model, count(*) AS requests, COALESCE(sum(prompt_tokens), 0) AS prompt_tokens,
+                     COALESCE(sum(completion_tokens), 0) AS completion_tokens, count(CASE WHEN cache IN ('hit', 'semantic') THEN 1 END) AS cache_hits,
+                     count(CASE WHEN status >= 400 THEN 1 END) AS errors
+              FROM usage WHERE tenant_id = $1 AND at >= $2 AND at < $3 AND ($4 IS NULL OR key_id = $4)
+              GROUP BY 1, 2, 3
+              UNION ALL
+              SELECT day, NULLIF(key_id, ''), NULLIF(model, ''), requests, prompt_tokens, completion_tokens, cache_hits, errors
+              FROM usage_daily WHERE tenant_id = $1 AND day * 86400000 > $2 - 86400000 AND day * 86400000 < $3
+                    AND ($4 IS NULL OR key_id = $4))
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT 10000
         """, parameters: 4)
     // PostgreSQL's sum of bigint is numeric; SQLite's is an integer already.
     static let usageTotals = Query("usage_totals", postgres: """
-        SELECT count(*), COALESCE(sum(prompt_tokens), 0)::bigint, COALESCE(sum(completion_tokens), 0)::bigint
-        FROM usage WHERE tenant_id = $1 AND at >= $2
+        SELECT sum(n)::bigint, sum(p)::bigint, sum(c)::bigint FROM (
+            SELECT count(*) AS n, COALESCE(sum(prompt_tokens), 0) AS p, COALESCE(sum(completion_tokens), 0) AS c
+            FROM usage WHERE tenant_id = $1 AND at >= $2::bigint
+            UNION ALL
+            SELECT COALESCE(sum(requests), 0), COALESCE(sum(prompt_tokens), 0), COALESCE(sum(completion_tokens), 0)
+            FROM usage_daily WHERE tenant_id = $1 AND day * 86400000 > $2::bigint - 86400000) u
         """, sqlite: """
-        SELECT count(*), COALESCE(sum(prompt_tokens), 0), COALESCE(sum(completion_tokens), 0)
-        FROM usage WHERE tenant_id = $1 AND at >= $2
+        SELECT sum(n), sum(p), sum(c) FROM (
+            SELECT count(*) AS n, COALESCE(sum(prompt_tokens), 0) AS p, COALESCE(sum(completion_tokens), 0) AS c
+            FROM usage WHERE tenant_id = $1 AND at >= $2
+            UNION ALL
+            SELECT COALESCE(sum(requests), 0), COALESCE(sum(prompt_tokens), 0), COALESCE(sum(completion_tokens), 0)
+            FROM usage_daily WHERE tenant_id = $1 AND day * 86400000 > $2 - 86400000)
         """, parameters: 2)
 
     /// Records several usage rows in one unit.

@@ -1,6 +1,6 @@
 /// The generation jobs' settings: keys `jobs-workers`, `jobs-lease`, `jobs-max-attempts`,
 /// `jobs-retry-backoff`, `jobs-poll-interval`, `jobs-embedding-model` and
-/// `jobs-max-request-bytes` in the one configuration table.
+/// `jobs-max-request-bytes`, and `schedules`, in the one configuration table.
 public struct JobsConfiguration: Sendable, Equatable {
     /// Jobs this process runs at once (`serve` and `worker` alike); 0: `serve` runs none, and
     /// leaves them to `aiwriter worker` processes.
@@ -18,6 +18,8 @@ public struct JobsConfiguration: Sendable, Equatable {
     public var embeddingModel = ""
     /// The largest `POST /v1/generations` body (413 above it).
     public var maximumRequestBytes = 1 << 20
+    /// Scheduled jobs (`schedules`): one runner across every process sharing the database.
+    public var schedules = ScheduleConfiguration.defaults
 
     public init() {}
 }

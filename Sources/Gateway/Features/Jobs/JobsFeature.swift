@@ -11,6 +11,9 @@ import Storage
 /// The workers (`Workers/`) run in every `serve` process unless `jobs-workers` is 0, and alone
 /// in `aiwriter worker` processes (`JobWorkerProcess`); every process shares the one queue in
 /// the database. Readers read, writers submit and cancel; another tenant's job is 404.
+///
+/// Scheduled jobs (`Schedules/`, the `schedules` key) run in every process too, each slot in
+/// only one of them.
 enum JobsFeature: GatewayFeature {
     static func register(on router: RouterBuilder, services: GatewayServices) {
         let store = services.store
@@ -20,6 +23,11 @@ enum JobsFeature: GatewayFeature {
             let workers = makeWorkers(services)
             services.lifecycle.onStart { group in workers.start(on: group) }
             services.lifecycle.onDrain({ finished in workers.drain(finished) }, atDeadline: { workers.releaseAll() })
+        }
+        services.lifecycle.onStart { group in
+            guard let scheduler = makeScheduler(services, holdsIndexes: true, on: group.loops[0]) else { return }
+            services.lifecycle.onDrain({ finished in scheduler.drain(finished) }, atDeadline: {})
+            scheduler.start()
         }
 
         router.post("/v1/generations", .role(.writer)) { context in
@@ -120,6 +128,17 @@ enum JobsFeature: GatewayFeature {
         JobWorkers(context: JobContext(store: services.store, proxy: services.aiProxy, settings: services.configuration.jobs,
                                        documentCache: services.documentCache, logger: services.logger),
                    slots: services.configuration.jobs.workers)
+    }
+
+    /// The process's scheduled jobs (`Schedules/`), on `loop`; nil when none can run here.
+    static func makeScheduler(_ services: GatewayServices, holdsIndexes: Bool, on loop: EventLoop) -> ScheduleRunner? {
+        let settings = services.configuration.jobs
+        let work = ScheduledWork(store: services.store, storage: services.configuration.storage,
+                                 collections: holdsIndexes ? services.collections : nil, jobLeaseMs: settings.leaseMs)
+        let schedules = settings.schedules.filter { work.canRun($0.task) }
+        guard !schedules.isEmpty else { return nil }
+        return ScheduleRunner(schedules: schedules, work: work, store: services.store, leaseMs: settings.leaseMs,
+                              logger: services.logger, loop: loop)
     }
 
     static func parse(_ context: RequestContext, models: ModelTable, settings: JobsConfiguration) throws(GatewayError) -> GenerationRequest {

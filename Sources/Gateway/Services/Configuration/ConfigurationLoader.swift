@@ -255,6 +255,14 @@ public enum ConfigurationLoader {
             read: { $0.jobs.embeddingModel }, apply: { c, v in c.jobs.embeddingModel = v }),
         Key("jobs-max-request-bytes", "The largest generation request (413 above it)",
             read: { String($0.jobs.maximumRequestBytes) }, apply: { c, v in c.jobs.maximumRequestBytes = try size(v, in: 1024...(64 << 20)) }),
+        Key("schedules", "Scheduled jobs: a list of {name, cron (UTC; 5 fields, or 6 with seconds first), task (backup|index-snapshot|usage-rollup|lease-sweep), directory, keep}",
+            read: { ScheduleConfiguration.encodeList($0.jobs.schedules) }, apply: { c, v in
+                do { c.jobs.schedules = try ScheduleConfiguration.decodeList(v) } catch let error as ConfigurationError {
+                    throw error
+                } catch {
+                    throw ConfigurationError(description: "\(error)")
+                }
+            }),
         Key("migrate", "Apply pending migrations at start: auto (SQLite only), true or false",
             read: { $0.migrateOnStart.rawValue }, apply: { c, v in
                 guard let policy = GatewayConfiguration.MigrationPolicy(rawValue: v) else {
@@ -439,7 +447,7 @@ public enum ConfigurationLoader {
     }
 
     /// Keys whose value is a list of mappings: carried as JSON text from file, environment or flag.
-    static let structuredKeys: Set<String> = ["ai-providers", "ai-models"]
+    static let structuredKeys: Set<String> = ["ai-providers", "ai-models", "schedules"]
 
     /// A YAML node as JSON text (scalars stay strings unless YAML resolved them as numbers or
     /// booleans).

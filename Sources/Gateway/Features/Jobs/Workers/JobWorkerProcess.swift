@@ -18,6 +18,7 @@ public final class JobWorkerProcess: @unchecked Sendable {
     public let group: EventLoopGroup
     public let services: GatewayServices
     let workers: JobWorkers
+    let scheduler: ScheduleRunner?
     let logger: Logger
     let signals = Atomic<Int>(0)
     var drainDeadline: ScheduledTask?
@@ -36,6 +37,7 @@ public final class JobWorkerProcess: @unchecked Sendable {
             throw error
         }
         workers = JobsFeature.makeWorkers(services)
+        scheduler = JobsFeature.makeScheduler(services, holdsIndexes: false, on: group.loops[0])
     }
 
     public func start() {
@@ -54,6 +56,7 @@ public final class JobWorkerProcess: @unchecked Sendable {
             }
         }
         workers.start(on: group)
+        scheduler?.start()
         group.start()
         logger.info("working", metadata: ["slots": .stringConvertible(workers.slots), "loops": .stringConvertible(configuration.loops)])
     }
@@ -65,10 +68,15 @@ public final class JobWorkerProcess: @unchecked Sendable {
         let logger = self.logger
         let stopped = Atomic<Bool>(false)
         let stop: @Sendable () -> Void = { if !stopped.exchange(true, ordering: .acquiringAndReleasing) { group.stop() } }
-        workers.drain {
-            logger.info("drained: no job in hand")
-            stop()
+        let parts = Atomic<Int>(scheduler == nil ? 1 : 2)
+        let partDone: @Sendable () -> Void = {
+            if parts.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
+                logger.info("drained: no job in hand")
+                stop()
+            }
         }
+        workers.drain(partDone)
+        scheduler?.drain(partDone)
         let workers = self.workers
         drainDeadline = group.loops[0].schedule(afterMilliseconds: configuration.drainTimeoutMs) {
             logger.warning("drain timeout: handing the running jobs back")

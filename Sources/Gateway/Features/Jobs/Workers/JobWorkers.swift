@@ -17,8 +17,8 @@ struct JobContext: Sendable {
 }
 
 /// A process's job workers: `jobs-workers` slots spread over the loops, each loop claiming
-/// for its own slots (`GenerationWorker`), so a job lives on one loop with no lock; loop 0
-/// also sweeps, every half lease, the running jobs whose last attempt's lease ran out.
+/// for its own slots (`GenerationWorker`), so a job lives on one loop with no lock. (The
+/// running jobs whose last attempt's lease ran out are ended by the `lease-sweep` schedule.)
 ///
 /// Drain (SIGTERM): no new claims; the jobs in hand finish, and whatever is still running at
 /// the deadline is stopped and handed back to the queue (its attempt not counted) for another
@@ -39,12 +39,12 @@ final class JobWorkers: Sendable {
         let processTag = String(Digests.randomUInt64() & 0xFFFF_FFFF, radix: 16)
         for (i, loop) in loops.enumerated() {
             let share = slots / loops.count + (i < slots % loops.count ? 1 : 0)
-            guard share > 0 || i == 0 else { continue }
+            guard share > 0 else { continue }
             let handle = GenerationWorker.Handle(loop: loop)
             workers.withLock { $0.append(handle) }
             let context = self.context
             loop.execute {
-                let worker = GenerationWorker(loop: loop, slots: share, context: context, tag: "\(processTag)-\(i)", sweeps: i == 0)
+                let worker = GenerationWorker(loop: loop, slots: share, context: context, tag: "\(processTag)-\(i)")
                 handle.worker = worker
                 worker.tick()
             }
@@ -93,7 +93,6 @@ final class GenerationWorker {
     let slots: Int
     let context: JobContext
     let tag: String
-    let sweeps: Bool
     var running: [Int64: GenerationRun] = [:]
     var claiming = false
     var draining = false
@@ -101,25 +100,19 @@ final class GenerationWorker {
     var timer: ScheduledTask?
     var failures = 0
     var claims: UInt64 = 0
-    var lastSweepMs: UInt64 = 0
 
-    init(loop: EventLoop, slots: Int, context: JobContext, tag: String, sweeps: Bool) {
+    init(loop: EventLoop, slots: Int, context: JobContext, tag: String) {
         self.loop = loop
         self.slots = slots
         self.context = context
         self.tag = tag
-        self.sweeps = sweeps
     }
 
     func tick() {
         timer?.cancel()
         timer = nil
         guard !draining, !loop.isStopping else { return }
-        if sweeps { sweepIfDue() }
-        guard !claiming, running.count < slots else {
-            if slots == 0 { arm(context.settings.leaseMs / 2) }
-            return
-        }
+        guard !claiming, running.count < slots else { return }
         claiming = true
         claims &+= 1
         let claim = "\(tag)-\(claims)-\(String(Digests.randomUInt64(), radix: 16))"
@@ -154,17 +147,6 @@ final class GenerationWorker {
         guard !draining else { return }
         timer?.cancel()
         timer = loop.schedule(afterMilliseconds: max(1, ms)) { [self] in tick() }
-    }
-
-    func sweepIfDue() {
-        let now = loop.nowMilliseconds
-        guard now &- lastSweepMs >= context.settings.leaseMs / 2 else { return }
-        lastSweepMs = now
-        context.store.sweepExpiredJobs(kind: JobContext.generationKind, leaseMilliseconds: Int64(context.settings.leaseMs), on: loop) { [self] result in
-            if case .success(let n) = result, n > 0 {
-                context.logger.warning("jobs failed: their last attempt's lease ran out", metadata: ["jobs": .stringConvertible(n)])
-            }
-        }
     }
 
     func ended(_ id: Int64) {
