@@ -26,3 +26,6 @@ python=$(scripts/python-env.sh numpy chromadb==1.5.9 openai==3.57.0 safetensors 
 # Generation jobs end to end: serve and worker processes, SQLite and a private PostgreSQL
 # (restarted mid-run), kill -9 and SIGTERM of workers, against the programmable upstream.
 "$python" Tests/python/jobs_test.py .build/debug/aiwriter
+# Scheduled jobs: backups with retention, index snapshot copies, a missed slot run once, and one
+# runner per slot across two serve replicas and a worker on one PostgreSQL.
+"$python" Tests/python/schedules_test.py .build/debug/aiwriter
