@@ -415,6 +415,37 @@ struct ConformanceTests {
         #expect(onlyCancelled.items.map(\.id) == [running.id, first.job.id])
     }
 
+    @Test("jobs: a batch claim under one token; the last deltas land with the completion", arguments: BackendKind.allCases)
+    func jobBatches(kind: BackendKind) async throws {
+        let store = try Fixture.store(kind)
+        let tenant = try await Fixture.tenant(store)
+        let jobKind = "batch-" + tenant
+        var enqueued: [Int64] = []
+        for i in 0..<5 {
+            enqueued.append(try await store.call { s, l, d in s.enqueueJob(tenantID: tenant, kind: jobKind, payload: "{\"n\":\(i)}", on: l, d) }.job.id)
+        }
+        let ids = enqueued
+        let batch = try await store.call { s, l, d in s.claimJobs(kind: jobKind, claim: "b1", leaseMilliseconds: 60_000, limit: 3, on: l, d) }
+        #expect(batch.map(\.id) == Array(ids.prefix(3)) && batch.allSatisfy { $0.claim == "b1" && $0.state == .running })
+        let rest = try await store.call { s, l, d in s.claimJobs(kind: jobKind, claim: "b2", leaseMilliseconds: 60_000, limit: 16, on: l, d) }
+        #expect(rest.map(\.id) == Array(ids.suffix(2)))
+        // One token, but every write names its job: completing one leaves the others running.
+        let done = try await store.call { s, l, d in
+            s.completeJob(id: ids[1], claim: "b1", result: "{}", document: JobDocumentWrite(documentID: nil, title: "t", body: "whole"),
+                          tenantID: tenant, events: [("delta", #"{"attempt":1,"content":"whole"}"#)], on: l, d)
+        }
+        #expect(done.job.state == .succeeded && done.document?.body == "whole")
+        #expect(try await store.call { s, l, d in s.heartbeatJob(id: ids[0], claim: "b1", on: l, d) } == false)
+        #expect(try await store.call { s, l, d in s.heartbeatJob(id: ids[1], claim: "b1", on: l, d) } == nil)
+        let events = try await store.call { s, l, d in s.jobEvents(tenantID: tenant, id: ids[1], after: 0, limit: 10, on: l, d) }
+        #expect(events.events.map(\.type) == ["queued", "started", "delta"])
+        // A lost claim writes neither the events nor the completion.
+        #expect(await store.failure { s, l, d in
+            s.completeJob(id: ids[3], claim: "b1", result: "{}", document: nil, tenantID: tenant, events: [("delta", "{}")], on: l, d)
+        }?.httpStatus == 409)
+        #expect(try await store.call { s, l, d in s.jobEvents(tenantID: tenant, id: ids[3], after: 0, limit: 10, on: l, d) }.events.map(\.type) == ["queued", "started"])
+    }
+
     @Test("usage rows and totals", arguments: BackendKind.allCases)
     func usage(kind: BackendKind) async throws {
         let store = try Fixture.store(kind)

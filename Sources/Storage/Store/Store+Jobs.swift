@@ -55,17 +55,17 @@ extension Store {
     // waiting on each other.
     static let claimJob = Query("job_claim", postgres: """
         UPDATE jobs SET state = 'running', attempts = attempts + 1, claimed_at = $2, updated_at = $2, claim = $4
-        WHERE id = (SELECT id FROM jobs WHERE kind = $1 AND cancel_requested = 0
+        WHERE id IN (SELECT id FROM jobs WHERE kind = $1 AND cancel_requested = 0
                         AND ((state = 'queued' AND run_after <= $2) OR (state = 'running' AND claimed_at < $3 AND attempts < max_attempts))
-                    ORDER BY run_after, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                    ORDER BY run_after, id LIMIT $5 FOR UPDATE SKIP LOCKED)
         RETURNING \(jobColumns)
         """, sqlite: """
         UPDATE jobs SET state = 'running', attempts = attempts + 1, claimed_at = $2, updated_at = $2, claim = $4
-        WHERE id = (SELECT id FROM jobs WHERE kind = $1 AND cancel_requested = 0
+        WHERE id IN (SELECT id FROM jobs WHERE kind = $1 AND cancel_requested = 0
                         AND ((state = 'queued' AND run_after <= $2) OR (state = 'running' AND claimed_at < $3 AND attempts < max_attempts))
-                    ORDER BY run_after, id LIMIT 1)
+                    ORDER BY run_after, id LIMIT $5)
         RETURNING \(jobColumns)
-        """, parameters: 4)
+        """, parameters: 5)
     static let startedEvent = Query("job_started_event", postgres: """
         INSERT INTO job_events (job_id, type, data, at)
         SELECT id, 'started', json_build_object('attempt', attempts)::text, $2 FROM jobs WHERE claim = $1
@@ -215,11 +215,19 @@ extension Store {
     /// heartbeat.
     public func claimJob(kind: String, claim: String, leaseMilliseconds: Int64, on loop: EventLoop,
                          _ done: @escaping (Result<Job?, StoreError>) -> Void) {
+        claimJobs(kind: kind, claim: claim, leaseMilliseconds: leaseMilliseconds, limit: 1, on: loop) { done($0.map(\.first)) }
+    }
+
+    /// Claims up to `limit` due jobs in one unit, all under `claim` (every later write names
+    /// the job's id as well as the claim, so one token serves the batch): a worker with free
+    /// slots pays one round trip and one commit for all of them, not one each.
+    public func claimJobs(kind: String, claim: String, leaseMilliseconds: Int64, limit: Int, on loop: EventLoop,
+                          _ done: @escaping (Result<[Job], StoreError>) -> Void) {
         let now = Store.now
-        let statements = [Store.claimJob(.text(kind), .integer(now), .integer(now - leaseMilliseconds), .text(claim)),
+        let statements = [Store.claimJob(.text(kind), .integer(now), .integer(now - leaseMilliseconds), .text(claim), .integer(Int64(max(1, limit)))),
                           Store.startedEvent(.text(claim), .integer(now))]
         unit(statements, on: loop, done) { results throws(StoreError) in
-            try results[0].rows.first.map(Store.job)
+            try results[0].rows.map(Store.job).sorted { $0.id < $1.id }
         }
     }
 
@@ -243,7 +251,9 @@ extension Store {
 
     /// Ends the claim with success, writing `document` (a new document or a new version) in the
     /// same unit: both happen, or — the claim lost — neither (`conflict`).
+    /// `events` (the last deltas) are appended in the same unit, before the completion.
     public func completeJob(id: Int64, claim: String, result: String, document: JobDocumentWrite?, tenantID: String,
+                            events: [(type: String, data: String)] = [],
                             on loop: EventLoop, _ done: @escaping (Result<(job: Job, document: Document?), StoreError>) -> Void) {
         guard validate(done, { () throws(StoreError) in
             _ = try Validation.metadata(result)
@@ -256,6 +266,8 @@ extension Store {
         }) else { return }
         let now = Store.now
         var statements = [Store.lockClaim(.integer(id), .text(claim))]
+        statements += events.map { Store.appendEvent(.integer(id), .text(claim), .text($0.type), .text($0.data), .integer(now)) }
+        let documentIndex = statements.count
         var documentParameter = SQLValue.null
         if let document {
             if let existing = document.documentID {
@@ -273,7 +285,7 @@ extension Store {
         statements.append(Store.completeJob(.integer(id), .text(claim), .json(result), .integer(now), documentParameter, .text(tenantID)))
         unit(statements, on: loop, done) { results throws(StoreError) in
             guard !results[0].rows.isEmpty else { throw .conflict("job \(id)'s claim is lost") }
-            let written = document == nil ? nil : try results[1].rows.first.map(Store.document)
+            let written = document == nil ? nil : try results[documentIndex].rows.first.map(Store.document)
             if document != nil && written == nil { throw .notFound("document \(document?.documentID.map(String.init) ?? "")") }
             guard let row = results.last?.rows.first else { throw .conflict("job \(id)'s claim is lost") }
             return (try Store.job(row), written)

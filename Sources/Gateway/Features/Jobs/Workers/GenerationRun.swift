@@ -33,6 +33,9 @@ final class GenerationRun {
     var flushing = false
     var flushTimer: ScheduledTask?
     var afterFlush: (() -> Void)?
+    /// Set once the answer is whole: what is still pending goes into the completing unit
+    /// (`pendingDeltaEvent`), not an insert of its own.
+    var holdingForCompletion = false
     var outcome: ProxyCall.Outcome?
 
     /// Deltas are written at most this often (or once this many bytes wait), so a fast model
@@ -106,20 +109,16 @@ final class GenerationRun {
 
     func flush() {
         guard !flushing else { return }
-        guard !pendingDelta.isEmpty, !lost else {
+        guard !pendingDelta.isEmpty, !lost, !holdingForCompletion else {
             if let next = afterFlush {
                 afterFlush = nil
                 next()
             }
             return
         }
-        let content = pendingDelta
-        pendingDelta = ""
+        guard let event = pendingDeltaEvent() else { return }
         flushing = true
-        var w = JSONWriter(capacity: content.utf8.count + 32)
-        w.raw("{\"attempt\":"); w.number(job.attempts); w.raw(",\"content\":"); w.string(content); w.raw("}")
-        let data = String(decoding: w.bytes, as: UTF8.self)
-        context.store.appendJobEvents(id: job.id, claim: claim, [("delta", data)], on: loop) { [self] result in
+        context.store.appendJobEvents(id: job.id, claim: claim, [event], on: loop) { [self] result in
             flushing = false
             switch result {
             case .success(false):
@@ -133,6 +132,26 @@ final class GenerationRun {
             }
             flush()
         }
+    }
+
+    /// The deltas not yet written, as one event (nil when there are none); taken.
+    func pendingDeltaEvent() -> (type: String, data: String)? {
+        guard !pendingDelta.isEmpty else { return nil }
+        let content = pendingDelta
+        pendingDelta = ""
+        var w = JSONWriter(capacity: content.utf8.count + 32)
+        w.raw("{\"attempt\":"); w.number(job.attempts); w.raw(",\"content\":"); w.string(content); w.raw("}")
+        return ("delta", String(decoding: w.bytes, as: UTF8.self))
+    }
+
+    /// Runs `next` once the write in flight (if any) is done, leaving the rest pending for
+    /// the completing unit, so deltas stay in order and a short answer costs no insert of its own.
+    func holdForCompletion(then next: @escaping () -> Void) {
+        flushTimer?.cancel()
+        flushTimer = nil
+        holdingForCompletion = true
+        afterFlush = next
+        if !flushing { flush() }
     }
 
     /// Runs `next` once every delta received so far is written (or given up on).
@@ -154,7 +173,7 @@ final class GenerationRun {
                            then: { [self] in end() })
         }
         if outcome.status == 200, sink.streamCompleted {
-            return flushAll { [self] in answered(sink.text) }
+            return holdForCompletion { [self] in answered(sink.text) }
         }
         let status = outcome.status
         let message = sink.errorMessage ?? "the model's answer ended at status \(status)"
@@ -239,9 +258,12 @@ final class GenerationRun {
         let result = GenerationJSON.Result(promptTokens: outcome?.promptTokens, completionTokens: outcome?.completionTokens,
                                            target: outcome?.target, recordID: recordID).json
         let store = context.store
+        // Taken once: a retried completion writes the same events.
+        let pendingEvents = pendingDeltaEvent().map { [$0] } ?? []
         func write(_ document: JobDocumentWrite) {
             persist({ [self] done in
-                store.completeJob(id: job.id, claim: claim, result: result, document: document, tenantID: caller.tenantID, on: loop) { [self] r in
+                store.completeJob(id: job.id, claim: claim, result: result, document: document, tenantID: caller.tenantID,
+                                  events: pendingEvents, on: loop) { [self] r in
                     switch r {
                     case .success((_, let written?)):
                         if let cache = context.documentCache { cache.stored(written, on: loop) { done(.success(())) } } else { done(.success(())) }

@@ -77,7 +77,7 @@ final class JobWorkers: Sendable {
     }
 }
 
-/// One loop's job slots: claims while a slot is free (at once after a claim, every
+/// One loop's job slots: claims as many jobs as slots are free, in one unit (at once after a claim, every
 /// `jobs-poll-interval` when the queue was empty, backing off while the database is away).
 /// Loop-owned.
 final class GenerationWorker {
@@ -95,11 +95,16 @@ final class GenerationWorker {
     let tag: String
     var running: [Int64: GenerationRun] = [:]
     var claiming = false
+    /// Jobs claimed as the drain began, on their way back to the queue.
+    var releasing = 0
     var draining = false
     var drained: (() -> Void)?
     var timer: ScheduledTask?
     var failures = 0
     var claims: UInt64 = 0
+    /// The most jobs one claim takes: a busy queue fills free slots in a round trip, and no
+    /// worker hoards what another could start sooner.
+    static let claimBatch = 16
 
     init(loop: EventLoop, slots: Int, context: JobContext, tag: String) {
         self.loop = loop
@@ -116,21 +121,31 @@ final class GenerationWorker {
         claiming = true
         claims &+= 1
         let claim = "\(tag)-\(claims)-\(String(Digests.randomUInt64(), radix: 16))"
-        context.store.claimJob(kind: JobContext.generationKind, claim: claim, leaseMilliseconds: Int64(context.settings.leaseMs), on: loop) { [self] result in
+        let free = slots - running.count
+        context.store.claimJobs(kind: JobContext.generationKind, claim: claim, leaseMilliseconds: Int64(context.settings.leaseMs),
+                                limit: min(free, GenerationWorker.claimBatch), on: loop) { [self] result in
             claiming = false
             switch result {
-            case .success(let job?):
+            case .success(let jobs) where !jobs.isEmpty:
                 failures = 0
                 guard !draining else {
                     // Claimed as the drain began: handed straight back.
-                    context.store.releaseJob(id: job.id, claim: claim, on: loop) { [self] _ in finishDrainIfIdle() }
+                    releasing += jobs.count
+                    for job in jobs {
+                        context.store.releaseJob(id: job.id, claim: claim, on: loop) { [self] _ in
+                            releasing -= 1
+                            finishDrainIfIdle()
+                        }
+                    }
                     return
                 }
-                let run = GenerationRun(job: job, claim: claim, context: context, loop: loop) { [self] in ended(job.id) }
-                running[job.id] = run
-                run.start()
+                for job in jobs {
+                    let run = GenerationRun(job: job, claim: claim, context: context, loop: loop) { [self] in ended(job.id) }
+                    running[job.id] = run
+                    run.start()
+                }
                 tick()
-            case .success(nil):
+            case .success:
                 failures = 0
                 if draining { return finishDrainIfIdle() }
                 arm(context.settings.pollIntervalMs)
@@ -163,9 +178,9 @@ final class GenerationWorker {
         finishDrainIfIdle()
     }
 
-    /// The drain is done once no job is in hand and no claim is in flight.
+    /// The drain is done once no job is in hand and no claim or hand-back is in flight.
     func finishDrainIfIdle() {
-        guard draining, running.isEmpty, !claiming, let drained else { return }
+        guard draining, running.isEmpty, !claiming, releasing == 0, let drained else { return }
         self.drained = nil
         drained()
     }
