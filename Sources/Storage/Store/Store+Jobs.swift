@@ -10,6 +10,12 @@ import Net
 /// by heartbeats (`claimed_at`); a job whose lease ran out is claimable again while attempts
 /// remain, and `sweepExpiredJobs` ends those that have none left (or were cancelled), so no
 /// job stays running past its lease.
+///
+/// A job holds a claim exactly while it runs (every way out of `running` clears it), so the
+/// holder's statements name the job by id and claim alone: a `state = 'running'` beside them
+/// implies the partial `jobs_due` index's predicate, and PostgreSQL's planner then reads that
+/// whole index (every queued job) for what is a primary-key lookup — measured, the queue's
+/// cost grew with its length.
 extension Store {
     static let jobColumns = """
         id, tenant_id, kind, payload, state, attempts, max_attempts, run_after, result, error, created_at, updated_at, claim,
@@ -74,27 +80,27 @@ extension Store {
         SELECT id, 'started', json_object('attempt', attempts), $2 FROM jobs WHERE claim = $1
         """, parameters: 2)
     static let heartbeatJob = Query("job_heartbeat", """
-        UPDATE jobs SET claimed_at = $3 WHERE id = $1 AND claim = $2 AND state = 'running' RETURNING cancel_requested
+        UPDATE jobs SET claimed_at = $3 WHERE id = $1 AND claim = $2 RETURNING cancel_requested
         """, parameters: 3)
     static let appendEvent = Query("job_event_append", """
         INSERT INTO job_events (job_id, type, data, at)
-        SELECT id, $3, $4, $5 FROM jobs WHERE id = $1 AND claim = $2 AND state = 'running'
+        SELECT id, $3, $4, $5 FROM jobs WHERE id = $1 AND claim = $2
         """, parameters: 5)
     /// The holder's lock on its job for the rest of the completing unit (another worker's
     /// claim waits; SQLite's writer is alone anyway).
     static let lockClaim = Query("job_lock_claim", postgres: """
-        SELECT id FROM jobs WHERE id = $1 AND claim = $2 AND state = 'running' FOR UPDATE
+        SELECT id FROM jobs WHERE id = $1 AND claim = $2 FOR UPDATE
         """, sqlite: """
-        SELECT id FROM jobs WHERE id = $1 AND claim = $2 AND state = 'running'
+        SELECT id FROM jobs WHERE id = $1 AND claim = $2
         """, parameters: 2)
     static let insertJobDocument = Query("job_document_insert", """
         INSERT INTO documents (tenant_id, title, body, metadata, version, created_at, updated_at, content_type)
-        SELECT $3, $4, $5, $6, 1, $7, $7, $8 WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND claim = $2 AND state = 'running')
+        SELECT $3, $4, $5, $6, 1, $7, $7, $8 WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND claim = $2)
         RETURNING \(documentColumns)
         """, parameters: 8)
     static let updateJobDocument = Query("job_document_update", """
         UPDATE documents SET title = $4, body = $5, metadata = $6, version = version + 1, updated_at = $7, content_type = $8
-        WHERE tenant_id = $3 AND id = $9 AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND claim = $2 AND state = 'running')
+        WHERE tenant_id = $3 AND id = $9 AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND claim = $2)
         RETURNING \(documentColumns)
         """, parameters: 9)
     /// `$5`: the document the statement before wrote (-1: the one it inserted, whose id the
@@ -108,9 +114,9 @@ extension Store {
               SELECT id, version FROM documents WHERE tenant_id = $6
                   AND id = CASE WHEN $5::bigint = -1
                                 THEN (SELECT currval(pg_get_serial_sequence('documents', 'id'))
-                                      WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND claim = $2 AND state = 'running'))
+                                      WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND claim = $2))
                                 ELSE $5::bigint END) d
-        WHERE jobs.id = $1 AND jobs.claim = $2 AND jobs.state = 'running'
+        WHERE jobs.id = $1 AND jobs.claim = $2
         RETURNING \(qualifiedJobColumns)
         """, sqlite: """
         UPDATE jobs SET state = 'succeeded', result = $3, error = NULL, updated_at = $4, claim = NULL,
@@ -119,29 +125,29 @@ extension Store {
               UNION ALL
               SELECT id, version FROM documents WHERE tenant_id = $6
                   AND id = CASE WHEN $5 = -1 THEN last_insert_rowid() ELSE $5 END) d
-        WHERE jobs.id = $1 AND jobs.claim = $2 AND jobs.state = 'running'
+        WHERE jobs.id = $1 AND jobs.claim = $2
         RETURNING \(qualifiedJobColumns)
         """, parameters: 6)
     /// `$5`: whether the failure may pass (another attempt when attempts remain).
     static let failJob = Query("job_fail", """
         UPDATE jobs SET state = CASE WHEN $5 = 1 AND attempts < max_attempts THEN 'queued' ELSE 'failed' END,
                         error = $3, run_after = $6, updated_at = $4, claim = NULL
-        WHERE id = $1 AND claim = $2 AND state = 'running' RETURNING \(jobColumns)
+        WHERE id = $1 AND claim = $2 RETURNING \(jobColumns)
         """, parameters: 6)
     /// The `retrying` event of a failure that will run again (a final failure's end is the
     /// job's own state: `GET …/events` says it from the row).
     static let retryingEvent = Query("job_retrying_event", """
         INSERT INTO job_events (job_id, type, data, at)
-        SELECT id, 'retrying', $3, $4 FROM jobs WHERE id = $1 AND claim = $2 AND state = 'running' AND $5 = 1 AND attempts < max_attempts
+        SELECT id, 'retrying', $3, $4 FROM jobs WHERE id = $1 AND claim = $2 AND $5 = 1 AND attempts < max_attempts
         """, parameters: 5)
     /// A drained worker hands its job back: queued at once, this attempt not counted.
     static let releaseJob = Query("job_release", """
         UPDATE jobs SET state = 'queued', attempts = attempts - 1, run_after = $3, updated_at = $3, claim = NULL
-        WHERE id = $1 AND claim = $2 AND state = 'running' RETURNING \(jobColumns)
+        WHERE id = $1 AND claim = $2 RETURNING \(jobColumns)
         """, parameters: 3)
     static let cancelledByHolder = Query("job_cancelled_by_holder", """
         UPDATE jobs SET state = 'cancelled', error = 'cancelled', updated_at = $3, claim = NULL
-        WHERE id = $1 AND claim = $2 AND state = 'running' RETURNING \(jobColumns)
+        WHERE id = $1 AND claim = $2 RETURNING \(jobColumns)
         """, parameters: 3)
     /// A queued job is cancelled at once; a running one is asked to stop (its holder sees
     /// it at its next heartbeat and aborts the call).
