@@ -561,6 +561,17 @@ public enum Schema {
                 PRIMARY KEY (tenant_id, day, key_id, model)
             ) STRICT;
             """),
+        // The claim reads the expired running jobs and the due queued ones from an index each:
+        // one index over both (with the claim's OR) had every claim walk the queue's head.
+        Migration(version: 8, name: "job claims by partial index per state", postgres: """
+            DROP INDEX jobs_due;
+            CREATE INDEX jobs_queued ON jobs (kind, run_after, id) WHERE state = 'queued';
+            CREATE INDEX jobs_running ON jobs (kind, claimed_at) WHERE state = 'running';
+            """, sqlite: """
+            DROP INDEX jobs_due;
+            CREATE INDEX jobs_queued ON jobs (kind, run_after, id) WHERE state = 'queued';
+            CREATE INDEX jobs_running ON jobs (kind, claimed_at) WHERE state = 'running';
+            """),
     ]
 
     /// A version-4 UUID made by SQLite, for rows that predate migration 2.

@@ -13,7 +13,7 @@ import Net
 ///
 /// A job holds a claim exactly while it runs (every way out of `running` clears it), so the
 /// holder's statements name the job by id and claim alone: a `state = 'running'` beside them
-/// implies the partial `jobs_due` index's predicate, and PostgreSQL's planner then reads that
+/// implies a partial index's predicate (`jobs_running`), and PostgreSQL's planner then reads that
 /// whole index (every queued job) for what is a primary-key lookup — measured, the queue's
 /// cost grew with its length.
 extension Store {
@@ -59,17 +59,30 @@ extension Store {
     // A job is claimable when queued and due, or when its last claim's lease ran out (the
     // worker died) and attempts remain. SKIP LOCKED lets many workers claim at once without
     // waiting on each other.
+    /// The jobs whose lease ran out (attempts left) first, then the due queued ones, each
+    /// from its own partial index (`jobs_running`, `jobs_queued`: migration 8), so a claim
+    /// reads a few index entries however long the queue is.
     static let claimJob = Query("job_claim", postgres: """
         UPDATE jobs SET state = 'running', attempts = attempts + 1, claimed_at = $2, updated_at = $2, claim = $4
-        WHERE id IN (SELECT id FROM jobs WHERE kind = $1 AND cancel_requested = 0
-                        AND ((state = 'queued' AND run_after <= $2) OR (state = 'running' AND claimed_at < $3 AND attempts < max_attempts))
-                    ORDER BY run_after, id LIMIT $5 FOR UPDATE SKIP LOCKED)
+        WHERE id IN (
+            SELECT id FROM (SELECT id FROM jobs WHERE kind = $1 AND state = 'running' AND claimed_at < $3 AND attempts < max_attempts
+                                AND cancel_requested = 0
+                            ORDER BY claimed_at LIMIT $5 FOR UPDATE SKIP LOCKED) expired
+            UNION ALL
+            SELECT id FROM (SELECT id FROM jobs WHERE kind = $1 AND state = 'queued' AND run_after <= $2 AND cancel_requested = 0
+                            ORDER BY run_after, id LIMIT $5 FOR UPDATE SKIP LOCKED) due
+            LIMIT $5)
         RETURNING \(jobColumns)
         """, sqlite: """
         UPDATE jobs SET state = 'running', attempts = attempts + 1, claimed_at = $2, updated_at = $2, claim = $4
-        WHERE id IN (SELECT id FROM jobs WHERE kind = $1 AND cancel_requested = 0
-                        AND ((state = 'queued' AND run_after <= $2) OR (state = 'running' AND claimed_at < $3 AND attempts < max_attempts))
-                    ORDER BY run_after, id LIMIT $5)
+        WHERE id IN (
+            SELECT id FROM (SELECT id FROM jobs WHERE kind = $1 AND state = 'running' AND claimed_at < $3 AND attempts < max_attempts
+                                AND cancel_requested = 0
+                            ORDER BY claimed_at LIMIT $5)
+            UNION ALL
+            SELECT id FROM (SELECT id FROM jobs WHERE kind = $1 AND state = 'queued' AND run_after <= $2 AND cancel_requested = 0
+                            ORDER BY run_after, id LIMIT $5)
+            LIMIT $5)
         RETURNING \(jobColumns)
         """, parameters: 5)
     static let startedEvent = Query("job_started_event", postgres: """
