@@ -14,7 +14,8 @@
 # curl discarding the bytes (the servers' own ceiling).
 # With DATABASE_URL set, a second gateway on that PostgreSQL database is measured the same way
 # (files in 1 MiB rows), for the record.
-# Usage: Benchmarks/compare/files.sh   (env: ROUNDS=3 SIZE_MB=200 SMOKE=0 DATABASE_URL=)
+# BIN=PATH measures another aiwriter binary (an A/B against an older commit).
+# Usage: Benchmarks/compare/files.sh   (env: ROUNDS=3 SIZE_MB=200 SMOKE=0 DATABASE_URL= BIN=)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-3}
@@ -23,7 +24,7 @@ if [ "${SMOKE:-0}" = 1 ]; then ROUNDS=1; SIZE_MB=20; fi
 GW_PORT=18291 NGX_PORT=18292
 scripts/install-deps.sh --bench
 swift build -c release --product aiwriter >/dev/null
-bin=.build/release/aiwriter
+bin=${BIN:-.build/release/aiwriter}
 work=$(mktemp -d -p "${BENCH_DIR:-/var/tmp}")
 trap 'set +e; kill $(cat "$work/gw.pid" 2>/dev/null) 2>/dev/null; nginx -c "$work/nginx.conf" -s stop 2>/dev/null; rm -rf "$work"' EXIT
 source Benchmarks/compare/lib.sh
