@@ -8,7 +8,7 @@ struct AIWriter: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "aiwriter",
         abstract: "The AI-Writer gateway: documents, embedding search and an AI proxy behind one HTTP front door.",
-        subcommands: [Serve.self, Worker.self, Config.self, Migrate.self, BackupCommand.self, RestoreCommand.self, Keys.self],
+        subcommands: [Serve.self, Worker.self, Config.self, Migrate.self, BackupCommand.self, RestoreCommand.self, Keys.self, Healthcheck.self],
         defaultSubcommand: Serve.self
     )
 }

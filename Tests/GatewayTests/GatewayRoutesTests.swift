@@ -55,7 +55,12 @@ final class GatewayRoutesTests {
 
     @Test func readyzIsReadyWhileServing() throws {
         let r = try RawClient(port: gateway.port).roundTrip("GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n")
-        #expect(r.status == 200)
+        #expect(r.status == 200 && r.header("Content-Type") == "application/json")
+        let body = try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]
+        #expect(body?["status"] as? String == "ready")
+        #expect((body?["database"] as? [String: Any])?["status"] as? String == "up")
+        let live = try RawClient(port: gateway.port).roundTrip("GET /livez HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(live.status == 200 && String(decoding: live.body, as: UTF8.self) == "ok")
     }
 
     @Test func unknownRouteIsJSON404() throws {

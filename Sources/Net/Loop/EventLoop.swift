@@ -259,6 +259,11 @@ public final class EventLoop: @unchecked Sendable {
         return made
     }
 
+    /// What this loop keeps under `key`, if anything (nothing is made). Loop thread only.
+    public func existingLocal<T: AnyObject>(for key: LoopLocalKey, as type: T.Type) -> T? {
+        localValue(key).map { unsafeDowncast($0, to: T.self) }
+    }
+
     /// Forgets (and returns) what this loop keeps under `key`: its owner is shutting down.
     /// Loop thread only.
     @discardableResult

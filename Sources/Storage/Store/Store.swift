@@ -143,6 +143,15 @@ public final class Store: Sendable {
                             createdAt: try row.integer(8), revokedAt: row[9].int)
     }
 
+    // MARK: Health
+
+    static let ping = Query("ping", "SELECT 1", parameters: 0)
+
+    /// One round trip to the database (`/readyz`).
+    public func ping(on loop: EventLoop, _ done: @escaping (Result<Void, StoreError>) -> Void) {
+        unit([Store.ping()], readOnly: true, on: loop, done) { _ in () }
+    }
+
     // MARK: Usage
 
     static let insertUsage = Query("usage_insert", """

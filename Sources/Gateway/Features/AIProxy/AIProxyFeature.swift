@@ -88,6 +88,24 @@ struct AIProxy: Sendable {
             cacheHeader: context.request.header("X-AIWriter-Cache"), sink: context)
     }
 
+    /// Each target's circuit breaker as `loop` sees it (breakers are per loop): `closed`,
+    /// `open` or `probing`. Loop thread only.
+    func breakerStates(on loop: EventLoop) -> [(target: String, state: String)] {
+        let state = loop.existingLocal(for: AIProxy.stateKey, as: AIProxyLoopState.self)
+        var seen = Set<Int>()
+        var out: [(target: String, state: String)] = []
+        for name in table.models.keys.sorted() {
+            for target in table.models[name] ?? [] where seen.insert(target.index).inserted {
+                switch state?.breakers[target.index].state ?? .closed(consecutiveFailures: 0) {
+                case .closed: out.append((target.name, "closed"))
+                case .open: out.append((target.name, "open"))
+                case .probing: out.append((target.name, "probing"))
+                }
+            }
+        }
+        return out
+    }
+
     /// A parsed call, answered through `sink`: the caches, then the budget and the targets.
     /// `finished` hears how it ended (after the usage row is queued).
     func run(_ request: AIRequest, caller: AICaller, route: String, cacheHeader: String?, sink: any AIAnswerSink,
