@@ -18,6 +18,7 @@ for package in "$@"; do
   case "$module" in
     faiss-cpu) module=faiss ;;
     hdrhistogram) module=hdrh ;;
+    helm-python-sdk) module=helm_python ;;
   esac
   if ! "$venv/bin/python" -c "import ${module//-/_}" 2>/dev/null; then
     if [ "$plain" != "$package" ]; then nodeps+=("$plain"); else missing+=("$package"); fi

@@ -29,3 +29,7 @@ python=$(scripts/python-env.sh numpy chromadb==1.5.9 openai==3.57.0 safetensors 
 # Scheduled jobs: backups with retention, index snapshot copies, a missed slot run once, and one
 # runner per slot across two serve replicas and a worker on one PostgreSQL.
 "$python" Tests/python/schedules_test.py .build/debug/aiwriter
+# The Kubernetes deployment offline: helm lint and renders of the chart, kustomize overlays,
+# kubernetes-validate --strict for two versions, the rendered config through the binary, policy.
+ops_python=$(scripts/python-env.sh kubernetes-validate==1.37.0 helm-python-sdk==0.2.2 yamllint==1.38.0)
+"$ops_python" deploy/tests/validate_deploy.py .build/debug/aiwriter
