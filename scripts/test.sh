@@ -36,3 +36,7 @@ ops_python=$(scripts/python-env.sh kubernetes-validate==1.37.0 helm-python-sdk==
 # The image, built offline (debootstrap from the machine's mirror, docker import) and run
 # hardened: health check, readiness, a document through the published port, SIGTERM, restart.
 BIN=.build/debug/aiwriter deploy/docker/smoke.sh
+# The Compose stack (two gateways, a worker, HAProxy, PostgreSQL with a streaming replica,
+# Redis) up, used through HAProxy (documents, collections, an AI call, loadtest), a replica
+# stopped, and down with every drain exiting 0.
+BIN=.build/debug/aiwriter LOADTEST=.build/debug/loadtest deploy/compose/smoke.sh
