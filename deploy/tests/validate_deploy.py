@@ -177,6 +177,7 @@ def main():
     value_sets = {
         "chart defaults": {},
         "chart everything on": {"autoscaling": {"enabled": True, "requestsPerSecond": 200}, "serviceMonitor": {"enabled": True},
+                                "prometheusRule": {"enabled": True},
                                 "ingress": {"enabled": True, "tls": [{"hosts": ["aiwriter.example.com"], "secretName": "aiwriter-tls"}]},
                                 "secrets": {"extra": {"OPENAI_API_KEY": "sk-test"}}, "imagePullSecrets": [{"name": "registry"}]},
         "chart existing secret, no extras": {"secrets": {"create": False, "existingSecret": "aiwriter-env"}, "worker": {"enabled": False},
@@ -189,6 +190,10 @@ def main():
         kinds = sorted({d["kind"] for d in docs})
         validate_schemas(text, label)
         policy(docs, label, binary)
+        if label == "chart everything on":
+            rules = [d for d in docs if d["kind"] == "PrometheusRule"]
+            with open(os.path.join(CHART, "files", "aiwriter-rules.yaml")) as f:
+                check(len(rules) == 1 and rules[0]["spec"] == yaml.safe_load(f), f"{label}: the PrometheusRule is the rules file")
         if label == "chart existing secret, no extras":
             check("Secret" not in kinds and "Job" not in kinds, f"{label}: no Secret and no migration Job are made")
         print(f"ok: {label} ({len(docs)} documents: {', '.join(kinds)})")
