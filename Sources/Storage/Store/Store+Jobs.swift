@@ -85,6 +85,25 @@ extension Store {
             LIMIT $5)
         RETURNING \(jobColumns)
         """, parameters: 5)
+    /// PostgreSQL: the claim and its `started` events in one statement (a data-modifying CTE),
+    /// one execution per claim instead of two. (Never run on SQLite, which has no such CTEs.)
+    static let claimJobWithEvents = Query("job_claim_with_events", postgres: """
+        WITH claimed AS (
+            UPDATE jobs SET state = 'running', attempts = attempts + 1, claimed_at = $2, updated_at = $2, claim = $4
+            WHERE id IN (
+                SELECT id FROM (SELECT id FROM jobs WHERE kind = $1 AND state = 'running' AND claimed_at < $3 AND attempts < max_attempts
+                                    AND cancel_requested = 0
+                                ORDER BY claimed_at LIMIT $5 FOR UPDATE SKIP LOCKED) expired
+                UNION ALL
+                SELECT id FROM (SELECT id FROM jobs WHERE kind = $1 AND state = 'queued' AND run_after <= $2 AND cancel_requested = 0
+                                ORDER BY run_after, id LIMIT $5 FOR UPDATE SKIP LOCKED) due
+                LIMIT $5)
+            RETURNING \(jobColumns)),
+        started AS (
+            INSERT INTO job_events (job_id, type, data, at)
+            SELECT id, 'started', json_build_object('attempt', attempts)::text, $2 FROM claimed)
+        SELECT \(jobColumns) FROM claimed
+        """, sqlite: "SELECT $1, $2, $3, $4, $5", parameters: 5)
     static let startedEvent = Query("job_started_event", postgres: """
         INSERT INTO job_events (job_id, type, data, at)
         SELECT id, 'started', json_build_object('attempt', attempts)::text, $2 FROM jobs WHERE claim = $1
@@ -141,6 +160,32 @@ extension Store {
         WHERE jobs.id = $1 AND jobs.claim = $2
         RETURNING \(qualifiedJobColumns)
         """, parameters: 6)
+    /// PostgreSQL: the completion with its document in one statement — the claim's row
+    /// locked, the last delta event, the document inserted (`$10` null) or its next version
+    /// (`$10` its id, the tenant's), and the job completed naming it — one execution where the
+    /// general path (`lockClaim`, `appendEvent`, `insertJobDocument`/`updateJobDocument`,
+    /// `completeJob`) takes four. No row: the claim is lost or the document is not the
+    /// tenant's (`claimHeld` tells which). (Never run on SQLite.)
+    static let completeJobWithDocument = Query("job_complete_with_document", postgres: """
+        WITH held AS (SELECT id FROM jobs WHERE id = $1 AND claim = $2 FOR UPDATE),
+        event AS (
+            INSERT INTO job_events (job_id, type, data, at) SELECT id, 'delta', $11::text, $4 FROM held WHERE $11::text IS NOT NULL),
+        inserted AS (
+            INSERT INTO documents (tenant_id, title, body, metadata, version, created_at, updated_at, content_type)
+            SELECT $5, $6, $7, $8, 1, $4, $4, $9 FROM held WHERE $10::bigint IS NULL
+            RETURNING \(documentColumns)),
+        updated AS (
+            UPDATE documents SET title = $6, body = $7, metadata = $8, version = version + 1, updated_at = $4, content_type = $9
+            WHERE tenant_id = $5 AND id = $10::bigint AND EXISTS (SELECT 1 FROM held)
+            RETURNING \(documentColumns)),
+        written AS (SELECT * FROM inserted UNION ALL SELECT * FROM updated)
+        UPDATE jobs SET state = 'succeeded', result = $3, error = NULL, updated_at = $4, claim = NULL,
+            document_id = written.id, document_version = written.version
+        FROM written WHERE jobs.id = $1 AND jobs.claim = $2
+        RETURNING \(qualifiedJobColumns), written.id, written.tenant_id, written.title, written.body, written.metadata,
+                  written.version, written.created_at, written.updated_at, written.content_type
+        """, sqlite: "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11", parameters: 11)
+    static let claimHeld = Query("job_claim_held", "SELECT 1 FROM jobs WHERE id = $1 AND claim = $2", parameters: 2)
     /// `$5`: whether the failure may pass (another attempt when attempts remain).
     static let failJob = Query("job_fail", """
         UPDATE jobs SET state = CASE WHEN $5 = 1 AND attempts < max_attempts THEN 'queued' ELSE 'failed' END,
@@ -243,8 +288,10 @@ extension Store {
     public func claimJobs(kind: String, claim: String, leaseMilliseconds: Int64, limit: Int, on loop: EventLoop,
                           _ done: @escaping (Result<[Job], StoreError>) -> Void) {
         let now = Store.now
-        let statements = [Store.claimJob(.text(kind), .integer(now), .integer(now - leaseMilliseconds), .text(claim), .integer(Int64(max(1, limit)))),
-                          Store.startedEvent(.text(claim), .integer(now))]
+        let parameters: [SQLValue] = [.text(kind), .integer(now), .integer(now - leaseMilliseconds), .text(claim), .integer(Int64(max(1, limit)))]
+        let statements = dialect == .postgres
+            ? [Store.claimJobWithEvents.bind(parameters)]
+            : [Store.claimJob.bind(parameters), Store.startedEvent(.text(claim), .integer(now))]
         unit(statements, on: loop, done) { results throws(StoreError) in
             try results[0].rows.map(Store.job).sorted { $0.id < $1.id }
         }
@@ -284,6 +331,22 @@ extension Store {
             }
         }) else { return }
         let now = Store.now
+        if dialect == .postgres, let document, events.count <= 1, events.allSatisfy({ $0.type == "delta" }) {
+            let statements = [
+                Store.completeJobWithDocument(.integer(id), .text(claim), .json(result), .integer(now), .text(tenantID), .text(document.title),
+                                              .text(document.body), .json(document.metadata), .text(document.contentType),
+                                              document.documentID.map { .integer($0) } ?? .null, events.first.map { .text($0.data) } ?? .null),
+                Store.claimHeld(.integer(id), .text(claim)),
+            ]
+            return unit(statements, on: loop, done) { results throws(StoreError) in
+                guard let row = results[0].rows.first else {
+                    if results[1].rows.isEmpty { throw .conflict("job \(id)'s claim is lost") }
+                    throw .notFound("document \(document.documentID.map(String.init) ?? "")")
+                }
+                let columns = row.count - 9
+                return (try Store.job(Array(row[..<columns])), try Store.document(Array(row[columns...])))
+            }
+        }
         var statements = [Store.lockClaim(.integer(id), .text(claim))]
         statements += events.map { Store.appendEvent(.integer(id), .text(claim), .text($0.type), .text($0.data), .integer(now)) }
         let documentIndex = statements.count
