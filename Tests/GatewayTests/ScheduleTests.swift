@@ -6,17 +6,12 @@ import Testing
 struct ScheduleTests {
     /// Milliseconds of a UTC time.
     func at(_ year: Int64, _ month: Int, _ day: Int, _ hour: Int64 = 0, _ minute: Int64 = 0, _ second: Int64 = 0) -> Int64 {
-        (CronExpression.days(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60 + second) * 1000
+        (CivilDate.days(year: year, month: Int64(month), day: Int64(day)) * 86_400 + hour * 3600 + minute * 60 + second) * 1000
     }
 
-    @Test func civilDatesRoundTrip() {
-        for day in stride(from: Int64(-800_000), through: 800_000, by: 997) {
-            let (y, m, d) = CronExpression.civil(day)
-            #expect(CronExpression.days(year: y, month: m, day: d) == day)
-        }
-        #expect(CronExpression.civil(0) == (1970, 1, 1))
-        #expect(CronExpression.civil(CronExpression.days(year: 2024, month: 2, day: 29)) == (2024, 2, 29))
+    @Test func slotsAreStampedInUTC() {
         #expect(ScheduledWork.stamp(at(2026, 12, 3, 15, 4, 5) + 999) == "20261203T150405Z")
+        #expect(ScheduledWork.stamp(at(2028, 2, 29)) == "20280229T000000Z")
     }
 
     @Test func nextSlots() throws {
@@ -95,6 +90,7 @@ struct ScheduleTests {
                             (#"[{"name":"x","cron":"@daily","task":"usage-rollup"},{"name":"x","cron":"@daily","task":"lease-sweep"}]"#, "two schedules"),
                             (#"[{"name":"x","cron":"@daily","task":"usage-rollup","keep":0}]"#, "keep"),
                             (#"[{"name":"x","task":"usage-rollup"}]"#, "cron"),
+                            (#"[{"name":"lease-sweep","cron":"@daily","task":"usage-rollup"}]"#, "the lease sweep's"),
                             (#"{"name":"x"}"#, "schedules")] {
             do {
                 _ = try ConfigurationLoader.load(file: nil, environment: [:], flags: ["schedules": bad])

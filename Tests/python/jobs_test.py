@@ -24,22 +24,11 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fake_upstream import Upstream  # noqa: E402
-from harness import check, free_port  # noqa: E402
+from harness import check, free_port, psql, wait_until  # noqa: E402
 
 BINARY = os.path.abspath(sys.argv[1])
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 os.environ["NO_PROXY"] = "127.0.0.1,localhost"
-
-
-def wait_until(predicate, seconds, what):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    check(False, f"within {seconds} s: {what}")
-
 
 class Cluster:
     """One configuration, a database, and the processes run on it."""
@@ -177,11 +166,6 @@ drain-timeout: 1s
             except subprocess.TimeoutExpired:
                 process.kill()
 
-
-def psql(url, sql):
-    return subprocess.run(["psql", url, "-At", "-c", sql], check=True, capture_output=True, text=True).stdout.strip()
-
-
 def test_sqlite(upstream, work):
     c = Cluster(upstream, os.path.join(work, "sqlite"))
     try:
@@ -297,7 +281,6 @@ def test_sqlite(upstream, work):
     finally:
         c.stop()
 
-
 def test_postgres(upstream, work):
     pg_dir = tempfile.mkdtemp(prefix="aiwriter-jobs-pg-")
     os.chmod(pg_dir, 0o755)
@@ -376,7 +359,6 @@ def test_postgres(upstream, work):
         subprocess.run([os.path.join(ROOT, "scripts/postgres.sh"), "stop", pg_dir])
         shutil.rmtree(pg_dir, ignore_errors=True)
 
-
 def main():
     upstream = Upstream()
     work = tempfile.mkdtemp(prefix="aiwriter-jobs-")
@@ -391,7 +373,6 @@ def main():
         upstream.stop()
     shutil.rmtree(work, ignore_errors=True)
     print("all jobs tests passed")
-
 
 if __name__ == "__main__":
     main()

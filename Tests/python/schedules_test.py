@@ -20,26 +20,11 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import check, free_port  # noqa: E402
+from harness import check, free_port, psql, wait_until  # noqa: E402
 
 BINARY = os.path.abspath(sys.argv[1])
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 os.environ["NO_PROXY"] = "127.0.0.1,localhost"
-
-
-def wait_until(predicate, seconds, what):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    check(False, f"within {seconds} s: {what}")
-
-
-def psql(url, sql):
-    return subprocess.run(["psql", url, "-At", "-c", sql], check=True, capture_output=True, text=True).stdout.strip()
-
 
 class Gateway:
     def __init__(self, work, schedules, database_url=None):
@@ -89,14 +74,12 @@ class Gateway:
                     text += f.read()
         return text
 
-
 def ready(port):
     try:
         urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
         return True
     except Exception:
         return False
-
 
 def test_sqlite(work):
     backups = os.path.join(work, "backups")
@@ -153,7 +136,6 @@ def test_sqlite(work):
     result = subprocess.run([BINARY, "serve", "--config", bad, "--data-dir", os.path.join(work, "bad")], capture_output=True, text=True, timeout=30)
     check(result.returncode != 0 and "outside 0-23" in result.stderr + result.stdout, "a bad cron expression is refused at start")
 
-
 def test_postgres(work):
     pg_dir = tempfile.mkdtemp(prefix="aiwriter-schedules-pg-")
     os.chmod(pg_dir, 0o755)
@@ -195,7 +177,6 @@ def test_postgres(work):
         subprocess.run([os.path.join(ROOT, "scripts/postgres.sh"), "stop", pg_dir])
         shutil.rmtree(pg_dir, ignore_errors=True)
 
-
 def main():
     work = tempfile.mkdtemp(prefix="aiwriter-schedules-")
     try:
@@ -206,7 +187,6 @@ def main():
         raise
     shutil.rmtree(work, ignore_errors=True)
     print("all schedules tests passed")
-
 
 if __name__ == "__main__":
     main()

@@ -59,19 +59,23 @@ extension Store {
     // A job is claimable when queued and due, or when its last claim's lease ran out (the
     // worker died) and attempts remain. SKIP LOCKED lets many workers claim at once without
     // waiting on each other.
+    /// PostgreSQL's claimable jobs ($1 kind, $2 now, $3 the lease's start, $5 how many), locked
+    /// and skipping what another claim holds: the one subquery both claim statements use.
+    static let claimablePostgres = """
+        SELECT id FROM (SELECT id FROM jobs WHERE kind = $1 AND state = 'running' AND claimed_at < $3 AND attempts < max_attempts
+                            AND cancel_requested = 0
+                        ORDER BY claimed_at LIMIT $5 FOR UPDATE SKIP LOCKED) expired
+        UNION ALL
+        SELECT id FROM (SELECT id FROM jobs WHERE kind = $1 AND state = 'queued' AND run_after <= $2 AND cancel_requested = 0
+                        ORDER BY run_after, id LIMIT $5 FOR UPDATE SKIP LOCKED) due
+        LIMIT $5
+        """
     /// The jobs whose lease ran out (attempts left) first, then the due queued ones, each
     /// from its own partial index (`jobs_running`, `jobs_queued`: migration 8), so a claim
     /// reads a few index entries however long the queue is.
     static let claimJob = Query("job_claim", postgres: """
         UPDATE jobs SET state = 'running', attempts = attempts + 1, claimed_at = $2, updated_at = $2, claim = $4
-        WHERE id IN (
-            SELECT id FROM (SELECT id FROM jobs WHERE kind = $1 AND state = 'running' AND claimed_at < $3 AND attempts < max_attempts
-                                AND cancel_requested = 0
-                            ORDER BY claimed_at LIMIT $5 FOR UPDATE SKIP LOCKED) expired
-            UNION ALL
-            SELECT id FROM (SELECT id FROM jobs WHERE kind = $1 AND state = 'queued' AND run_after <= $2 AND cancel_requested = 0
-                            ORDER BY run_after, id LIMIT $5 FOR UPDATE SKIP LOCKED) due
-            LIMIT $5)
+        WHERE id IN (\(claimablePostgres))
         RETURNING \(jobColumns)
         """, sqlite: """
         UPDATE jobs SET state = 'running', attempts = attempts + 1, claimed_at = $2, updated_at = $2, claim = $4
@@ -90,14 +94,7 @@ extension Store {
     static let claimJobWithEvents = Query("job_claim_with_events", postgres: """
         WITH claimed AS (
             UPDATE jobs SET state = 'running', attempts = attempts + 1, claimed_at = $2, updated_at = $2, claim = $4
-            WHERE id IN (
-                SELECT id FROM (SELECT id FROM jobs WHERE kind = $1 AND state = 'running' AND claimed_at < $3 AND attempts < max_attempts
-                                    AND cancel_requested = 0
-                                ORDER BY claimed_at LIMIT $5 FOR UPDATE SKIP LOCKED) expired
-                UNION ALL
-                SELECT id FROM (SELECT id FROM jobs WHERE kind = $1 AND state = 'queued' AND run_after <= $2 AND cancel_requested = 0
-                                ORDER BY run_after, id LIMIT $5 FOR UPDATE SKIP LOCKED) due
-                LIMIT $5)
+            WHERE id IN (\(claimablePostgres))
             RETURNING \(jobColumns)),
         started AS (
             INSERT INTO job_events (job_id, type, data, at)

@@ -111,12 +111,12 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
         while t < limit {
             let day = t >= 0 ? t / 86_400 : (t - 86_399) / 86_400
             let secondOfDay = t - day * 86_400
-            let (_, month, dayOfMonth) = CronExpression.civil(day)
+            let (_, month, dayOfMonth) = CivilDate.date(day)
             if months & (1 << UInt64(month)) == 0 {
                 t = CronExpression.firstDayOfNextMonth(day) * 86_400
                 continue
             }
-            if !matchesDay(dayOfMonth: dayOfMonth, weekday: Int((day % 7 + 11) % 7)) {
+            if !matchesDay(dayOfMonth: Int(dayOfMonth), weekday: Int((day % 7 + 11) % 7)) {
                 t = (day + 1) * 86_400
                 continue
             }
@@ -145,32 +145,8 @@ public struct CronExpression: Sendable, Equatable, CustomStringConvertible {
         return dayMatches && weekdayMatches
     }
 
-    /// Days since 1970-01-01 → (year, month 1...12, day 1...31), proleptic Gregorian
-    /// (Howard Hinnant's `civil_from_days`).
-    static func civil(_ days: Int64) -> (year: Int64, month: Int, day: Int) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let shiftedMonth = (5 * dayOfYear + 2) / 153
-        let day = Int(dayOfYear - (153 * shiftedMonth + 2) / 5 + 1)
-        let month = Int(shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9)
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
-    }
-
-    /// (year, month, day) → days since 1970-01-01 (`days_from_civil`).
-    static func days(year: Int64, month: Int, day: Int) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = Int64((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1)
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
     static func firstDayOfNextMonth(_ day: Int64) -> Int64 {
-        let (year, month, _) = civil(day)
-        return month == 12 ? days(year: year + 1, month: 1, day: 1) : days(year: year, month: month + 1, day: 1)
+        let (year, month, _) = CivilDate.date(day)
+        return month == 12 ? CivilDate.days(year: year + 1, month: 1, day: 1) : CivilDate.days(year: year, month: month + 1, day: 1)
     }
 }

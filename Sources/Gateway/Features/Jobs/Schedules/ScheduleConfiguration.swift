@@ -84,7 +84,11 @@ public struct ScheduleConfiguration: Sendable, Equatable, Decodable {
                 break
             }
         }
-        if !list.contains(where: { $0.task == .leaseSweep }), !names.contains("lease-sweep") {
+        if !list.contains(where: { $0.task == .leaseSweep }) {
+            // The default sweep needs its name: another task under it would leave none.
+            guard !names.contains(defaults[0].name) else {
+                throw ScheduleError("schedule lease-sweep: that name is the lease sweep's (give this task another name)")
+            }
             return list + [defaults[0]]
         }
         return list

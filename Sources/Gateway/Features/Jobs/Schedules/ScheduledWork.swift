@@ -82,10 +82,10 @@ struct ScheduledWork: Sendable {
     static func stamp(_ milliseconds: Int64) -> String {
         let seconds = milliseconds / 1000
         let day = seconds / 86_400
-        let (year, month, dayOfMonth) = CronExpression.civil(day)
+        let (year, month, dayOfMonth) = CivilDate.date(day)
         let second = seconds - day * 86_400
         func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return "\(year)\(two(Int64(month)))\(two(Int64(dayOfMonth)))T\(two(second / 3600))\(two(second / 60 % 60))\(two(second % 60))Z"
+        return "\(year)\(two(month))\(two(dayOfMonth))T\(two(second / 3600))\(two(second / 60 % 60))\(two(second % 60))Z"
     }
 
     static func makeDirectory(_ path: String) throws(Failure) -> String {
