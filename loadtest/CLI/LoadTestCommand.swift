@@ -10,7 +10,8 @@ struct LoadTestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "loadtest",
         abstract: "HTTP load generation, latency percentiles without coordinated omission, and capacity planning.",
-        subcommands: [Run.self, Capacity.self, Merge.self],
+        version: RunInfo.version,
+        subcommands: [Run.self, Capacity.self, Compare.self, Merge.self],
         defaultSubcommand: Run.self)
 }
 
@@ -73,6 +74,7 @@ struct Run: ParsableCommand {
     @Option(help: "Write a self-contained HTML report here.") var html: String?
     @Flag(help: "Print the full percentile distribution.") var distribution = false
     @Option(name: .customLong("hdr-log"), help: "Write each second's histogram here in HdrHistogram's log format.") var hdrLog: String?
+    @Flag(help: "Exit 2 when loadtest itself could not keep up (a thread near a full core, or sends behind schedule).") var strictGenerator = false
 
     func run() throws {
         let seconds = try duration.map { (text: String) throws -> Double in
@@ -91,6 +93,7 @@ struct Run: ParsableCommand {
         if let json { try report.json().write(to: URL(fileURLWithPath: json)) }
         if let html { try Data(HTMLReport.render(report).utf8).write(to: URL(fileURLWithPath: html)) }
         if report.thresholds.values.contains(false) { throw ExitCode(1) }
+        if strictGenerator, !(report.generator?.keptUp ?? true) { throw ExitCode(2) }
     }
 }
 
@@ -104,35 +107,49 @@ struct Capacity: ParsableCommand {
     @Option(help: "Each step's measured time, e.g. 10s (long enough to be stable).") var stepDuration = "10s"
     @Option(help: "Each step's warm-up, e.g. 2s.") var stepWarmup = "2s"
     @Option(help: "Stop bisecting when the bounds are within this fraction.") var precision = 0.05
-    @Option(help: "Write the steps as JSON here.") var json: String?
+    @Option(help: "Trials per rate near the boundary; a rate holds only if it holds in every one.") var trials = 3
+    @Option(help: "Pause between trials, e.g. 2s (lets queues drain).") var pause = "1s"
+    @Option(help: "Write the range and every trial as JSON here.") var json: String?
+    @Option(help: "Write a self-contained HTML capacity report here.") var html: String?
+    @Flag(help: "Exit 2 when loadtest itself fell behind in any trial.") var strictGenerator = false
 
     func run() throws {
         guard let seconds = DurationText.seconds(stepDuration), let warm = DurationText.seconds(stepWarmup) else { throw ValidationError("durations look like 10s") }
+        guard let pauseSeconds = DurationText.seconds(pause) else { throw ValidationError("--pause like 2s") }
+        guard trials >= 1, trials <= 20 else { throw ValidationError("--trials is 1–20") }
+        guard startRate > 0, maxRate >= startRate else { throw ValidationError("--start-rate must be positive and at most --max-rate") }
         let objective = try Threshold.list(slo)
         guard !objective.isEmpty else { throw ValidationError("--slo needs at least one condition") }
         let base = try target.plan(duration: seconds, warmup: warm, rate: startRate, requests: nil, thresholds: [])
-        print("step  rate/s     achieved/s  p99(ms)   errors    SLO")
-        var number = 0
-        let (best, steps) = try CapacityPlanner.search(base: base, slo: objective, startRate: startRate, maximumRate: maxRate,
-                                                       precision: precision) { step in
-            number += 1
-            let figures = String(format: "%-5d %-10.0f %-11.0f %-9.3f %-9.4f ", number, step.rate, step.report.rps,
-                                 step.report.latency_ms.p99, step.report.errorRate)
-            print(figures + (step.holds ? "holds" : "fails"))
+        let started = Date().timeIntervalSince1970
+        print(CapacityReport.header)
+        let result = try CapacityPlanner.search(base: base, slo: objective, startRate: startRate, maximumRate: maxRate,
+                                                precision: precision, trialsPerRate: trials, pauseSeconds: pauseSeconds) { trial in
+            print(CapacityReport.line(trial))
             fflush(nil)
         }
-        if let best {
-            print("capacity: \(Int(best)) requests/s hold \(slo)")
-        } else {
-            print("capacity: even \(Int(startRate)) requests/s does not hold \(slo)")
-        }
-        if let json {
-            let rows = steps.map { ["rate": $0.rate, "rps": $0.report.rps, "p99_ms": $0.report.latency_ms.p99,
-                                    "error_rate": $0.report.errorRate, "holds": $0.holds ? 1 : 0] }
-            let object: [String: Any] = ["slo": slo, "capacity_rps": best ?? 0, "steps": rows]
-            try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]).write(to: URL(fileURLWithPath: json))
-        }
-        if best == nil { throw ExitCode(1) }
+        let report = CapacityReport(slo: slo, objective: objective, result: result, url: target.url,
+                                    run: RunInfo.current(startedAt: started))
+        print(report.summary, terminator: "")
+        if let json { try report.json().write(to: URL(fileURLWithPath: json)) }
+        if let html { try Data(report.html().utf8).write(to: URL(fileURLWithPath: html)) }
+        if result.low == nil { throw ExitCode(1) }
+        if strictGenerator, result.trials.contains(where: { !$0.generatorKeptUp }) { throw ExitCode(2) }
+    }
+}
+
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compare two --json reports: throughput, errors and percentiles, judged against each run's second-to-second spread.")
+
+    @Argument(help: "The baseline report (loadtest run --json).") var base: String
+    @Argument(help: "The report to compare with it.") var new: String
+    @Option(help: "Write a self-contained HTML comparison here.") var html: String?
+
+    func run() throws {
+        let comparison = Comparison(base: try Report.load(base), new: try Report.load(new))
+        print(comparison.text, terminator: "")
+        if let html { try Data(comparison.html().utf8).write(to: URL(fileURLWithPath: html)) }
     }
 }
 

@@ -19,6 +19,8 @@ final class ClientConnection {
     private var starts = Deque<UInt64>()
     /// Actual send time (ns) of each request in flight, for timeouts.
     private var sentAt = Deque<UInt64>()
+    /// The named request (`RunPlan.requestNames`) of each request in flight.
+    private var requestIndices = Deque<Int32>()
     private var pending: [UInt8] = []
     private var pendingOffset = 0
     private var closed = false
@@ -69,7 +71,7 @@ final class ClientConnection {
     }
 
     private func failConnect() {
-        worker.errors.connect += 1
+        worker.recordError(.connect, request: nil)
         worker.connectionLost(self, reconnect: true)
     }
 
@@ -85,14 +87,14 @@ final class ClientConnection {
             var length = socklen_t(MemoryLayout<Int32>.size)
             getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
             guard status >= 0, error == 0 else {
-                worker.errors.connect += 1
+                worker.recordError(.connect, request: nil)
                 return drop(countInFlightAs: nil)
             }
             connecting = false
             if let context = worker.plan.tls {
                 // Requests wait until the handshake is done.
                 guard let session = TLSClientSession(context: context, serverName: worker.plan.target.host) else {
-                    worker.errors.connect += 1
+                    worker.recordError(.connect, request: nil)
                     return drop(countInFlightAs: nil)
                 }
                 tls = session
@@ -112,9 +114,10 @@ final class ClientConnection {
     // MARK: Requests and responses
 
     /// Queues a request; `intendedStart` is when the schedule meant it to leave (ns).
-    func send(_ bytes: [UInt8], intendedStart: UInt64, now: UInt64) {
+    func send(_ bytes: [UInt8], request: Int, intendedStart: UInt64, now: UInt64) {
         starts.append(intendedStart)
         sentAt.append(now)
+        requestIndices.append(Int32(request))
         if pendingOffset == pending.count {
             pending.removeAll(keepingCapacity: true)
             pendingOffset = 0
@@ -170,7 +173,7 @@ final class ClientConnection {
         switch progress {
         case .needMoreData: return
         case .failed:
-            worker.errors.connect += 1
+            worker.recordError(.connect, request: nil)
             drop(countInFlightAs: nil)
         case .established:
             connected = true
@@ -196,7 +199,7 @@ final class ClientConnection {
                     if plain == 0 { break }
                     if plain < 0 { return drop(countInFlightAs: .io) }
                     guard parser.feed(buffer, plain) else {
-                        worker.errors.protocolErrors += 1
+                        worker.recordError(.protocolError, request: requestIndices.first.map(Int.init))
                         return drop(countInFlightAs: nil)
                     }
                     if fd < 0 { return }
@@ -206,7 +209,7 @@ final class ClientConnection {
             }
             if n > 0 {
                 guard parser.feed(buffer, n) else {
-                    worker.errors.protocolErrors += 1
+                    worker.recordError(.protocolError, request: requestIndices.first.map(Int.init))
                     return drop(countInFlightAs: nil)
                 }
                 if n < Worker.readBufferSize { return }
@@ -220,16 +223,17 @@ final class ClientConnection {
 
     private func responded(_ status: Int) {
         guard let start = starts.popFirst() else {
-            worker.errors.protocolErrors += 1
+            worker.recordError(.protocolError, request: nil)
             return
         }
         sentAt.removeFirst()
+        let request = Int(requestIndices.removeFirst())
         // A server that says `Connection: close` (nginx after keepalive_requests, an HTTP/1.0
         // answer) ends the connection cleanly: nothing more is sent on it, it is replaced, and
         // only requests already pipelined behind this answer are lost.
         let closing = !parser.shouldKeepAlive
         if closing { connected = false }
-        worker.completed(self, status: status, intendedStart: start)
+        worker.completed(self, status: status, request: request, intendedStart: start)
         if closing { drop(countInFlightAs: inFlight > 0 ? .io : nil) }
     }
 
@@ -237,9 +241,10 @@ final class ClientConnection {
     /// the worker opens a replacement.
     func drop(countInFlightAs kind: Worker.ErrorKind?) {
         guard fd >= 0 else { return }
-        if let kind { worker.errors.add(kind, inFlight) }
+        if let kind { countInFlight(as: kind) }
         starts.removeAll(keepingCapacity: true)
         sentAt.removeAll(keepingCapacity: true)
+        requestIndices.removeAll(keepingCapacity: true)
         pending.removeAll(keepingCapacity: true)
         pendingOffset = 0
         wire.removeAll(keepingCapacity: true)
@@ -247,6 +252,11 @@ final class ClientConnection {
         tls = nil
         closeSocket()
         worker.connectionLost(self, reconnect: true)
+    }
+
+    /// Each request still in flight counted as a `kind` error (its answer will never come).
+    func countInFlight(as kind: Worker.ErrorKind) {
+        for request in requestIndices { worker.recordError(kind, request: Int(request)) }
     }
 
     private func closeSocket() {

@@ -64,7 +64,9 @@ public enum LoadTest {
                 intervals[i].add(second.histogram)
             }
         }
-        return (report(plan, workers, measureFrom: measureFrom, stoppedAt: stoppedAt), intervals, wallStart)
+        var result = report(plan, workers, measureFrom: measureFrom, stoppedAt: stoppedAt)
+        result.run = RunInfo.current(startedAt: wallStart - plan.warmupSeconds)
+        return (result, intervals, wallStart)
     }
 
     static func report(_ plan: RunPlan, _ workers: [Worker], measureFrom: UInt64, stoppedAt: UInt64) -> Report {
@@ -74,13 +76,13 @@ public enum LoadTest {
         var classes = Report.ErrorClasses()
         var requests = 0, warmup = 0
         var lastResponse: UInt64 = 0
+        var perRequest = plan.requestNames.map { _ in RequestStats() }
+        var scheduleLag = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .two)
         for worker in workers {
             histogram.add(worker.histogram)
             for (i, second) in worker.seconds.enumerated() {
                 while seconds.count <= i { seconds.append(Worker.SecondStats()) }
-                seconds[i].requests += second.requests
-                seconds[i].errors += second.errors
-                seconds[i].histogram.add(second.histogram)
+                seconds[i].add(second)
             }
             for (k, v) in worker.statuses { statuses[k, default: 0] += v }
             classes.connect += worker.errors.connect
@@ -90,6 +92,8 @@ public enum LoadTest {
             requests += worker.requests
             warmup += worker.warmupRequests
             lastResponse = max(lastResponse, worker.lastResponseNanoseconds)
+            for (i, stats) in worker.perRequest.enumerated() { perRequest[i].add(stats) }
+            scheduleLag.add(worker.scheduleLag)
         }
         for (status, count) in statuses {
             if (400..<500).contains(status) { classes.status_4xx += count }
@@ -98,20 +102,58 @@ public enum LoadTest {
         // Count mode ends when the last answer arrives; duration mode at the end of the window.
         let endAt = plan.requestCount == nil ? stoppedAt : max(lastResponse, measureFrom)
         let duration = max(1e-9, Double(endAt &- measureFrom) / 1e9)
+        let tail = Double(lastResponse > measureFrom ? lastResponse - measureFrom : 0) / 1e9
+        let series = timeseries(seconds, window: duration, lastAnswer: tail, plan: plan)
+        let names = plan.requestNames
+        let breakdown: [Report.RequestFigures]? = names.count > 1
+            ? names.indices.map { Report.RequestFigures(name: names[$0], stats: perRequest[$0], duration: duration) } : nil
+        let cpu = workers.map { $0.wallNanoseconds > 0 ? Double($0.cpuNanoseconds) / Double($0.wallNanoseconds) : 0 }
         var report = Report(
-            url: "http://\(plan.target.authority)\(plan.target.path)",
+            url: "\(plan.target.isTLS ? "https" : "http")://\(plan.target.authority)\(plan.target.path)",
             mode: plan.rate == nil ? "closed" : "open", connections: plan.connections, threads: plan.threads,
             target_rate: plan.rate?.peakRate, requests: requests, errors: classes.total, duration_s: duration,
             rps: Double(requests) / duration, latency_ms: Report.latency(of: histogram), errors_by_class: classes,
             status: Dictionary(uniqueKeysWithValues: statuses.map { (String($0.key), $0.value) }),
-            warmup_requests: warmup,
-            timeseries: seconds.enumerated().map { i, s in
-                Report.Second(t: i, requests: s.requests, errors: s.errors,
-                              p99_ms: s.histogram.totalCount > 0 ? Double(s.histogram.valueAtPercentile(99)) / 1000 : 0)
-            },
-            thresholds: [:], histogram_us: histogram)
+            warmup_requests: warmup, timeseries: series, thresholds: [:], histogram_us: histogram,
+            per_request: breakdown,
+            generator: GeneratorHealth(cpuBusy: cpu, scheduleLag: plan.rate == nil ? nil : scheduleLag))
         for threshold in plan.thresholds { report.thresholds[threshold.text] = threshold.holds(for: report) }
         return report
+    }
+
+    /// The per-second series over a `window`-second measurement. A last bucket shorter than a
+    /// quarter second joins the one before it, and answers that arrived after the window (to
+    /// requests sent inside it) count in the last bucket, whose length then runs to the last
+    /// answer: every bucket's rate is its count over its real length.
+    static func timeseries(_ seconds: [Worker.SecondStats], window: Double, lastAnswer: Double, plan: RunPlan) -> [Report.Second] {
+        let buckets = max(1, Int((window - 0.25).rounded(.up)))
+        var folded = Array(seconds.prefix(buckets))
+        while folded.count < buckets { folded.append(Worker.SecondStats()) }
+        for late in seconds.dropFirst(buckets) { folded[buckets - 1].add(late) }
+        return folded.enumerated().map { i, s in
+            let start = Double(i)
+            let nominalEnd = i == buckets - 1 ? window : start + 1
+            let end = i == buckets - 1 ? max(window, min(lastAnswer, window + plan.timeoutSeconds)) : nominalEnd
+            func ms(_ p: Double) -> Double { s.histogram.totalCount > 0 ? Double(s.histogram.valueAtPercentile(p)) / 1000 : 0 }
+            var failures = Report.ErrorClasses()
+            failures.connect = s.failures.connect
+            failures.timeout = s.failures.timeout
+            failures.io = s.failures.io
+            failures.protocol_ = s.failures.protocolErrors
+            for (status, count) in s.codes {
+                if (400..<500).contains(status) { failures.status_4xx += count }
+                if status >= 500 { failures.status_5xx += count }
+            }
+            let target = plan.rate.map { rate in
+                (rate.expectedCount(at: plan.warmupSeconds + nominalEnd) - rate.expectedCount(at: plan.warmupSeconds + start))
+                    / max(1e-9, nominalEnd - start)
+            }
+            return Report.Second(t: i, requests: s.requests, errors: s.errors, p99_ms: ms(99), length_s: max(1e-3, end - start),
+                                 p50_ms: ms(50), p90_ms: ms(90), p999_ms: ms(99.9),
+                                 max_ms: s.histogram.totalCount > 0 ? Double(s.histogram.max) / 1000 : 0, sent: s.sent,
+                                 target_rps: target, errors_by_class: failures,
+                                 status: Dictionary(uniqueKeysWithValues: s.codes.map { (String($0.status), $0.count) }))
+        }
     }
 
     static func resolve(_ target: Target) throws(LoadTestError) -> SocketAddress {

@@ -10,17 +10,50 @@ public struct Report: Codable, Sendable {
         public var p50: Double, p90: Double, p99: Double, p999: Double, p9999: Double, max: Double, mean: Double, min: Double
     }
 
+    /// One bucket of the series: second `t` of the measured window, by when things happened.
+    /// Fields after `p99_ms` are newer than the format and absent from older reports.
     public struct Second: Codable, Sendable {
         public var t: Int
         public var requests: Int
+        /// Responses ≥ 400 and failed attempts.
         public var errors: Int
         public var p99_ms: Double
+        /// The bucket's real length: 1 s, except the last, which runs to the end of the window
+        /// and takes the answers that arrived after it (so a run's end is no false drop to 0).
+        public var length_s: Double?
+        public var p50_ms: Double?
+        public var p90_ms: Double?
+        public var p999_ms: Double?
+        public var max_ms: Double?
+        /// Requests sent in the bucket.
+        public var sent: Int?
+        /// Open loop: the schedule's rate over the bucket.
+        public var target_rps: Double?
+        public var errors_by_class: ErrorClasses?
+        public var status: [String: Int]?
+
+        /// Answers per second of the bucket's real length.
+        public var rps: Double { Double(requests) / Swift.max(1e-9, length_s ?? 1) }
     }
 
     public struct ErrorClasses: Codable, Sendable, Equatable {
         public var connect = 0, timeout = 0, io = 0, protocol_ = 0, status_4xx = 0, status_5xx = 0
         enum CodingKeys: String, CodingKey { case connect, timeout, io, protocol_ = "protocol", status_4xx, status_5xx }
         public var total: Int { connect + timeout + io + protocol_ + status_4xx + status_5xx }
+
+        public mutating func add(_ other: ErrorClasses) {
+            connect += other.connect
+            timeout += other.timeout
+            io += other.io
+            protocol_ += other.protocol_
+            status_4xx += other.status_4xx
+            status_5xx += other.status_5xx
+        }
+
+        /// (label, count) in a fixed order, for tables and charts.
+        public var labelled: [(String, Int)] {
+            [("connect", connect), ("timeout", timeout), ("io", io), ("protocol", protocol_), ("4xx", status_4xx), ("5xx", status_5xx)]
+        }
     }
 
     public var url: String
@@ -39,6 +72,12 @@ public struct Report: Codable, Sendable {
     public var timeseries: [Second]
     public var thresholds: [String: Bool]
     public var histogram_us: Histogram<UInt64>
+    /// Each named request of a scenario with several (absent otherwise, and in older reports).
+    public var per_request: [RequestFigures]?
+    /// Whether the generator kept up; absent in older reports.
+    public var generator: GeneratorHealth?
+    /// The command, version, start time and machine.
+    public var run: RunInfo?
 
     public var latency: Latency { latency_ms }
     /// Errors over all attempts (responses plus failed attempts that got none).
@@ -62,32 +101,35 @@ public struct Report: Codable, Sendable {
         guard var merged = reports.first else { throw .invalid("nothing to merge") }
         for other in reports.dropFirst() {
             combine(&merged.histogram_us, other.histogram_us)
+            if let theirs = other.per_request {
+                var mine = merged.per_request ?? []
+                for figures in theirs {
+                    if let i = mine.firstIndex(where: { $0.name == figures.name }) { mine[i].add(figures) } else { mine.append(figures) }
+                }
+                merged.per_request = mine
+            }
+            if let theirs = other.generator { merged.generator = merged.generator.map { $0.merged(with: theirs) } ?? theirs }
             merged.requests += other.requests
             merged.errors += other.errors
             merged.warmup_requests += other.warmup_requests
             merged.connections += other.connections
             merged.threads += other.threads
             merged.duration_s = max(merged.duration_s, other.duration_s)
-            merged.errors_by_class.connect += other.errors_by_class.connect
-            merged.errors_by_class.timeout += other.errors_by_class.timeout
-            merged.errors_by_class.io += other.errors_by_class.io
-            merged.errors_by_class.protocol_ += other.errors_by_class.protocol_
-            merged.errors_by_class.status_4xx += other.errors_by_class.status_4xx
-            merged.errors_by_class.status_5xx += other.errors_by_class.status_5xx
+            merged.errors_by_class.add(other.errors_by_class)
             for (k, v) in other.status { merged.status[k, default: 0] += v }
             if let rate = other.target_rate { merged.target_rate = (merged.target_rate ?? 0) + rate }
             for second in other.timeseries {
                 if let i = merged.timeseries.firstIndex(where: { $0.t == second.t }) {
-                    merged.timeseries[i].requests += second.requests
-                    merged.timeseries[i].errors += second.errors
-                    // Per-second p99 cannot be merged exactly without the seconds' histograms: keep the worse.
-                    merged.timeseries[i].p99_ms = Swift.max(merged.timeseries[i].p99_ms, second.p99_ms)
+                    merged.timeseries[i].add(second)
                 } else {
                     merged.timeseries.append(second)
                 }
             }
         }
         merged.timeseries.sort { $0.t < $1.t }
+        for i in merged.per_request?.indices ?? [].indices {
+            merged.per_request![i].rps = merged.duration_s > 0 ? Double(merged.per_request![i].requests) / merged.duration_s : 0
+        }
         merged.rps = merged.duration_s > 0 ? Double(merged.requests) / merged.duration_s : 0
         merged.latency_ms = latency(of: merged.histogram_us)
         merged.url = Set(reports.map(\.url)).sorted().joined(separator: " ")
@@ -166,6 +208,18 @@ public struct Report: Codable, Sendable {
         }
         out += "Requests/sec: \(String(format: "%.2f", rps))\n"
         for (name, ok) in thresholds.sorted(by: { $0.key < $1.key }) { out += "  threshold \(name): \(ok ? "ok" : "FAILED")\n" }
+        if let per_request {
+            let width = min(40, max(8, per_request.map(\.name.count).max() ?? 8))
+            func cell(_ s: String, _ w: Int) -> String { s.count >= w ? s : String(repeating: " ", count: w - s.count) + s }
+            out += "  Per request\n  " + "name".padding(toLength: width, withPad: " ", startingAt: 0)
+            out += ["requests", "errors", "req/s", "p50", "p90", "p99", "max"].map { cell($0, 10) }.joined() + "\n"
+            for r in per_request {
+                let name = r.name.count > width ? String(r.name.prefix(width - 1)) + "…" : r.name.padding(toLength: width, withPad: " ", startingAt: 0)
+                out += "  " + name + [String(r.requests), String(r.errors), String(format: "%.1f", r.rps), f(r.latency_ms.p50),
+                                      f(r.latency_ms.p90), f(r.latency_ms.p99), f(r.latency_ms.max)].map { cell($0, 10) }.joined() + "\n"
+            }
+        }
+        if let generator { out += generator.summary }
         return out
     }
 
@@ -178,5 +232,34 @@ public struct Report: Codable, Sendable {
             out += p < 1 ? String(format: " %14.2f\n", 1 / (1 - p)) : "\n"
         }
         return out
+    }
+}
+
+extension Report.Second {
+    /// Another machine's same second. Percentiles cannot be merged exactly without the
+    /// seconds' histograms: each keeps the worse of the two.
+    mutating func add(_ other: Report.Second) {
+        func worse(_ a: Double?, _ b: Double?) -> Double? { a.map { Swift.max($0, b ?? $0) } ?? b }
+        func sum(_ a: Int?, _ b: Int?) -> Int? { a.map { $0 + (b ?? 0) } ?? b }
+        requests += other.requests
+        errors += other.errors
+        p99_ms = Swift.max(p99_ms, other.p99_ms)
+        p50_ms = worse(p50_ms, other.p50_ms)
+        p90_ms = worse(p90_ms, other.p90_ms)
+        p999_ms = worse(p999_ms, other.p999_ms)
+        max_ms = worse(max_ms, other.max_ms)
+        length_s = worse(length_s, other.length_s)
+        sent = sum(sent, other.sent)
+        target_rps = other.target_rps.map { ($0) + (target_rps ?? 0) } ?? target_rps
+        if let theirs = other.errors_by_class {
+            var mine = errors_by_class ?? Report.ErrorClasses()
+            mine.add(theirs)
+            errors_by_class = mine
+        }
+        if let theirs = other.status {
+            var mine = status ?? [:]
+            for (k, v) in theirs { mine[k, default: 0] += v }
+            status = mine
+        }
     }
 }

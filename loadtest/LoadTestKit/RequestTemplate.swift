@@ -8,6 +8,9 @@ import Net
 public struct RequestTemplate: Sendable {
     public var method: String
     public var weight: Int
+    /// What the per-request breakdown calls it: the scenario's `name`, else "METHOD path".
+    /// Templates with the same name are counted together.
+    public var name: String
     let pathParts: [Part]
     let headerParts: [(String, [Part])]
     let bodyParts: [Part]?
@@ -24,8 +27,9 @@ public struct RequestTemplate: Sendable {
     }
 
     public init(method: String, path: String, headers: [(String, String)], body: String?, weight: Int,
-                authority: String, baseDirectory: String) throws(LoadTestError) {
+                authority: String, baseDirectory: String, name: String? = nil) throws(LoadTestError) {
         let method = method.uppercased()
+        self.name = name ?? "\(method) \(path)"
         let pathParts = try RequestTemplate.parse(path, baseDirectory)
         var headerParts: [(String, [Part])] = []
         for (name, value) in headers {

@@ -21,6 +21,9 @@ public struct RunPlan: Sendable {
     /// stay open but idle). nil: all of them, all the time.
     public var connectionStages: RateSchedule?
     let cumulativeWeights: [Int]
+    /// The breakdown's names, first appearance first, and each template's position among them.
+    public let requestNames: [String]
+    let nameIndex: [Int]
 
     public init(target: Target, templates: [RequestTemplate], connections: Int, threads: Int, durationSeconds: Double,
                 warmupSeconds: Double = 0, rate: RateSchedule? = nil, requestCount: Int? = nil, pipelineDepth: Int = 1,
@@ -53,13 +56,20 @@ public struct RunPlan: Sendable {
         self.connectionStages = connectionStages
         var total = 0
         cumulativeWeights = templates.map { total += max(1, $0.weight); return total }
+        var names: [String] = []
+        nameIndex = templates.map { template in
+            if let i = names.firstIndex(of: template.name) { return i }
+            names.append(template.name)
+            return names.count - 1
+        }
+        requestNames = names
     }
 
-    /// A template chosen by weight.
-    func pick(_ random: inout SplitMix64) -> RequestTemplate {
-        if templates.count == 1 { return templates[0] }
+    /// A template chosen by weight, by position in `templates`.
+    func pick(_ random: inout SplitMix64) -> Int {
+        if templates.count == 1 { return 0 }
         let r = Int(random.next() % UInt64(cumulativeWeights.last!))
-        return templates[cumulativeWeights.firstIndex { r < $0 }!]
+        return cumulativeWeights.firstIndex { r < $0 }!
     }
 }
 

@@ -108,11 +108,13 @@ public struct Scenario: Sendable {
 
     static func request(_ node: Node, at: (Node) -> String, target: Target, baseDirectory: String) throws(LoadTestError) -> RequestTemplate {
         guard let fields = node.mapping else { throw .invalid("\(at(node)): a request is a mapping with at least `url`") }
-        var method = "GET", url: String?, weight = 1, body: String?
+        var method = "GET", url: String?, weight = 1, body: String?, name: String?
         var headers: [(String, String)] = []
         for (k, v) in fields {
             switch k.string {
-            case "name": continue
+            case "name":
+                guard let n = v.string, !n.isEmpty, n.count <= 200 else { throw .invalid("\(at(v)): name is a non-empty string") }
+                name = n
             case "method":
                 guard let m = v.string, ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"].contains(m.uppercased()) else {
                     throw .invalid("\(at(v)): method is GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS")
@@ -145,7 +147,7 @@ public struct Scenario: Sendable {
         }
         do {
             return try RequestTemplate(method: method, path: path, headers: headers, body: body, weight: weight,
-                                       authority: target.authority, baseDirectory: baseDirectory)
+                                       authority: target.authority, baseDirectory: baseDirectory, name: name)
         } catch {
             throw .invalid("\(at(node)): \(error)")
         }

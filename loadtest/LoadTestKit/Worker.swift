@@ -61,11 +61,44 @@ final class Worker: @unchecked Sendable {
     let finished = DispatchSemaphore(value: 0)
     var signalled = false
 
+    /// One second of the measured window, by the time things happened (responses, errors and
+    /// sends each in the second they occurred).
     struct SecondStats {
         var requests = 0
+        /// Responses with status ≥ 400 plus failed attempts.
         var errors = 0
+        var sent = 0
+        var failures = Errors()
+        /// (status, count), found by a linear scan: a run sees a handful of codes.
+        var codes: [(status: Int, count: Int)] = []
         var histogram = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .two)
+
+        mutating func count(status: Int, _ n: Int = 1) {
+            if let i = codes.firstIndex(where: { $0.status == status }) { codes[i].count += n } else { codes.append((status, n)) }
+        }
+
+        mutating func add(_ other: SecondStats) {
+            requests += other.requests
+            errors += other.errors
+            sent += other.sent
+            failures.connect += other.failures.connect
+            failures.timeout += other.failures.timeout
+            failures.io += other.failures.io
+            failures.protocolErrors += other.failures.protocolErrors
+            for code in other.codes { count(status: code.status, code.count) }
+            histogram.add(other.histogram)
+        }
     }
+
+    /// Per named request of the scenario (only kept when there are several names).
+    var perRequest: [RequestStats]
+    /// Open loop: how late each measured request left the schedule (µs), the generator's own lag.
+    var scheduleLag = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .two)
+    /// This loop thread's CPU time and the wall time over the same span (ns), for `GeneratorHealth`.
+    var cpuNanoseconds: UInt64 = 0
+    var wallNanoseconds: UInt64 = 0
+    private var cpuAtStart: UInt64 = 0
+    private var wallAtStart: UInt64 = 0
 
     /// Closed loop with a request count: this worker's share of it.
     let requestLimit: Int?
@@ -84,15 +117,44 @@ final class Worker: @unchecked Sendable {
         connectionCount = connections
         self.rateShare = rateShare
         random = SplitMix64(seed: seed)
+        perRequest = plan.requestNames.count > 1 ? plan.requestNames.map { _ in RequestStats() } : []
     }
 
     deinit { readBuffer.deallocate() }
 
     static var now: UInt64 { EventLoop.monotonicNanoseconds }
 
+    static var threadCPUNanoseconds: UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+
+    /// The measured window's second that `now` falls in; nil during warm-up.
+    @inline(__always)
+    private func secondIndex(_ now: UInt64) -> Int? {
+        guard now >= measureFromNanoseconds else { return nil }
+        let second = Int((now - measureFromNanoseconds) / 1_000_000_000)
+        while seconds.count <= second { seconds.append(SecondStats()) }
+        return second
+    }
+
+    /// A failed attempt: in the totals, in its second, and against its named request (when
+    /// one was in flight).
+    func recordError(_ kind: ErrorKind, request: Int?) {
+        errors.add(kind, 1)
+        if let second = secondIndex(Worker.now) {
+            seconds[second].errors += 1
+            seconds[second].failures.add(kind, 1)
+        }
+        if let request, !perRequest.isEmpty { perRequest[request].failures.add(kind, 1) }
+    }
+
     // MARK: Lifecycle
 
     func start(at start: UInt64) {
+        cpuAtStart = Worker.threadCPUNanoseconds
+        wallAtStart = Worker.now
         startNanoseconds = start
         measureFromNanoseconds = start + UInt64(plan.warmupSeconds * 1e9)
         for index in 0..<connectionCount {
@@ -144,6 +206,8 @@ final class Worker: @unchecked Sendable {
     private func finish() {
         guard !signalled else { return }
         signalled = true
+        cpuNanoseconds = Worker.threadCPUNanoseconds &- cpuAtStart
+        wallNanoseconds = Worker.now &- wallAtStart
         if let ticker {
             uv_timer_stop(ticker)
             uv_close(cuv_handle_timer(ticker)) { $0!.withMemoryRebound(to: uv_timer_t.self, capacity: 1) { $0.deallocate() } }
@@ -156,7 +220,7 @@ final class Worker: @unchecked Sendable {
         }
         for connection in connections {
             // What is still in flight at the end was sent and never answered in time.
-            errors.timeout += connection.inFlight
+            connection.countInFlight(as: .timeout)
             connection.shutdown()
         }
         finished.signal()
@@ -201,6 +265,7 @@ final class Worker: @unchecked Sendable {
                 let intended = startNanoseconds + UInt64(rate.time(ofRequest: Double(issued) / rateShare) * 1e9)
                 if intended > now { break }
                 issued += 1
+                if intended >= measureFromNanoseconds { _ = scheduleLag.record(max(1, (now - intended) / 1000)) }
                 if let connection = freeConnection() {
                     dispatch(on: connection, intendedStart: intended, now: now)
                 } else {
@@ -232,8 +297,10 @@ final class Worker: @unchecked Sendable {
     }
 
     private func dispatch(on connection: ClientConnection, intendedStart: UInt64, now: UInt64) {
-        let template = plan.pick(&random)
-        connection.send(template.render(&random, &sequence), intendedStart: intendedStart, now: now)
+        let index = plan.pick(&random)
+        connection.send(plan.templates[index].render(&random, &sequence), request: plan.nameIndex[index],
+                        intendedStart: intendedStart, now: now)
+        if let second = secondIndex(now) { seconds[second].sent += 1 }
         if plan.pipelineDepth == 1 && plan.rate == nil {
             // One request per connection in flight: write it now, as wrk does, so the time
             // from the timestamp to the wire is not spent waiting for the rest of the loop turn.
@@ -314,7 +381,7 @@ final class Worker: @unchecked Sendable {
         loop.schedule(afterMilliseconds: 10) { [weak connection] in connection?.connect() }
     }
 
-    func completed(_ connection: ClientConnection, status: Int, intendedStart: UInt64) {
+    func completed(_ connection: ClientConnection, status: Int, request: Int, intendedStart: UInt64) {
         let now = Worker.now
         lastResponseNanoseconds = now
         if intendedStart < measureFromNanoseconds {
@@ -324,11 +391,12 @@ final class Worker: @unchecked Sendable {
             statuses[status, default: 0] += 1
             let micros = max(1, (now &- intendedStart) / 1000)
             _ = histogram.record(micros)
-            let second = Int((now - measureFromNanoseconds) / 1_000_000_000)
-            while seconds.count <= second { seconds.append(SecondStats()) }
+            let second = secondIndex(now)!
             seconds[second].requests += 1
+            seconds[second].count(status: status)
             _ = seconds[second].histogram.record(micros)
             if status >= 400 { seconds[second].errors += 1 }
+            if !perRequest.isEmpty { perRequest[request].record(status: status, micros: micros) }
         }
         if stopping {
             if connections.allSatisfy({ $0.inFlight == 0 }) { finish() }
