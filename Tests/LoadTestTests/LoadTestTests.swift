@@ -11,9 +11,12 @@ import Glibc
 #endif
 
 /// A tiny HTTP server on its own threads that counts what it answers and, once, stalls the
-/// answer to one request for a second: what coordinated omission hides.
+/// answer to one request for a second: what coordinated omission hides. It answers
+/// `GET /missing…` with 404 and anything else with 200; with `serviceMicros`, each answer
+/// takes that long, one at a time, so its capacity is about 10⁶/serviceMicros requests/s
+/// whatever the connections: a system with a known boundary for capacity searches.
 final class StallingServer: @unchecked Sendable {
-    // @unchecked: `count` and `stalled` are atomics; the listener is set up before threads start.
+    // @unchecked: `count` and `stalled` are atomics, `serial` a Mutex; the listener is set up before threads start.
     let port: Int
     let listener: Int32
     let count = Atomic<Int>(0)
@@ -22,10 +25,13 @@ final class StallingServer: @unchecked Sendable {
 
     /// Answers `Connection: close` on every `closeEvery`-th response of a connection, then closes it.
     let closeEvery: Int?
+    let serviceMicros: UInt32
+    let serial = Mutex<Void>(())
 
-    init(stallAt: Int, closeEvery: Int? = nil, ipv6: Bool = false) throws {
+    init(stallAt: Int = .max, closeEvery: Int? = nil, ipv6: Bool = false, serviceMicros: UInt32 = 0) throws {
         self.stallAt = stallAt
         self.closeEvery = closeEvery
+        self.serviceMicros = serviceMicros
         let listener = socket(ipv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var one: Int32 = 1
         setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -80,6 +86,7 @@ final class StallingServer: @unchecked Sendable {
         var pending: [UInt8] = []
         let response = Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".utf8)
         let last = Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".utf8)
+        let missing = Array("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".utf8)
         var answered = 0
         while true {
             let n = read(fd, &buffer, buffer.count)
@@ -87,7 +94,9 @@ final class StallingServer: @unchecked Sendable {
             pending.append(contentsOf: buffer[0..<n])
             // Answer each complete request head (the load tests send no bodies here).
             while let end = pending.indices.dropLast(3).first(where: { pending[$0] == 13 && pending[$0 + 1] == 10 && pending[$0 + 2] == 13 && pending[$0 + 3] == 10 }) {
+                let isMissing = pending.starts(with: Array("GET /missing".utf8))
                 pending.removeFirst(end + 4)
+                if serviceMicros > 0 { serial.withLock { _ in usleep(serviceMicros) } }
                 let number = count.add(1, ordering: .relaxed).newValue
                 if number == stallAt && !stalled.exchange(true, ordering: .relaxed) { usleep(1_000_000) }
                 answered += 1
@@ -96,7 +105,7 @@ final class StallingServer: @unchecked Sendable {
                     close(fd)
                     return
                 }
-                _ = response.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                _ = (isMissing ? missing : response).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             }
         }
     }

@@ -4,67 +4,11 @@ import FoundationXML
 #endif
 import Histogram
 @testable import LoadTestKit
-import Synchronization
 import Testing
 import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// A server on its own threads that answers `/missing…` with 404 and anything else with 200,
-/// each answer after `serviceMicros` of work done one at a time (a capacity of about
-/// 10⁶/serviceMicros requests/s, whatever the connections): a system with a known boundary.
-final class ServiceTimeServer: @unchecked Sendable {
-    // @unchecked: `serial` is a Mutex and `answered` an atomic; the listener is set before threads start.
-    let port: Int
-    let listener: Int32
-    let serviceMicros: UInt32
-    let serial = Mutex<Void>(())
-    let answered = Atomic<Int>(0)
-
-    init(serviceMicros: UInt32 = 0) {
-        self.serviceMicros = serviceMicros
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        listen(listener, 128)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
-        port = Int(UInt16(bigEndian: address.sin_port))
-        self.listener = listener
-        Thread.detachNewThread { [self] in
-            while true {
-                let fd = accept(listener, nil, nil)
-                if fd < 0 { return }
-                Thread.detachNewThread { [self] in serve(fd) }
-            }
-        }
-    }
-
-    func serve(_ fd: Int32) {
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        var pending: [UInt8] = []
-        let ok = Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".utf8)
-        let missing = Array("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".utf8)
-        while true {
-            let n = read(fd, &buffer, buffer.count)
-            if n <= 0 { close(fd); return }
-            pending.append(contentsOf: buffer[0..<n])
-            while let end = pending.indices.dropLast(3).first(where: { pending[$0] == 13 && pending[$0 + 1] == 10 && pending[$0 + 2] == 13 && pending[$0 + 3] == 10 }) {
-                let isMissing = pending.starts(with: Array("GET /missing".utf8))
-                pending.removeFirst(end + 4)
-                if serviceMicros > 0 { serial.withLock { _ in usleep(serviceMicros) } }
-                answered.add(1, ordering: .relaxed)
-                let answer = isMissing ? missing : ok
-                _ = answer.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            }
-        }
-    }
-
-    deinit { close(listener) }
-}
 
 @Suite("loadtest reports", .serialized)
 struct ReportingTests {
@@ -87,7 +31,7 @@ struct ReportingTests {
 
     @Test("per request: each name's counts add up to the total, errors where they happened, and merge keeps them")
     func perRequestBreakdown() throws {
-        let server = ServiceTimeServer()
+        let server = try StallingServer()
         let report = try LoadTest.run(try Self.mixPlan(port: server.port, requests: 4000))
         let rows = try #require(report.per_request)
         // Two templates share the name `found`: they are one row.
@@ -110,7 +54,7 @@ struct ReportingTests {
 
     @Test("a single request has no breakdown table: the totals are its figures")
     func singleRequestHasNoBreakdown() throws {
-        let server = ServiceTimeServer()
+        let server = try StallingServer()
         let target = try Target(url: "http://127.0.0.1:\(server.port)/x")
         let template = try RequestTemplate(method: "GET", path: "/x", headers: [], body: nil, weight: 1, authority: target.authority, baseDirectory: ".")
         let report = try LoadTest.run(try RunPlan(target: target, templates: [template], connections: 1, threads: 1, durationSeconds: 0, requestCount: 50))
@@ -119,7 +63,7 @@ struct ReportingTests {
 
     @Test("the series: the last bucket is as long as it really was, so the end is no false drop to 0")
     func lastBucketUsesItsRealLength() throws {
-        let server = ServiceTimeServer()
+        let server = try StallingServer()
         let report = try LoadTest.run(try Self.mixPlan(port: server.port, rate: 2000, seconds: 2.5))
         let series = report.timeseries
         #expect(series.count == 3, "\(series.map(\.requests))")
@@ -140,7 +84,7 @@ struct ReportingTests {
 
     @Test("reports from before the new fields still load, merge, compare and render")
     func olderReportsStillLoad() throws {
-        let server = ServiceTimeServer()
+        let server = try StallingServer()
         let report = try LoadTest.run(try Self.mixPlan(port: server.port, requests: 500))
         var object = try #require(try JSONSerialization.jsonObject(with: report.json()) as? [String: Any])
         // The format as it was: no breakdown, generator or run, and four fields per second.
@@ -158,7 +102,7 @@ struct ReportingTests {
 
     @Test("compare: a run against itself is no significant change on every line")
     func compareWithItself() throws {
-        let server = ServiceTimeServer()
+        let server = try StallingServer()
         let report = try LoadTest.run(try Self.mixPlan(port: server.port, rate: 1000, seconds: 3))
         let comparison = Comparison(base: report, new: try Self.through(report))
         #expect(comparison.lines.allSatisfy { $0.verdict == .noSignificantChange }, "\(comparison.text)")
@@ -222,7 +166,7 @@ struct ReportingTests {
     @Test("capacity twice on the same server gives overlapping ranges, each with its trials")
     func capacityTwiceOverlaps() throws {
         // About 1000 requests/s: 1 ms of serial work per request.
-        let server = ServiceTimeServer(serviceMicros: 1000)
+        let server = try StallingServer(serviceMicros: 1000)
         let target = try Target(url: "http://127.0.0.1:\(server.port)/found")
         let template = try RequestTemplate(method: "GET", path: "/found", headers: [], body: nil, weight: 1, authority: target.authority, baseDirectory: ".")
         let plan = try RunPlan(target: target, templates: [template], connections: 16, threads: 1, durationSeconds: 0.8, warmupSeconds: 0.2,
@@ -266,7 +210,7 @@ struct ReportingTests {
 
     @Test("HTML: every chart is well-formed SVG with labelled axes and ticks; text is escaped")
     func htmlChartsAreWellFormed() throws {
-        let server = ServiceTimeServer()
+        let server = try StallingServer()
         var report = try LoadTest.run(try Self.mixPlan(port: server.port, rate: 500, seconds: 2))
         report.url = "http://x/<script>alert(1)</script>"
         let html = HTMLReport.render(report)
@@ -284,7 +228,7 @@ struct ReportingTests {
 
     @Test("strict generator: a schedule the generator cannot keep fails the run with exit code 2, and says why")
     func strictGeneratorExitCode() throws {
-        let server = ServiceTimeServer()
+        let server = try StallingServer()
         let binary = try #require(builtExecutable("loadtest"))
         // Three million requests a second from one thread and one connection: no generator keeps that.
         let (status, out, _) = try run([binary, "run", "--url", "http://127.0.0.1:\(server.port)/", "-c", "1", "-t", "1", "-d", "1s",

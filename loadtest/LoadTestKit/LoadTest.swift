@@ -73,7 +73,7 @@ public enum LoadTest {
         var histogram = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
         var seconds: [Worker.SecondStats] = []
         var statuses: [Int: Int] = [:]
-        var classes = Report.ErrorClasses()
+        var failures = Worker.Errors()
         var requests = 0, warmup = 0
         var lastResponse: UInt64 = 0
         var perRequest = plan.requestNames.map { _ in RequestStats() }
@@ -85,20 +85,14 @@ public enum LoadTest {
                 seconds[i].add(second)
             }
             for (k, v) in worker.statuses { statuses[k, default: 0] += v }
-            classes.connect += worker.errors.connect
-            classes.timeout += worker.errors.timeout
-            classes.io += worker.errors.io
-            classes.protocol_ += worker.errors.protocolErrors
+            failures.add(worker.errors)
             requests += worker.requests
             warmup += worker.warmupRequests
             lastResponse = max(lastResponse, worker.lastResponseNanoseconds)
             for (i, stats) in worker.perRequest.enumerated() { perRequest[i].add(stats) }
             scheduleLag.add(worker.scheduleLag)
         }
-        for (status, count) in statuses {
-            if (400..<500).contains(status) { classes.status_4xx += count }
-            if status >= 500 { classes.status_5xx += count }
-        }
+        let classes = Report.ErrorClasses(failures, statuses: statuses.map { ($0.key, $0.value) })
         // Count mode ends when the last answer arrives; duration mode at the end of the window.
         let endAt = plan.requestCount == nil ? stoppedAt : max(lastResponse, measureFrom)
         let duration = max(1e-9, Double(endAt &- measureFrom) / 1e9)
@@ -135,15 +129,7 @@ public enum LoadTest {
             let nominalEnd = i == buckets - 1 ? window : start + 1
             let end = i == buckets - 1 ? max(window, min(lastAnswer, window + plan.timeoutSeconds)) : nominalEnd
             func ms(_ p: Double) -> Double { s.histogram.totalCount > 0 ? Double(s.histogram.valueAtPercentile(p)) / 1000 : 0 }
-            var failures = Report.ErrorClasses()
-            failures.connect = s.failures.connect
-            failures.timeout = s.failures.timeout
-            failures.io = s.failures.io
-            failures.protocol_ = s.failures.protocolErrors
-            for (status, count) in s.codes {
-                if (400..<500).contains(status) { failures.status_4xx += count }
-                if status >= 500 { failures.status_5xx += count }
-            }
+            let failures = Report.ErrorClasses(s.failures, statuses: s.codes.map { ($0.status, $0.count) })
             let target = plan.rate.map { rate in
                 (rate.expectedCount(at: plan.warmupSeconds + nominalEnd) - rate.expectedCount(at: plan.warmupSeconds + start))
                     / max(1e-9, nominalEnd - start)

@@ -16,12 +16,24 @@ struct RequestStats {
 
     mutating func add(_ other: RequestStats) {
         requests += other.requests
-        failures.connect += other.failures.connect
-        failures.timeout += other.failures.timeout
-        failures.io += other.failures.io
-        failures.protocolErrors += other.failures.protocolErrors
+        failures.add(other.failures)
         for (k, v) in other.statuses { statuses[k, default: 0] += v }
         histogram.add(other.histogram)
+    }
+}
+
+extension Report.ErrorClasses {
+    /// Failed attempts by kind, and the answers ≥ 400 among `statuses` (status, count).
+    init(_ failures: Worker.Errors, statuses: [(Int, Int)]) {
+        self.init()
+        connect = failures.connect
+        timeout = failures.timeout
+        io = failures.io
+        protocol_ = failures.protocolErrors
+        for (status, count) in statuses {
+            if (400..<500).contains(status) { status_4xx += count }
+            if status >= 500 { status_5xx += count }
+        }
     }
 }
 
@@ -39,15 +51,7 @@ extension Report {
         public var histogram_us: Histogram<UInt64>
 
         init(name: String, stats: RequestStats, duration: Double) {
-            var classes = ErrorClasses()
-            classes.connect = stats.failures.connect
-            classes.timeout = stats.failures.timeout
-            classes.io = stats.failures.io
-            classes.protocol_ = stats.failures.protocolErrors
-            for (status, count) in stats.statuses {
-                if (400..<500).contains(status) { classes.status_4xx += count }
-                if status >= 500 { classes.status_5xx += count }
-            }
+            let classes = ErrorClasses(stats.failures, statuses: stats.statuses.map { ($0.key, $0.value) })
             self.name = name
             requests = stats.requests
             errors = classes.total

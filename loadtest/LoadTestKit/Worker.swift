@@ -24,6 +24,13 @@ final class Worker: @unchecked Sendable {
             case .protocolError: protocolErrors += n
             }
         }
+
+        mutating func add(_ other: Errors) {
+            connect += other.connect
+            timeout += other.timeout
+            io += other.io
+            protocolErrors += other.protocolErrors
+        }
     }
 
     static let readBufferSize = 64 * 1024
@@ -81,10 +88,7 @@ final class Worker: @unchecked Sendable {
             requests += other.requests
             errors += other.errors
             sent += other.sent
-            failures.connect += other.failures.connect
-            failures.timeout += other.failures.timeout
-            failures.io += other.failures.io
-            failures.protocolErrors += other.failures.protocolErrors
+            failures.add(other.failures)
             for code in other.codes { count(status: code.status, code.count) }
             histogram.add(other.histogram)
         }
