@@ -46,6 +46,18 @@ struct ReportingTests {
         #expect(found.histogram_us.totalCount == UInt64(found.requests))
         #expect(report.text.contains("Per request") && report.text.contains("absent"))
 
+        // Thresholds on one named request, by its name (spaces kept).
+        #expect(try Threshold("errors[absent] > 99%").holds(for: report) && !(try Threshold("errors[found]>1%").holds(for: report)))
+        #expect(try Threshold("p99 [ GET /x ] < 20ms").request == "GET /x" && (try Threshold("p99[GET /x]<20ms")).text == "p99[GET /x]<20ms")
+        #expect(throws: LoadTestError.self) { try Threshold("p99[]<20ms") }
+        var plan = try Self.mixPlan(port: server.port, requests: 10)
+        #expect(throws: LoadTestError.self) {
+            try RunPlan(target: plan.target, templates: plan.templates, connections: 1, threads: 1, durationSeconds: 1,
+                        thresholds: [try Threshold("p99[nope]<1s")])
+        }
+        plan.thresholds = [try Threshold("p99[found]<10s")]
+        #expect(try LoadTest.run(plan).thresholds == ["p99[found]<10s": true])
+
         let merged = try Report.merge([try Self.through(report), try Self.through(report)])
         #expect(merged.per_request?.map(\.requests) == rows.map { $0.requests * 2 })
         #expect(merged.per_request?[1].errors == absent.errors * 2)

@@ -69,7 +69,7 @@ struct Run: ParsableCommand {
     @Option(help: "Load before measuring starts (excluded from every figure), e.g. 2s.") var warmup = "0s"
     @Option(name: [.customShort("R"), .long], help: "Open loop: requests per second at a constant arrival rate.") var rate: Double?
     @Option(help: "Closed loop: stop after this many requests instead of after --duration.") var requests: Int?
-    @Option(help: "A pass/fail condition, e.g. 'p99<20ms', 'errors<0.1%', 'rps>5000' (repeatable).") var threshold: [String] = []
+    @Option(help: "A pass/fail condition, e.g. 'p99<20ms', 'errors<0.1%', 'rps>5000', or on one named request 'p99[search]<20ms' (repeatable).") var threshold: [String] = []
     @Option(help: "Write every figure as JSON here.") var json: String?
     @Option(help: "Write a self-contained HTML report here.") var html: String?
     @Flag(help: "Print the full percentile distribution.") var distribution = false
@@ -120,7 +120,8 @@ struct Capacity: ParsableCommand {
         guard startRate > 0, maxRate >= startRate else { throw ValidationError("--start-rate must be positive and at most --max-rate") }
         let objective = try Threshold.list(slo)
         guard !objective.isEmpty else { throw ValidationError("--slo needs at least one condition") }
-        let base = try target.plan(duration: seconds, warmup: warm, rate: startRate, requests: nil, thresholds: [])
+        // The SLO goes through the plan so that a request it names is checked before any trial.
+        let base = try target.plan(duration: seconds, warmup: warm, rate: startRate, requests: nil, thresholds: objective)
         let started = Date().timeIntervalSince1970
         print(CapacityReport.header)
         let result = try CapacityPlanner.search(base: base, slo: objective, startRate: startRate, maximumRate: maxRate,

@@ -63,6 +63,11 @@ public struct RunPlan: Sendable {
             return names.count - 1
         }
         requestNames = names
+        for threshold in thresholds {
+            if let request = threshold.request, !names.contains(request) {
+                throw .invalid("threshold '\(threshold.text)': no request is named '\(request)' (names: \(names.joined(separator: ", ")))")
+            }
+        }
     }
 
     /// A template chosen by weight, by position in `templates`.

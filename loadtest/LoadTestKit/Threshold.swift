@@ -1,5 +1,7 @@
 /// A pass/fail condition on a run's figures: `p99<20ms`, `errors<0.1%`, `rps>5000`,
-/// `p50<=2ms`, `max<1s`, `mean<5ms`. Checked after the run; any failure makes the exit code 1.
+/// `p50<=2ms`, `max<1s`, `mean<5ms`; on one named request of a scenario with
+/// `p99[search]<20ms` (as k6's tagged thresholds). Checked after the run; any failure makes
+/// the exit code 1.
 public struct Threshold: Sendable, Equatable, CustomStringConvertible {
     public enum Metric: String, Sendable { case p50, p90, p99, p999, p9999, max, mean, errors, rps }
     public enum Comparison: String, Sendable { case less = "<", lessOrEqual = "<=", greater = ">", greaterOrEqual = ">=" }
@@ -9,16 +11,29 @@ public struct Threshold: Sendable, Equatable, CustomStringConvertible {
     /// Milliseconds for latencies, a fraction (0.001 = 0.1 %) for errors, requests/s for rps.
     public let value: Double
     public let text: String
+    /// A named request's figures instead of the whole run's.
+    public let request: String?
 
     public var description: String { text }
 
     public init(_ text: String) throws(LoadTestError) {
-        let trimmed = text.filter { !$0.isWhitespace }
-        self.text = trimmed
+        // `[name]` is cut out first: whitespace is dropped from the rest, not from the name.
+        var request: String?
+        var figure = text
+        if let open = text.firstIndex(of: "["), let close = text[open...].firstIndex(of: "]") {
+            let name = text[text.index(after: open)..<close].trimmingCharacters(in: .whitespaces)
+            guard !name.isEmpty else { throw .invalid("threshold '\(text)': name the request, e.g. p99[search]<20ms") }
+            request = name
+            figure = String(text[..<open]) + String(text[text.index(after: close)...])
+        }
+        self.request = request
+        let trimmed = figure.filter { !$0.isWhitespace }
         guard let opIndex = trimmed.firstIndex(where: { $0 == "<" || $0 == ">" }) else {
             throw .invalid("threshold '\(text)' needs < or >, e.g. p99<20ms")
         }
-        guard let metric = Metric(rawValue: String(trimmed[..<opIndex]).lowercased()) else {
+        let metricText = String(trimmed[..<opIndex])
+        self.text = request.map { metricText + "[\($0)]" + trimmed[opIndex...] } ?? trimmed
+        guard let metric = Metric(rawValue: metricText.lowercased()) else {
             throw .invalid("threshold '\(text)': the metric is one of p50, p90, p99, p999, p9999, max, mean, errors, rps")
         }
         var rest = trimmed[opIndex...]
@@ -49,8 +64,23 @@ public struct Threshold: Sendable, Equatable, CustomStringConvertible {
         self.comparison = comparison
     }
 
-    /// The measured value this threshold looks at.
-    public func measured(in report: Report) -> Double {
+    /// The measured value this threshold looks at (nil: the named request is not in the run).
+    /// A run of one request keeps no breakdown: its totals are that request's figures.
+    public func measured(in report: Report) -> Double? {
+        if let request, let breakdown = report.per_request {
+            guard let figures = breakdown.first(where: { $0.name == request }) else { return nil }
+            switch metric {
+            case .p50: return figures.latency_ms.p50
+            case .p90: return figures.latency_ms.p90
+            case .p99: return figures.latency_ms.p99
+            case .p999: return figures.latency_ms.p999
+            case .p9999: return figures.latency_ms.p9999
+            case .max: return figures.latency_ms.max
+            case .mean: return figures.latency_ms.mean
+            case .errors: return figures.errorRate
+            case .rps: return figures.rps
+            }
+        }
         switch metric {
         case .p50: return report.latency.p50
         case .p90: return report.latency.p90
@@ -65,7 +95,7 @@ public struct Threshold: Sendable, Equatable, CustomStringConvertible {
     }
 
     public func holds(for report: Report) -> Bool {
-        let v = measured(in: report)
+        guard let v = measured(in: report) else { return false }
         switch comparison {
         case .less: return v < value
         case .lessOrEqual: return v <= value
