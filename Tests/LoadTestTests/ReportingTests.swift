@@ -175,7 +175,7 @@ struct ReportingTests {
         #expect(CapacityPlanner.summarize([Self.trial(100, 1, holds: true)], trialsPerRate: 3).low == nil)
     }
 
-    @Test("capacity twice on the same server gives overlapping ranges, each with its trials")
+    @Test("capacity twice on the same server gives overlapping ranges, each with its trials (the second from above the boundary)")
     func capacityTwiceOverlaps() throws {
         // About 1000 requests/s: 1 ms of serial work per request.
         let server = try StallingServer(serviceMicros: 1000)
@@ -185,11 +185,11 @@ struct ReportingTests {
                                rate: .constant(100))
         let slo = try Threshold.list("p99<40ms,errors<1%")
         var ranges: [(Double, Double)] = []
-        for _ in 0..<2 {
-            let result = try CapacityPlanner.search(base: plan, slo: slo, startRate: 200, maximumRate: 10_000, precision: 0.15,
+        for start in [200.0, 3000.0] {
+            let result = try CapacityPlanner.search(base: plan, slo: slo, startRate: start, maximumRate: 10_000, precision: 0.15,
                                                     trialsPerRate: 3, pauseSeconds: 0.2)
             let low = try #require(result.low), high = try #require(result.high)
-            #expect(low < high && low >= 200 && high <= 1600, "\(low)–\(high)")
+            #expect(low < high && low >= 180 && high <= 1600, "\(low)–\(high)")
             let atLow = result.trials.filter { $0.rate == low }
             #expect(atLow.count >= 3 && atLow.allSatisfy(\.holds))
             #expect(result.trials.contains { $0.rate == high && !$0.holds })

@@ -6,7 +6,8 @@ import Glibc
 ///
 /// A single short trial near the boundary is noise: the same rate holds once and fails the
 /// next time. So the search is in two phases:
-/// 1. Coarse: one open-loop trial per rate, doubling from the start rate while the SLO holds.
+/// 1. Coarse: one open-loop trial per rate, doubling from the start rate while the SLO holds
+///    (halving instead when the start rate itself fails).
 /// 2. Near the boundary every rate gets `trialsPerRate` trials (a pause between, so one
 ///    trial's backlog does not leak into the next), and a rate holds only if it held in every
 ///    one. The last coarse rate that held is confirmed this way first (stepping down by halves
@@ -76,6 +77,14 @@ public enum CapacityPlanner {
             } else {
                 bad = rate
                 break
+            }
+        }
+        // The start rate already failed: halve until a rate holds (down to 1/64 of it).
+        if held.isEmpty, var lower = bad.map({ $0 / 2 }) {
+            while lower >= startRate / 64, trials.count < maximumTrials {
+                if try run(lower) { held.append(lower); break }
+                bad = lower
+                lower /= 2
             }
         }
         // Confirm the boundary's lower side, stepping down when it does not hold every time.
