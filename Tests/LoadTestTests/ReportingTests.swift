@@ -162,7 +162,7 @@ struct ReportingTests {
         return CapacityPlanner.Trial(rate: rate, number: number, report: report, holds: holds)
     }
 
-    @Test("capacity range: low held in every trial, high failed in any, knee where the median p99 climbs")
+    @Test("capacity range: low held in every trial, high failed in any, knee where the median p50 climbs")
     func capacityRangeFromTrials() {
         let trials = [Self.trial(100, 1, holds: true, p99: 1), Self.trial(200, 1, holds: true, p99: 1.1), Self.trial(400, 1, holds: false, p99: 90),
                       Self.trial(200, 2, holds: true, p99: 1.2), Self.trial(200, 3, holds: true, p99: 1.0),

@@ -31,7 +31,7 @@ public enum CapacityPlanner {
         public var low: Double?
         public var high: Double?
         public var trials: [Trial]
-        /// The last rate (rising) whose median p99 stayed within twice the lowest median p99.
+        /// The last rate (rising) whose median p50 stayed within twice the lowest median p50.
         public var knee: Double?
         /// Whether loadtest itself fell behind in any trial.
         public var generatorLimited: Bool { trials.contains { !$0.generatorKeptUp } }
@@ -110,16 +110,18 @@ public enum CapacityPlanner {
             let these = trials.filter { $0.rate == rate }
             return these.count >= trialsPerRate && these.allSatisfy(\.holds) && rate < (high ?? .infinity)
         }
-        // The knee: where the median p99 of a rate's trials first passes twice the quietest
-        // rate's; the rate before it. Medians, so one cold or unlucky trial does not move it.
-        func medianP99(_ rate: Double) -> Double {
-            let values = trials.filter { $0.rate == rate }.map(\.report.latency_ms.p99).sorted()
+        // The knee: where a rate's median p50 first passes twice the quietest rate's; the rate
+        // before it. The p50, because queueing near saturation lifts the whole distribution,
+        // while a sub-millisecond p99 on a shared machine moves by 5× between trials at the
+        // same rate; and the median of a rate's trials, so one cold trial does not move it.
+        func medianP50(_ rate: Double) -> Double {
+            let values = trials.filter { $0.rate == rate }.map(\.report.latency_ms.p50).sorted()
             return values.isEmpty ? 0 : values[values.count / 2]
         }
         var knee: Double?
-        let floor = rates.map(medianP99).min() ?? 0
+        let floor = rates.map(medianP50).min() ?? 0
         for rate in rates {
-            if medianP99(rate) > 2 * floor + 0.05 { break }
+            if medianP50(rate) > 2 * floor + 0.01 { break }
             knee = rate
         }
         return Result(low: low, high: high, trials: trials, knee: knee)

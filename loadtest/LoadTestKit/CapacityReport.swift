@@ -147,7 +147,7 @@ public struct CapacityReport: Sendable {
                                }, classes: trials.map { $0.holds ? "pass" : "fail" })
         body += "<p>A rate holds when every one of its trials met the SLO and achieved at least 90 % of the offered rate. "
             + "The range runs from the highest rate that held in every trial to the lowest that failed in any. "
-            + "The knee is the last rate, going up, whose median p99 stayed within twice the lowest median p99 of any rate.</p>"
+            + "The knee is the last rate, going up, whose median p50 stayed within twice the lowest median p50 of any rate (where queueing starts to lift the whole distribution).</p>"
         return HTMLText.page(title: "loadtest capacity \(url)", body: body)
     }
 }
