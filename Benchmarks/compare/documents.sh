@@ -13,20 +13,20 @@
 # `-M prepared`, on as many connections as the gateway's pool holds (2 loops × 8):
 #   uncached document GET vs pgbench's SELECT     (target ≥ 0.9×, 16 connections each)
 # Then Benchmarks/compare/files.sh: a 200 MB upload and download beside cp (RSS, throughput).
-# BASELINE=path/to/aiwriter adds that binary (the previous commit's) serving the same folder, for
-# an A/B of the static path in the same run.
+# BASELINE=path/to/aiwriter adds that binary (the previous commit's) serving the same folder, and
+# reading the same PostgreSQL document, for an A/B of the static and uncached paths in the same run.
 # Usage: Benchmarks/compare/documents.sh   (env: ROUNDS=3 DURATION=10 SMOKE=0 FILES=1 BASELINE=)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 if [ "${SMOKE:-0}" = 1 ]; then ROUNDS=1; DURATION=1; fi
-GW_PORT=18281 NGX_PORT=18282 GW_PG_PORT=18283 BASE_PORT=18284 PG_PORT=${PG_PORT:-55450}
+GW_PORT=18281 NGX_PORT=18282 GW_PG_PORT=18283 BASE_PORT=18284 BASE_PG_PORT=18285 PG_PORT=${PG_PORT:-55450}
 scripts/install-deps.sh --bench
 swift build -c release --product aiwriter >/dev/null
 bin=.build/release/aiwriter
 work=$(mktemp -d)
-trap 'set +e; kill $(cat "$work/gw.pid" "$work/gateway-pg.pid" "$work/baseline.pid" 2>/dev/null) 2>/dev/null; nginx -c "$work/nginx.conf" -s stop 2>/dev/null
+trap 'set +e; kill $(cat "$work/gw.pid" "$work/gateway-pg.pid" "$work/baseline.pid" "$work/baseline-pg.pid" 2>/dev/null) 2>/dev/null; nginx -c "$work/nginx.conf" -s stop 2>/dev/null
   scripts/postgres.sh stop "$work/pg"; rm -rf "$work"' EXIT
 source Benchmarks/compare/lib.sh
 mkdir -p "$work/site"
@@ -80,6 +80,11 @@ cat > "$work/select.sql" <<SQL
 SELECT id, tenant_id, title, body, metadata, version, created_at, updated_at, content_type FROM documents WHERE tenant_id = :tenant AND id = :id;
 SQL
 curl -sf -o /dev/null "http://127.0.0.1:$GW_PG_PORT/v1/documents/$pg_doc" -H "Authorization: Bearer $pg_secret"
+if [ -n "${BASELINE:-}" ]; then
+  AIWRITER_DATABASE_URL=$pg_url "$BASELINE" serve --port $BASE_PG_PORT --loops 2 --database-pool-size 8 --document-cache off --log-level warning \
+    2>"$work/baseline-pg.log" & echo $! > "$work/baseline-pg.pid"
+  for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$BASE_PG_PORT/healthz" && break; sleep 0.1; done
+fi
 run_pgbench() {
   pgbench -n -M prepared -c 16 -j 2 -T "$DURATION" -D tenant="$pg_tenant" -D id="$pg_doc" -f "$work/select.sql" "$pg_url" 2>/dev/null |
     awk '/^tps = / {printf "%s - - -\n", $3; exit}'
@@ -91,7 +96,7 @@ done
 
 # case → "server url connections [header]"
 cases="nginx-1k gateway-static-1k gateway-document nginx-1m gateway-static-1m pgbench-select gateway-pg-document"
-[ -n "${BASELINE:-}" ] && cases="$cases baseline-static-1k baseline-static-1m"
+[ -n "${BASELINE:-}" ] && cases="$cases baseline-static-1k baseline-static-1m baseline-pg-document"
 : > "$work/results.txt"
 for r in $(seq 1 "$ROUNDS"); do
   order=$(echo $cases | tr ' ' '\n' | awk -v r="$r" '{a[NR]=$0} END {for (i=0;i<NR;i++) print a[(i+r-1)%NR+1]}')
@@ -105,6 +110,7 @@ for r in $(seq 1 "$ROUNDS"); do
       pgbench-select) out=$(run_pgbench) ;;
       baseline-static-1k) out=$(run_wrk baseline "http://127.0.0.1:$BASE_PORT/1k.txt" 64) ;;
       baseline-static-1m) out=$(run_wrk baseline "http://127.0.0.1:$BASE_PORT/1m.bin" 16) ;;
+      baseline-pg-document) out=$(run_wrk baseline-pg "http://127.0.0.1:$BASE_PG_PORT/v1/documents/$pg_doc" 16 -H "Authorization: Bearer $pg_secret") ;;
       gateway-pg-document) out=$(run_wrk gateway-pg "http://127.0.0.1:$GW_PG_PORT/v1/documents/$pg_doc" 16 -H "Authorization: Bearer $pg_secret") ;;
     esac
     echo "$r $c $out" | tee -a "$work/results.txt"
@@ -129,6 +135,7 @@ print("uncached document on PostgreSQL / pgbench SELECT (each round):", ratio("g
 if "baseline-static-1m" in data:
     print("A/B static 1 KiB, this binary / baseline (each round):", ratio("gateway-static-1k", "baseline-static-1k"))
     print("A/B static 1 MiB, this binary / baseline (each round):", ratio("gateway-static-1m", "baseline-static-1m"))
+    print("A/B uncached document on PostgreSQL, this binary / baseline (each round):", ratio("gateway-pg-document", "baseline-pg-document"))
 PY
 if [ "${FILES:-1}" = 1 ]; then
   echo "---- files.sh"

@@ -12,21 +12,38 @@ public struct JSONWriter {
     public mutating func raw(_ s: String) { bytes.append(contentsOf: s.utf8) }
 
     /// A JSON string literal, escaped per RFC 8259 (control characters as \u00XX).
+    /// Runs of bytes that need no escape are copied in one append: a document body is almost
+    /// all such bytes, and appending them one at a time was 7 % of a document read's CPU
+    /// (perf, `GET /v1/documents/{id}` on PostgreSQL).
     public mutating func string(_ s: String) {
+        var s = s
+        s.withUTF8 { escaped($0) }
+    }
+
+    static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    mutating func escaped(_ utf8: UnsafeBufferPointer<UInt8>) {
+        bytes.reserveCapacity(bytes.count + utf8.count + 2)
         bytes.append(0x22)
-        for c in s.utf8 {
+        var runStart = 0
+        for i in 0..<utf8.count {
+            let c = utf8[i]
+            // Every byte of a multi-byte UTF-8 sequence is ≥ 0x80: copied as it is.
+            if c >= 0x20 && c != 0x22 && c != 0x5C { continue }
+            if runStart < i { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i])) }
+            runStart = i + 1
             switch c {
             case 0x22: bytes.append(0x5C); bytes.append(0x22)
             case 0x5C: bytes.append(0x5C); bytes.append(0x5C)
             case 0x0A: bytes.append(0x5C); bytes.append(0x6E)
             case 0x0D: bytes.append(0x5C); bytes.append(0x72)
             case 0x09: bytes.append(0x5C); bytes.append(0x74)
-            case 0x00..<0x20:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(c >> 4)], hex[Int(c & 0xF)]])
-            default: bytes.append(c)
+            default:
+                bytes.append(0x5C); bytes.append(0x75); bytes.append(0x30); bytes.append(0x30)
+                bytes.append(JSONWriter.hexDigits[Int(c >> 4)]); bytes.append(JSONWriter.hexDigits[Int(c & 0xF)])
             }
         }
+        if runStart < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
         bytes.append(0x22)
     }
 
