@@ -69,28 +69,22 @@ public struct Threshold: Sendable, Equatable, CustomStringConvertible {
     public func measured(in report: Report) -> Double? {
         if let request, let breakdown = report.per_request {
             guard let figures = breakdown.first(where: { $0.name == request }) else { return nil }
-            switch metric {
-            case .p50: return figures.latency_ms.p50
-            case .p90: return figures.latency_ms.p90
-            case .p99: return figures.latency_ms.p99
-            case .p999: return figures.latency_ms.p999
-            case .p9999: return figures.latency_ms.p9999
-            case .max: return figures.latency_ms.max
-            case .mean: return figures.latency_ms.mean
-            case .errors: return figures.errorRate
-            case .rps: return figures.rps
-            }
+            return pick(figures.latency_ms, errorRate: figures.errorRate, rps: figures.rps)
         }
+        return pick(report.latency, errorRate: report.errorRate, rps: report.rps)
+    }
+
+    private func pick(_ latency: Report.Latency, errorRate: Double, rps: Double) -> Double {
         switch metric {
-        case .p50: return report.latency.p50
-        case .p90: return report.latency.p90
-        case .p99: return report.latency.p99
-        case .p999: return report.latency.p999
-        case .p9999: return report.latency.p9999
-        case .max: return report.latency.max
-        case .mean: return report.latency.mean
-        case .errors: return report.errorRate
-        case .rps: return report.rps
+        case .p50: return latency.p50
+        case .p90: return latency.p90
+        case .p99: return latency.p99
+        case .p999: return latency.p999
+        case .p9999: return latency.p9999
+        case .max: return latency.max
+        case .mean: return latency.mean
+        case .errors: return errorRate
+        case .rps: return rps
         }
     }
 
