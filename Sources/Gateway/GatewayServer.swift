@@ -8,9 +8,9 @@ import Glibc
 
 /// The gateway process: its loops, its HTTP server, its routes, and its lifecycle.
 ///
-/// SIGTERM or SIGINT starts a graceful drain (stop accepting, `/readyz` answers 503, idle
-/// connections close, in-flight requests finish) bounded by the drain timeout; a second signal
-/// exits at once.
+/// SIGTERM or SIGINT starts a graceful drain (`/readyz` answers 503; after `drain-delay`
+/// accepting stops, idle connections close, in-flight requests finish) bounded by the drain
+/// timeout; a second signal exits at once.
 public final class GatewayServer: @unchecked Sendable {
     // @unchecked: the signal handles and `drainDeadline` are touched only on loop 0;
     // `signals` is a Mutex.
@@ -139,8 +139,17 @@ public final class GatewayServer: @unchecked Sendable {
     /// (jobs in hand) is done, or at the drain timeout: then the hooks hand their work back,
     /// and the loops stop a second later.
     func drainOnLoop() {
+        guard services.lifecycle.beginDrain() else { return }
+        guard configuration.drainDelayMs > 0 else { return closeForDrain() }
+        // Still accepting and serving: only /readyz has changed, so the balancer stops sending
+        // new requests here before any connection it holds is closed under it.
+        logger.info("drain delay: not ready, still serving", metadata: ["delay_ms": .stringConvertible(configuration.drainDelayMs)])
+        drainDeadline = group.loops[0].schedule(afterMilliseconds: configuration.drainDelayMs) { [self] in closeForDrain() }
+    }
+
+    /// Loop 0 only: stop accepting, close idle connections, wait for the in-flight ones.
+    private func closeForDrain() {
         let lifecycle = services.lifecycle
-        guard lifecycle.beginDrain() else { return }
         let group = self.group
         let logger = self.logger
         let stopped = Atomic<Bool>(false)

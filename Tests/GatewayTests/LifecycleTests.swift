@@ -44,6 +44,25 @@ struct LifecycleTests {
         #expect(child.stderrText.contains("drained"))
     }
 
+    @Test func drainDelayKeepsServingWhileReadinessSaysNo() throws {
+        let (child, port) = try startBinary(["--drain-timeout", "10s", "--drain-delay", "1500ms"])
+        let kept = try RawClient(port: port)
+        #expect(try kept.roundTrip("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n").status == 200)
+        child.signal(SIGTERM)
+        #expect(child.waitFor("drain delay"))
+        // Inside the delay: new connections are still accepted, /readyz says 503 so a balancer
+        // takes the replica out, and requests on a kept connection are still answered.
+        let fresh = try RawClient(port: port)
+        let ready = try fresh.roundTrip("GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(ready.status == 503)
+        #expect(ready.header("Retry-After") != nil)
+        #expect(try kept.roundTrip("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n").status == 200)
+        // After it: accepting stops, idle connections close, the process exits 0.
+        #expect(kept.waitForClose())
+        #expect(throws: RawClient.Failure.self) { _ = try RawClient(port: port) }
+        #expect(child.waitForExit(seconds: 5) == 0)
+    }
+
     @Test func secondSignalExitsAtOnce() throws {
         let (child, port) = try startBinary(["--drain-timeout", "60s"])
         let busy = try RawClient(port: port)

@@ -64,6 +64,8 @@ public enum ConfigurationLoader {
             read: { duration($0.http.sendTimeoutMs) }, apply: { c, v in c.http.sendTimeoutMs = try milliseconds(v) }),
         Key("drain-timeout", "On SIGTERM, how long in-flight requests may take before exit",
             read: { duration($0.drainTimeoutMs) }, apply: { c, v in c.drainTimeoutMs = try milliseconds(v) }),
+        Key("drain-delay", "On SIGTERM, how long to keep serving with /readyz at 503 before accepting stops (a balancer's check interval or two)",
+            read: { duration($0.drainDelayMs) }, apply: { c, v in c.drainDelayMs = try milliseconds(v) }),
         Key("max-pipelined", "Responses queued per connection before reading pauses",
             read: { String($0.http.maxPipelinedResponses) }, apply: { c, v in c.http.maxPipelinedResponses = try integer(v, in: 1...100_000) }),
         Key("max-connections-per-loop", "Open connections per loop; more are closed at accept",

@@ -9,6 +9,10 @@ public struct GatewayConfiguration: Sendable {
     public var loops = EventLoopGroup.coreCount
     /// How long a SIGTERM waits for in-flight requests before closing what is left.
     public var drainTimeoutMs: UInt64 = 30_000
+    /// How long a SIGTERM keeps serving, with `/readyz` already 503, before it stops accepting:
+    /// time for a load balancer's health check to take the replica out, so no request races
+    /// the close of an idle balancer connection.
+    public var drainDelayMs: UInt64 = 0
     public var accessLog = false
     public var logLevel = "info"
     /// The database: SQLite under `storage.dataDirectory` unless a PostgreSQL URL is set.
