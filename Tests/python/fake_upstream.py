@@ -13,7 +13,7 @@ cleanly without [DONE]; ("slow", seconds, n) stream n words a pause apart, then 
 `/v1/messages` answers as Anthropic's Messages API does, whole or streamed, with a tool call when
 the request carries tools.
 
-Also runnable alone (`python fake_upstream.py PORT`) as a zero-think-time upstream.
+Also runnable alone (`python fake_upstream.py PORT [HOST]`) as a zero-think-time upstream.
 """
 import base64
 import hashlib
@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Upstream:
-    def __init__(self, port=0):
+    def __init__(self, port=0, host="127.0.0.1"):
         self.lock = threading.Lock()
         self.plans = {}
         self.calls = {}
@@ -201,7 +201,8 @@ class Upstream:
                 self.wfile.write(b"0\r\n\r\n")
                 self.wfile.flush()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.host = host
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -209,7 +210,7 @@ class Upstream:
 
     @property
     def base_url(self):
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"http://{self.host}:{self.port}/v1"
 
     def plan(self, model, *actions):
         with self.lock:
@@ -231,4 +232,4 @@ class Upstream:
 
 
 if __name__ == "__main__":
-    Upstream(int(sys.argv[1]) if len(sys.argv) > 1 else 0).thread.join()
+    Upstream(int(sys.argv[1]) if len(sys.argv) > 1 else 0, sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1").thread.join()
