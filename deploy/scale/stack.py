@@ -73,7 +73,7 @@ class Stack:
 
     def start_postgres(self, host, standby=False):
         data = self.pg_dir(host)
-        settings = ["-c", f"listen_addresses={host.ip}", "-c", "port=5432", "-c", f"unix_socket_directories={data}",
+        settings = ["-c", f"listen_addresses={host.ip}", "-c", "port=5432", "-c", "unix_socket_directories=",
                     "-c", "max_connections=300", "-c", "shared_buffers=128MB"]
         if standby:
             settings += ["-c", "hot_standby=on"]
@@ -176,7 +176,7 @@ jobs-poll-interval: 100ms
         config = os.path.join(self.lab.work, "haproxy.cfg")
         with open(config, "w") as f:
             f.write(f"""global
-    maxconn 20000
+    maxconn 8000
     stats socket {self.haproxy_socket} mode 600 level admin
 
 defaults
