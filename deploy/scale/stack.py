@@ -185,6 +185,10 @@ defaults
     retries 3
     timeout connect 1s
     timeout http-request 10s
+    # A client connection opened and not yet used (loadtest opens all of its connections at
+    # once) would get an unsolicited 408 at http-request's timeout; close it silently instead.
+    option http-ignore-probes
+    timeout http-keep-alive 60s
     timeout client 60s
     timeout server 30s
     timeout check 1s
