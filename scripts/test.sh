@@ -7,8 +7,8 @@ scripts/install-deps.sh
 # the fault tests start and stop private servers of their own.
 pg_dir=$(mktemp -d /tmp/aiwriter-ci-pg.XXXXXX)
 chmod 755 "$pg_dir"
-pg_port=${AIWRITER_TEST_PG_PORT:-55439}
-redis_port=${AIWRITER_TEST_REDIS_PORT:-56379}
+pg_port=${AIWRITER_TEST_PG_PORT:-25439}  # ports below the ephemeral range (32768-60999): no client socket can hold them
+redis_port=${AIWRITER_TEST_REDIS_PORT:-26379}
 trap 'scripts/postgres.sh stop "$pg_dir"; rm -rf "$pg_dir"; redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || true' EXIT
 export AIWRITER_TEST_DATABASE_URL=$(scripts/postgres.sh start "$pg_dir" "$pg_port")
 # A real Redis on loopback for the shared rate-limit tests (the failure tests start their own).

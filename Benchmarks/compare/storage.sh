@@ -11,7 +11,7 @@ rounds=${1:-3}
 seconds=${2:-10}
 work=$(mktemp -d /tmp/aiwriter-storage-bench.XXXXXX)
 chmod 755 "$work"
-port=${PG_PORT:-55440}
+port=${PG_PORT:-25440}  # below the ephemeral range (32768-60999), so no client socket holds it
 trap 'set +e; scripts/postgres.sh stop "$work/pg"; rm -rf "$work"' EXIT
 
 swift build -c release --product storage-bench >/dev/null
