@@ -8,14 +8,14 @@ checked, lost, and whether what the fault must show held.
 import http.client
 import json
 import os
+import random
 import signal
 import statistics
 import threading
 import time
 
-from stack import FALL, INTER_MS, http_status, wait_until
-from traffic import (REQUEST_TIMEOUT, AckLog, Writers, check_acknowledged, start_loadtest, vector, etag_parts)
-import random
+from stack import FALL, INTER_MS, wait_until
+from traffic import REQUEST_TIMEOUT, AckLog, Writers, call, call_full, check_acknowledged, etag_parts, start_loadtest, vector
 
 WRITERS = 4
 MIX_CONNECTIONS = 16
@@ -328,30 +328,6 @@ def replica_lag(c):
     finally:
         s.set_standby_delay("0")
     return r
-
-
-# -- small HTTP helpers ----------------------------------------------------------------------------
-
-def call_full(host, method, path, key, body=None):
-    connection = http.client.HTTPConnection(host, 8080, timeout=REQUEST_TIMEOUT)
-    try:
-        headers = {"Authorization": f"Bearer {key}"}
-        payload = None
-        if body is not None:
-            payload = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        connection.request(method, path, payload, headers)
-        response = connection.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-    except (OSError, http.client.HTTPException):
-        return None, {}, b""
-    finally:
-        connection.close()
-
-
-def call(host, method, path, key, body=None):
-    status, _, data = call_full(host, method, path, key, body)
-    return status, data
 
 
 def metric(host, name):

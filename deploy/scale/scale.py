@@ -1,8 +1,6 @@
 """The scale-out proof: faults under load on replicas behind HAProxy (see README.md here).
 
-    scale.py faults  [--short] [--replicas N] [--only a,b] BINARY LOADTEST
-    scale.py capacity [--replicas-max 3] [--slo ...] BINARY LOADTEST
-    scale.py soak    [--minutes 30] [--rate R] BINARY LOADTEST
+    scale.py [--short] [--replicas N] [--only a,b] [--keep] BINARY LOADTEST
 
 Builds its hosts, runs, prints a summary line per fault, cleans up everything it made, and exits
 non-zero when any fault did not show what it must.
@@ -11,7 +9,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lab import Lab  # noqa: E402
 from stack import Stack  # noqa: E402
 import faults  # noqa: E402
-from traffic import call_json_setup  # noqa: E402
+from traffic import DIMENSION, call, call_full, etag_parts  # noqa: E402
 
 
 def prepare(stack, work):
@@ -30,21 +27,22 @@ def prepare(stack, work):
     reader = stack.cli("keys", "create", "--tenant", "scale", "--role", "reader", "--rate", "100000/s", "--burst", "100000")
 
     def create(rate, burst):
-        status, body = faults.call(stack.lb.ip, "POST", "/v1/admin/keys", admin,
+        status, body = call(stack.lb.ip, "POST", "/v1/admin/keys", admin,
                                    {"name": "limit", "role": "reader", "rate": rate, "burst": burst})
         assert status == 201, (status, body)
         made = json.loads(body)
         return made["id"], made["secret"]
 
-    call_json_setup(stack.lb.ip, writer)
+    status, body = call(stack.lb.ip, "POST", "/v1/collections", writer, {"name": "scale", "dimension": DIMENSION, "metric": "cosine"})
+    assert status == 201, (status, body)
     with open(os.path.join(work, "keys.txt"), "w") as f:
         f.write(reader + "\n")
     ids = []
     for n in range(50):
-        status, headers, _ = faults.call_full(stack.lb.ip, "POST", "/v1/documents", writer,
+        status, headers, _ = call_full(stack.lb.ip, "POST", "/v1/documents", writer,
                                               {"title": f"read {n}", "content": f"a document to read, number {n} " * 20})
         assert status == 201, status
-        ids.append(faults.etag_parts(headers["etag"])[0])
+        ids.append(etag_parts(headers["etag"])[0])
     with open(os.path.join(work, "docs.txt"), "w") as f:
         f.write("\n".join(ids) + "\n")
     scenario = os.path.join(work, "mix.yaml")
@@ -127,30 +125,16 @@ def run_faults(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["faults", "capacity", "soak"])
     parser.add_argument("binary")
     parser.add_argument("loadtest")
     parser.add_argument("--short", action="store_true", help="the CI mode: each fault briefly")
     parser.add_argument("--replicas", type=int, default=3)
     parser.add_argument("--only", help="comma-separated faults to run")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) even when it passes")
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "out"),
-                        help="capacity and soak reports (kept out of git)")
-    parser.add_argument("--slo", default="p99<50ms,errors<0.1%")
-    parser.add_argument("--minutes", type=float, default=30)
-    parser.add_argument("--rate", type=float)
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("deploy/scale needs root: it makes network namespaces, a bridge and veth pairs")
-    if args.mode == "faults":
-        ok = run_faults(args)
-    elif args.mode == "capacity":
-        import plan
-        ok = with_stack(args, lambda s, k, sc, w: plan.capacity(args, s, sc, w))
-    else:
-        import plan
-        ok = with_stack(args, lambda s, k, sc, w: plan.soak(args, s, k, sc, w))
-    sys.exit(0 if ok else 1)
+    sys.exit(0 if run_faults(args) else 1)
 
 
 if __name__ == "__main__":

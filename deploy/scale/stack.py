@@ -7,14 +7,12 @@ than HAProxy's fall time), one job worker, and HAProxy checking `/readyz`. The c
 root namespace on the bridge. Every process is the lab's, so `Lab.close` stops it.
 """
 import glob
-import json
 import os
 import socket
-import subprocess
 import time
 import urllib.request
 
-from lab import CLIENT_IP, SUBNET, sh
+from lab import SUBNET, sh
 
 PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1]
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -235,12 +233,6 @@ backend gateways
             self.start_gateway(host)
         self.start_worker()
         self.start_balancer()
-
-    def gateway_rss_and_fds(self, host):
-        pid = self.gateways[host.name].pid
-        with open(f"/proc/{pid}/status") as f:
-            rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-        return rss * 1024, len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def postgres_ids():

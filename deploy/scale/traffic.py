@@ -10,7 +10,6 @@ saw acknowledged is looked up in `document_versions`, every acknowledged collect
 import hashlib
 import http.client
 import json
-import os
 import random
 import subprocess
 import threading
@@ -203,13 +202,23 @@ def start_loadtest(binary, url, scenario, seconds, rate, connections, out):
     return thread, result
 
 
-def call_json_setup(host, key):
-    """The collection the writers and the mix share, made before any load."""
+def call_full(host, method, path, key, body=None):
     connection = http.client.HTTPConnection(host, 8080, timeout=REQUEST_TIMEOUT)
-    body = json.dumps({"name": "scale", "dimension": DIMENSION, "metric": "cosine"}).encode()
-    connection.request("POST", "/v1/collections", body, {"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
-    response = connection.getresponse()
-    response.read()
-    connection.close()
-    if response.status != 201:
-        raise AssertionError(f"creating the collection answered {response.status}")
+    try:
+        headers = {"Authorization": f"Bearer {key}"}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        connection.request(method, path, payload, headers)
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    except (OSError, http.client.HTTPException):
+        return None, {}, b""
+    finally:
+        connection.close()
+
+
+def call(host, method, path, key, body=None):
+    status, _, data = call_full(host, method, path, key, body)
+    return status, data
