@@ -301,11 +301,14 @@ def hammer(stack, key, seconds):
 
 
 def replica_lag(c):
+    """Each client write is read back at once through the balancer (so on any replica) with the
+    token the write answered (X-AIWriter-Read-After); a second read without it shows what the
+    token buys (counted, not judged: without it a lagging standby may answer)."""
     s = c.stack
     r = Result("replica-lag", "standby applies WAL 1 s late (recovery_min_apply_delay); each write read back at once")
     s.set_standby_delay("1s")
     try:
-        stale, reads = 0, 0
+        stale, reads, untokened_stale = 0, 0, 0
         seconds = c.seconds(5)
         end = time.monotonic() + seconds
         key = c.keys["writer"]
@@ -317,13 +320,32 @@ def replica_lag(c):
                 r.failed += 1
                 continue
             doc_id, _ = etag_parts(headers["etag"])
-            status, _, data = call_full(s.lb.ip, "GET", f"/v1/documents/{doc_id}", key)
-            r.sent += 1
-            reads += 1
-            if status != 200 or json.loads(data).get("content") != body:
-                stale += 1
+            etag = headers["etag"]
+            token = {"X-AIWriter-Read-After": headers.get("x-aiwriter-read-after", "")}
+            for edit in range(2):
+                status, _, data = call_full(s.lb.ip, "GET", f"/v1/documents/{doc_id}", key, extra=token)
+                r.sent += 1
+                reads += 1
+                if status != 200 or json.loads(data).get("content") != body:
+                    stale += 1
+                status, _, data = call_full(s.lb.ip, "GET", f"/v1/documents/{doc_id}/content", key)
+                r.sent += 1
+                if status != 200 or data.decode(errors="replace") != body:
+                    untokened_stale += 1
+                if edit == 1:
+                    break
+                body = body + " edited"
+                status, headers, _ = call_full(s.lb.ip, "PUT", f"/v1/documents/{doc_id}", key, {"title": "lag", "content": body},
+                                               extra={"If-Match": etag})
+                r.sent += 1
+                if status != 200:
+                    r.failed += 1
+                    break
+                token = {"X-AIWriter-Read-After": headers.get("x-aiwriter-read-after", "")}
+                etag = headers.get("etag", etag)
         r.figures["reads"] = reads
         r.figures["stale_reads"] = stale
+        r.figures["stale_without_token"] = untokened_stale
         r.expect(stale == 0, f"{stale} of {reads} reads went back in time after the client's own acknowledged write")
     finally:
         s.set_standby_delay("0")

@@ -202,10 +202,10 @@ def start_loadtest(binary, url, scenario, seconds, rate, connections, out):
     return thread, result
 
 
-def call_full(host, method, path, key, body=None):
+def call_full(host, method, path, key, body=None, extra=None):
     connection = http.client.HTTPConnection(host, 8080, timeout=REQUEST_TIMEOUT)
     try:
-        headers = {"Authorization": f"Bearer {key}"}
+        headers = {"Authorization": f"Bearer {key}", **(extra or {})}
         payload = None
         if body is not None:
             payload = json.dumps(body).encode()

@@ -1,5 +1,6 @@
 import Logging
 import Net
+import Storage
 
 /// The gateway's HTTPHandler: routes each request into its route's pipeline, answers unmatched
 /// ones with the JSON error shape, and — when Net reports a response went out — records it in
@@ -11,9 +12,10 @@ public final class GatewayHandler: HTTPHandler {
     let logger: Logger
     let environment: RequestEnvironment
 
-    init(router: Router, loopCount: Int, accessLog: AccessLog?, trustedProxies: TrustedProxies = TrustedProxies(), logger: Logger) {
+    init(router: Router, loopCount: Int, accessLog: AccessLog?, trustedProxies: TrustedProxies = TrustedProxies(), store: Store? = nil,
+         logger: Logger) {
         self.logger = logger
-        self.environment = RequestEnvironment(trustedProxies: trustedProxies)
+        self.environment = RequestEnvironment(trustedProxies: trustedProxies, store: store)
         self.router = router
         self.metrics = GatewayMetrics(loopCount: loopCount, routePatterns: router.routes.map { "\($0.method) \($0.pattern)" })
         self.accessLog = accessLog
@@ -64,7 +66,7 @@ public final class GatewayHandler: HTTPHandler {
         for feature in features { feature.register(on: router, services: services) }
         extraRoutes(router, services)
         let handler = GatewayHandler(router: router.build(), loopCount: loopCount, accessLog: accessLog,
-                                     trustedProxies: services.configuration.trustedProxies, logger: services.logger)
+                                     trustedProxies: services.configuration.trustedProxies, store: services.store, logger: services.logger)
         services.metrics.register("http-requests") { handler.metrics.write(into: &$0) }
         return handler
     }

@@ -55,7 +55,7 @@ public struct RequestContext: @unchecked Sendable {
 
     /// Answers with `headers` plus the pipeline's own.
     public func send(status: HTTPStatus = .ok, contentType: StaticString? = nil, headers: [(String, String)] = [], body: HTTPBody = .empty) {
-        responder.send(status: status, contentType: contentType, headers: withPipelineHeaders(headers), body: body)
+        responder.send(status: status, contentType: contentType, headers: withPipelineHeaders(headers, status: status), body: body)
     }
 
     /// A JSON answer.
@@ -85,19 +85,47 @@ public struct RequestContext: @unchecked Sendable {
 
     /// Starts a streamed answer (Server-Sent Events, chunked downloads) with the pipeline's headers.
     public func startStream(status: HTTPStatus = .ok, contentType: StaticString?, headers: [(String, String)] = [], contentLength: Int? = nil) {
-        responder.startStream(status: status, contentType: contentType, headers: withPipelineHeaders(headers), contentLength: contentLength)
+        responder.startStream(status: status, contentType: contentType, headers: withPipelineHeaders(headers, status: status), contentLength: contentLength)
     }
 
     /// Built in place: a generic `+` of two tuple arrays copied each element through value
     /// witnesses and allocated twice (seen in the `/v1/ping` profile, Benchmarks/RESULTS.md).
     @inline(__always)
-    func withPipelineHeaders(_ headers: [(String, String)]) -> [(String, String)] {
-        guard let rateLimit else { return headers }
+    func withPipelineHeaders(_ headers: [(String, String)], status: HTTPStatus) -> [(String, String)] {
+        let readAfter = environment.readsLagWrites ? readAfterToken(status) : nil
+        guard rateLimit != nil || readAfter != nil else { return headers }
         var all = headers
-        all.reserveCapacity(headers.count + 2)
-        all.append(("RateLimit-Policy", rateLimit.policy))
-        all.append(("RateLimit", rateLimit.state))
+        all.reserveCapacity(headers.count + 3)
+        if let rateLimit {
+            all.append(("RateLimit-Policy", rateLimit.policy))
+            all.append(("RateLimit", rateLimit.state))
+        }
+        if let readAfter { all.append((RequestContext.readAfterHeader, readAfter.description)) }
         return all
+    }
+
+    // MARK: Read-your-writes
+
+    /// The token a successful write answers with when reads may come from a lagging standby;
+    /// sent back on a read, that read sees the write (`reading(_:)`).
+    static let readAfterHeader = "X-AIWriter-Read-After"
+
+    private func readAfterToken(_ status: HTTPStatus) -> WALPosition? {
+        let method = request.method
+        guard method != .get, method != .head, method != .options, (200..<300).contains(status.rawValue) else { return nil }
+        return environment.store?.commitPosition(on: loop)
+    }
+
+    /// The store a read handler uses: when the client sent `X-AIWriter-Read-After` (the token
+    /// from its last write, on whichever replica it reached), one whose reads see that write —
+    /// from the standby once it has replayed that far, else from the primary. A malformed token
+    /// is an error, not ignored: ignoring it would silently drop the guarantee the client asked for.
+    public func reading(_ store: Store) throws(GatewayError) -> Store {
+        guard let text = request.header(RequestContext.readAfterHeader) else { return store }
+        guard let position = WALPosition(text) else {
+            throw .badRequest("\(RequestContext.readAfterHeader) must be a WAL position as a write answered it (like 0/16B3748)")
+        }
+        return store.reading(after: position)
     }
 }
 
@@ -111,8 +139,16 @@ public struct RateLimitHeaders: Sendable {
 /// address behind trusted proxies.
 final class RequestEnvironment: Sendable {
     let trustedProxies: TrustedProxies
+    /// Where writes' read-your-writes tokens come from.
+    let store: Store?
+    /// Whether reads may come from a lagging standby (so writes answer a token); asked once.
+    let readsLagWrites: Bool
 
-    init(trustedProxies: TrustedProxies) { self.trustedProxies = trustedProxies }
+    init(trustedProxies: TrustedProxies, store: Store? = nil) {
+        self.trustedProxies = trustedProxies
+        self.store = store
+        readsLagWrites = store?.backend.servesReadsFromStandby ?? false
+    }
 
     func clientIP(_ request: HTTPRequest, _ responder: HTTPResponder) -> String {
         let peerText = responder.remoteIP

@@ -64,6 +64,11 @@ public final class GatewayServices: Sendable {
                     text.family(name, kind, help)
                     for pool in pools { text.sample(name, [("role", pool.role), ("loop", String(pool.loopIndex))], value(pool)) }
                 }
+                if postgres.servesReadsFromStandby {
+                    text.single("aiwriter_db_reads_after_position_on_primary_total", .counter,
+                                "Reads carrying X-AIWriter-Read-After that the standby had not replayed yet, answered by the primary.",
+                                String(postgres.readsRoutedToPrimary))
+                }
             }
         }
     }

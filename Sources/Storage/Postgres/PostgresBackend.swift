@@ -17,6 +17,9 @@ public final class PostgresBackend: SQLBackend, @unchecked Sendable {
     public let maximumConnections: Int
     private let primaryKey = LoopLocalKey()
     private let replicaKey = LoopLocalKey()
+    private let replayKey = LoopLocalKey()
+    /// Reads after a position the standby had not replayed, answered by the primary instead.
+    private let readsOnPrimary = Atomic<Int>(0)
     /// Loops holding a pool of this backend, for `shutdown()`.
     private let poolLoops = Mutex<[EventLoop]>([])
     private let pools = Mutex<[PoolStatistics]>([])
@@ -35,20 +38,53 @@ public final class PostgresBackend: SQLBackend, @unchecked Sendable {
         guard !isShutDown.load(ordering: .relaxed) else {
             return completion(.failure(.unavailable("the store is shut down")))
         }
-        let pool: PostgresPool
-        if readOnly, let replica {
-            pool = loop.local(for: replicaKey) {
-                remember(loop)
-                return registered(PostgresPool(loop: loop, settings: replica, minimum: minimumConnections, maximum: maximumConnections, role: "replica"))
-            }
-        } else {
-            pool = loop.local(for: primaryKey) {
-                remember(loop)
-                return registered(PostgresPool(loop: loop, settings: primary, minimum: minimumConnections, maximum: maximumConnections))
-            }
+        if readOnly, replica != nil {
+            return replicaPool(on: loop).run(PostgresOperation(statements: statements, readOnly: true, enqueuedAt: loop.nowMilliseconds,
+                                                               completion: completion))
         }
-        pool.run(PostgresOperation(statements: statements, readOnly: readOnly, enqueuedAt: loop.nowMilliseconds,
-                                   completion: completion))
+        primaryPool(on: loop).run(PostgresOperation(statements: statements, readOnly: readOnly,
+                                                    commitTracker: replica == nil || readOnly ? nil : replay(on: loop),
+                                                    enqueuedAt: loop.nowMilliseconds, completion: completion))
+    }
+
+    public func run(_ statements: [Statement], readAfter position: WALPosition, on loop: EventLoop,
+                    _ completion: @escaping (Result<[SQLResult], StoreError>) -> Void) {
+        guard replica != nil, !isShutDown.load(ordering: .relaxed) else { return run(statements, readOnly: true, on: loop, completion) }
+        let replicaPool = replicaPool(on: loop)
+        let onStandby = replay(on: loop).standbyHasReplayed(position.value, replica: replicaPool, loop: loop)
+        if !onStandby { readsOnPrimary.add(1, ordering: .relaxed) }
+        (onStandby ? replicaPool : primaryPool(on: loop))
+            .run(PostgresOperation(statements: statements, readOnly: true, enqueuedAt: loop.nowMilliseconds, completion: completion))
+    }
+
+    public var servesReadsFromStandby: Bool { replica != nil }
+
+    public func commitPosition(on loop: EventLoop) -> WALPosition? {
+        guard replica != nil else { return nil }
+        let last = replay(on: loop).lastCommit
+        return last == 0 ? nil : WALPosition(last)
+    }
+
+    /// Reads after a position the standby had not replayed yet, sent to the primary, for `/metrics`.
+    public var readsRoutedToPrimary: Int { readsOnPrimary.load(ordering: .relaxed) }
+
+    private func primaryPool(on loop: EventLoop) -> PostgresPool {
+        loop.local(for: primaryKey) {
+            remember(loop)
+            return registered(PostgresPool(loop: loop, settings: primary, minimum: minimumConnections, maximum: maximumConnections))
+        }
+    }
+
+    private func replicaPool(on loop: EventLoop) -> PostgresPool {
+        loop.local(for: replicaKey) {
+            remember(loop)
+            return registered(PostgresPool(loop: loop, settings: replica!, minimum: minimumConnections, maximum: maximumConnections,
+                                           role: "replica"))
+        }
+    }
+
+    private func replay(on loop: EventLoop) -> ReplicaReplay {
+        loop.local(for: replayKey) { ReplicaReplay() }
     }
 
     public func withSession<T: Sendable>(_ body: @escaping @Sendable (any SQLSession) throws(StoreError) -> T) throws(StoreError) -> T {

@@ -26,14 +26,21 @@ public struct PostgresConnectionSettings: Sendable {
 final class PostgresOperation {
     let statements: [Statement]
     let readOnly: Bool
+    /// Told where the WAL ended after this write committed, when a standby serves reads (a
+    /// client's reads must not go back before its own writes: `ReplicaReplay`). The loop's own.
+    let commitTracker: ReplicaReplay?
     let completion: (Result<[SQLResult], StoreError>) -> Void
     let enqueuedAt: UInt64
     var attempts = 0
     private(set) var finished = false
+    /// Set by the connection when the write committed and its position was asked for.
+    var commitPosition: UInt64 = 0
 
-    init(statements: [Statement], readOnly: Bool, enqueuedAt: UInt64, completion: @escaping (Result<[SQLResult], StoreError>) -> Void) {
+    init(statements: [Statement], readOnly: Bool, commitTracker: ReplicaReplay? = nil, enqueuedAt: UInt64,
+         completion: @escaping (Result<[SQLResult], StoreError>) -> Void) {
         self.statements = statements
         self.readOnly = readOnly
+        self.commitTracker = readOnly ? nil : commitTracker
         self.enqueuedAt = enqueuedAt
         self.completion = completion
     }
@@ -50,10 +57,13 @@ final class PostgresOperation {
 /// A unit runs as one pipeline: Parse for statements this connection has not prepared yet,
 /// Bind/Execute for each statement, one Sync — one round trip, and the statements between
 /// two Syncs form an implicit transaction, so a unit is all-or-nothing without BEGIN/COMMIT.
+/// A write that reports its commit position adds `SELECT pg_current_wal_lsn()` after that Sync
+/// (and a Sync of its own): still one round trip, and it runs after the commit, so the position
+/// it returns covers the commit record.
 /// Lifecycle as libuv's handles: init (connect), start (run a unit), close.
 final class PostgresConnection {
     enum State { case connecting, idle, busy, closed }
-    private enum Expected { case prepare(Int), query(Int), sync }
+    private enum Expected { case prepare(Int), query(Int), commitPosition, sync }
 
     unowned let pool: PostgresPool
     let loop: EventLoop
@@ -180,6 +190,12 @@ final class PostgresConnection {
         }
         guard PQpipelineSync(pg) == 1 else { return brokenWhileSending() }
         expected.append(.sync)
+        if operation.commitTracker != nil {
+            guard PQsendQueryParams(pg, "SELECT pg_current_wal_lsn()::text", 0, nil, nil, nil, nil, 1) == 1,
+                  PQpipelineSync(pg) == 1 else { return brokenWhileSending() }
+            expected.append(.commitPosition)
+            expected.append(.sync)
+        }
         sentAnything = true
         // The pool's once-a-second sweep enforces this; a timer per unit would cost more
         // than the query on the fast path.
@@ -254,12 +270,22 @@ final class PostgresConnection {
                 } else if status == PGRES_FATAL_ERROR, failure == nil {
                     failure = .postgres(result)
                 }
+            case .commitPosition:
+                // A failure here (a standby promoted mid-query cannot answer) only costs the
+                // token: the unit's own result came before the first Sync.
+                if status == PGRES_TUPLES_OK, PQntuples(result) == 1, PQgetisnull(result, 0, 0) == 0 {
+                    let bytes = UnsafeRawBufferPointer(start: PQgetvalue(result, 0, 0), count: Int(PQgetlength(result, 0, 0)))
+                    if let position = WALPosition(String(decoding: bytes, as: UTF8.self)) { operation?.commitPosition = position.value }
+                }
             case .sync:
                 if status == PGRES_PIPELINE_SYNC {
                     PQclear(result)
                     expected.removeFirst()
-                    complete()
-                    return
+                    if expected.isEmpty {
+                        complete()
+                        return
+                    }
+                    continue
                 }
             }
             PQclear(result)
@@ -278,6 +304,7 @@ final class PostgresConnection {
             // Back in the pool before the caller's completion runs: a Store call chained from
             // that completion finds this connection idle instead of opening another.
             pool.connectionIdle(self)
+            if failure == nil, operation.commitPosition != 0 { operation.commitTracker?.noteCommit(operation.commitPosition) }
             operation.finish(result)
         }
         // Drops the rows now unless a chained unit already took the connection (the buffer

@@ -16,6 +16,21 @@ public final class Store: Sendable {
         self.backend = backend
     }
 
+    /// This store, its reads seeing every write up to `position` (a client's read-your-writes
+    /// token, `X-AIWriter-Read-After`); itself when every read already does (no standby).
+    /// Two small objects for a request that carries a token, nothing for one that does not.
+    public func reading(after position: WALPosition) -> Store {
+        backend.servesReadsFromStandby ? Store(backend: ReadAfterBackend(base: backend, position: position)) : self
+    }
+
+    /// This store, its reads on the primary: for a read whose answer a write in the same
+    /// request is compared with (a read-modify-write under If-Match).
+    public var readingPrimary: Store { reading(after: .newest) }
+
+    /// The token for a client that has just seen a write acknowledged on `loop`: nil when reads
+    /// cannot lag writes (no standby) or the loop has committed nothing yet.
+    public func commitPosition(on loop: EventLoop) -> WALPosition? { backend.commitPosition(on: loop) }
+
     /// Milliseconds since the Unix epoch: the schema's time unit on both backends.
     public static var now: Int64 {
         var t = timespec()

@@ -47,6 +47,8 @@ enum DocumentsFeature: GatewayFeature {
                 }
                 guard (key == nil) == (value == nil) else { throw .badRequest("metadata_key and metadata_value go together") }
             } catch { return context.send(error) }
+            let store: Store
+            do throws(GatewayError) { store = try context.reading(services.store) } catch { return context.send(error) }
             store.documents(tenantID: context.caller.tenantID, after: after, limit: limit, updatedSince: updatedSince,
                             metadataKey: key, metadataValue: value, on: context.loop) { result in
                 switch result {
@@ -67,7 +69,11 @@ enum DocumentsFeature: GatewayFeature {
                 }
             }
             let id: Int64
-            do throws(GatewayError) { id = try documentID(context) } catch { return context.send(error) }
+            let store: Store
+            do throws(GatewayError) {
+                id = try documentID(context)
+                store = try context.reading(services.store)
+            } catch { return context.send(error) }
             let tenant = context.caller.tenantID
             cache.read(tenantID: tenant, id: id, on: context.loop,
                        load: { loaded in store.document(tenantID: tenant, id: id, on: context.loop, loaded) }) { result in
@@ -117,7 +123,8 @@ enum DocumentsFeature: GatewayFeature {
                 patch = object["metadata"]!
             } catch { return context.send(error) }
             let tenant = context.caller.tenantID
-            store.document(tenantID: tenant, id: id, on: context.loop) { result in
+            // Read from the primary: the version compared with If-Match must be the newest one.
+            store.readingPrimary.document(tenantID: tenant, id: id, on: context.loop) { result in
                 switch result {
                 case .failure(let error): context.send(error)
                 case .success(let d):
@@ -152,10 +159,12 @@ enum DocumentsFeature: GatewayFeature {
             let limit: Int
             let after: Int64?
             let scope = "versions"
+            let store: Store
             do throws(GatewayError) {
                 id = try documentID(context)
                 limit = try Listing.limit(context.request)
                 after = try context.request.query("cursor").map { (c) throws(GatewayError) in try PageCursor.decode(c, scope: scope + "\(id)") }
+                store = try context.reading(services.store)
             } catch { return context.send(error) }
             store.documentVersions(tenantID: context.caller.tenantID, id: id, after: after, limit: limit, on: context.loop) { result in
                 switch result {
@@ -170,9 +179,11 @@ enum DocumentsFeature: GatewayFeature {
         router.get("/v1/documents/:id/versions/:version", .role(.reader)) { context in
             let id: Int64
             let version: Int64
+            let store: Store
             do throws(GatewayError) {
                 id = try documentID(context)
                 version = try versionNumber(context)
+                store = try context.reading(services.store)
             } catch { return context.send(error) }
             store.documentVersion(tenantID: context.caller.tenantID, id: id, version: version, on: context.loop) { result in
                 switch result {
@@ -265,9 +276,13 @@ enum DocumentsFeature: GatewayFeature {
         }
     }
 
-    static func withDocument(_ context: RequestContext, _ store: Store, _ body: @escaping (Document) -> Void) {
+    static func withDocument(_ context: RequestContext, _ base: Store, _ body: @escaping (Document) -> Void) {
         let id: Int64
-        do throws(GatewayError) { id = try documentID(context) } catch { return context.send(error) }
+        let store: Store
+        do throws(GatewayError) {
+            id = try documentID(context)
+            store = try context.reading(base)
+        } catch { return context.send(error) }
         store.document(tenantID: context.caller.tenantID, id: id, on: context.loop) { result in
             switch result {
             case .success(let d): body(d)

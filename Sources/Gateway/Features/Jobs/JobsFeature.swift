@@ -67,6 +67,7 @@ enum JobsFeature: GatewayFeature {
             let limit: Int
             let before: Int64?
             let scope = "generations\u{0}\(request.query("status") ?? "")"
+            let store: Store
             do throws(GatewayError) {
                 limit = try Listing.limit(request)
                 if let text = request.query("status") {
@@ -78,6 +79,7 @@ enum JobsFeature: GatewayFeature {
                     state = nil
                 }
                 before = try request.query("cursor").map { (c) throws(GatewayError) in try PageCursor.decode(c, scope: scope) }
+                store = try context.reading(services.store)
             } catch { return context.send(error) }
             store.jobs(tenantID: context.caller.tenantID, kind: JobContext.generationKind, state: state, before: before, limit: limit,
                        on: context.loop) { result in
@@ -92,7 +94,11 @@ enum JobsFeature: GatewayFeature {
 
         router.get("/v1/generations/:id", .role(.reader)) { context in
             let id: Int64
-            do throws(GatewayError) { id = try jobID(context) } catch { return context.send(error) }
+            let store: Store
+            do throws(GatewayError) {
+                id = try jobID(context)
+                store = try context.reading(services.store)
+            } catch { return context.send(error) }
             store.job(tenantID: context.caller.tenantID, id: id, on: context.loop) { result in
                 switch result {
                 case .success(let job) where job.kind == JobContext.generationKind: context.sendJSON(GenerationJSON.bytes(job))
