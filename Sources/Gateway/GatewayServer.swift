@@ -87,6 +87,14 @@ public final class GatewayServer: @unchecked Sendable {
             loop.execute { loop.onTick { limiter.local.sweep(); failures.sweep() } }
         }
         KeyRevocationWatcher(authenticator: authenticator, group: group).start(on: loop0)
+        if let path = configuration.http.tls?.ticketKeyFile {
+            let logger = self.logger
+            loop0.execute {
+                TLSTicketKeyFile.watch(path, on: loop0) { error in
+                    logger.error("tls ticket key file refused; the previous keys stay in use", metadata: ["error": .string(error.description)])
+                }
+            }
+        }
         services.lifecycle.runStartHooks(group)
         group.start()
         services.lifecycle.markStarted()

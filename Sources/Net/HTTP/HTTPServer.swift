@@ -44,7 +44,11 @@ public final class HTTPServer: @unchecked Sendable {
                 throw .tls(error.description)
             }
             for loopServer in loopServers { loopServer.tlsContext = context }
-            scheduleTicketRotation(every: tls.ticketKeyRotationSeconds)
+            if let path = tls.ticketKeyFile {
+                do { try TLSTicketKeyFile.load(path) } catch { throw .tls(error.description) }
+            } else {
+                scheduleTicketRotation(every: tls.ticketKeyRotationSeconds)
+            }
             var storage = try HTTPServer.resolve(host: configuration.host, port: configuration.tlsPort)
             for (i, loopServer) in loopServers.enumerated() {
                 try HTTPServer.listen(loopServer, &storage, tls: true)

@@ -20,6 +20,9 @@ public struct TLSConfiguration: Sendable, Equatable {
     public var sessionCacheSize: Int = 20_480
     /// Session-ticket keys are replaced this often; tickets under the previous key still resume.
     public var ticketKeyRotationSeconds: Int = 43_200
+    /// Session-ticket keys shared with other replicas (`TLSTicketKeyFile`); replaces the
+    /// per-process random keys and their timer.
+    public var ticketKeyFile: String?
     /// OpenSSL's session id context: sessions resume only on servers that share it (the
     /// embedding application's name, so another TLS service on the host cannot resume ours).
     public var sessionIDContext = "http"
@@ -29,7 +32,7 @@ public struct TLSConfiguration: Sendable, Equatable {
     public static func == (a: TLSConfiguration, b: TLSConfiguration) -> Bool {
         a.pairs == b.pairs && a.minimumVersion == b.minimumVersion && a.hstsMaxAgeSeconds == b.hstsMaxAgeSeconds
             && a.handshakeTimeoutMs == b.handshakeTimeoutMs && a.sessionCacheSize == b.sessionCacheSize
-            && a.ticketKeyRotationSeconds == b.ticketKeyRotationSeconds && a.sessionIDContext == b.sessionIDContext
+            && a.ticketKeyRotationSeconds == b.ticketKeyRotationSeconds && a.ticketKeyFile == b.ticketKeyFile && a.sessionIDContext == b.sessionIDContext
     }
 
     struct CertificateFiles: Sendable, Equatable {

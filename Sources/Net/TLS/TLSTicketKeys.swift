@@ -3,12 +3,15 @@ import COpenSSL
 import Glibc
 #endif
 
-/// Session-ticket keys for the whole process: a current key that seals new tickets and the
-/// previous one, still accepted, so rotation never forces a full handshake on a client that
-/// resumed within one rotation period. Keys live only in memory.
+/// Session-ticket keys for the whole process: one key seals new tickets, the others are still
+/// accepted, so a key change never forces a full handshake on a client holding a ticket.
+///
+/// Without a key file the keys are this process's own, random and in memory: a current key and
+/// the previous one, rotated on a timer. With one (`TLSTicketKeyFile`) every replica that reads
+/// the same file resumes every other replica's sessions, and the file is the rotation.
 final class TLSTicketKeys: @unchecked Sendable {
-    // @unchecked: `keys` is guarded by `lock`.
-    struct Key {
+    // @unchecked: `keys` and `sealing` are guarded by `lock`.
+    struct Key: Equatable {
         var name = [UInt8](repeating: 0, count: 16)
         var aes = [UInt8](repeating: 0, count: 32)
         var hmac = [UInt8](repeating: 0, count: 32)
@@ -16,6 +19,8 @@ final class TLSTicketKeys: @unchecked Sendable {
 
     static let shared = TLSTicketKeys()
     private var keys: [Key] = []
+    /// Which of `keys` seals new tickets.
+    private var sealing = 0
     private let lock: UnsafeMutablePointer<pthread_rwlock_t>
 
     private init() {
@@ -38,6 +43,16 @@ final class TLSTicketKeys: @unchecked Sendable {
         pthread_rwlock_wrlock(lock)
         keys.insert(fresh, at: 0)
         if keys.count > 2 { keys.removeLast() }
+        sealing = 0
+        pthread_rwlock_unlock(lock)
+    }
+
+    /// The keys of a key file: from now on only these are accepted, and `sealing` seals.
+    func replace(with loaded: [Key], sealing index: Int) {
+        precondition(!loaded.isEmpty && loaded.indices.contains(index))
+        pthread_rwlock_wrlock(lock)
+        keys = loaded
+        sealing = index
         pthread_rwlock_unlock(lock)
     }
 
@@ -51,7 +66,7 @@ final class TLSTicketKeys: @unchecked Sendable {
         defer { pthread_rwlock_unlock(me.lock) }
         guard let name, let iv else { return -1 }
         if enc == 1 {
-            let key = me.keys[0]
+            let key = me.keys[me.sealing]
             for i in 0..<16 { name[i] = key.name[i] }
             return cssl_ticket_init(cipher, mac, key.aes, key.hmac, iv, 1)
         }

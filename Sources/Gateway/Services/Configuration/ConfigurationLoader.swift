@@ -94,6 +94,8 @@ public enum ConfigurationLoader {
             read: { String($0.hstsMaxAgeSeconds) }, apply: { c, v in c.hstsMaxAgeSeconds = try integer(v, in: 0...(10 * 365 * 86_400)) }),
         Key("tls-handshake-timeout", "From accept until the TLS handshake completes",
             read: { duration($0.tlsHandshakeTimeoutMs) }, apply: { c, v in c.tlsHandshakeTimeoutMs = try milliseconds(v) }),
+        Key("tls-ticket-key-file", "Session-ticket keys shared by every replica: hex lines, oldest first; the next-to-newest seals, all resume; re-read when it changes",
+            read: { $0.tlsTicketKeyFile ?? "none" }, apply: { c, v in c.tlsTicketKeyFile = v.isEmpty || v == "none" ? nil : v }),
         Key("plain-listener", "false serves TLS only (needs tls-cert)",
             read: { String($0.http.plainListener) }, apply: { c, v in c.http.plainListener = try boolean(v) }),
         Key("tls-redirect", "Answer plain-HTTP requests 308 with their https:// URL",

@@ -51,6 +51,8 @@ public struct GatewayConfiguration: Sendable {
     public var tlsMinimumVersion = TLSConfiguration.Version.tls12
     public var hstsMaxAgeSeconds = 63_072_000
     public var tlsHandshakeTimeoutMs: UInt64 = 10_000
+    /// Session-ticket keys shared by every replica (`TLSTicketKeyFile`); nil: per process.
+    public var tlsTicketKeyFile: String?
 
     public init() {}
 
@@ -88,6 +90,7 @@ public struct GatewayConfiguration: Sendable {
         tls.minimumVersion = tlsMinimumVersion
         tls.hstsMaxAgeSeconds = hstsMaxAgeSeconds
         tls.handshakeTimeoutMs = tlsHandshakeTimeoutMs
+        tls.ticketKeyFile = tlsTicketKeyFile
         http.tls = tls
     }
 }
