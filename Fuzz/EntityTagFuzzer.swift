@@ -1,6 +1,8 @@
-// libFuzzer entry for the documents' precondition headers (Features/Documents/EntityTag.swift),
-// built by Fuzz/run.sh with -sanitize=fuzzer,address.
+// libFuzzer entry for the documents' precondition headers (Features/Documents/EntityTag.swift)
+// and read-your-writes token (X-AIWriter-Read-After, Storage's WALPosition), built by
+// Fuzz/run.sh with -sanitize=fuzzer,address.
 // Invariants on every input:
+//  - a token that parses prints back to a token that parses to the same position;
 //  - parsing never crashes; a parsed list is never empty and holds at most 64 tags;
 //  - a parsed list printed back (tags joined with ", ") parses to the same list;
 //  - `*` is the only spelling of "any": nothing else the parser accepts matches every tag.
@@ -8,6 +10,9 @@
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
+    if let position = WALPosition(text) {
+        check(WALPosition(position.description) == position, "token round trip of \(text)")
+    }
     if let condition = try? EntityTag.parse(text) {
         switch condition {
         case .any:

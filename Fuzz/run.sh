@@ -6,7 +6,7 @@
 # request-body JSON parser) and `collections` (its member-by-member face with float arrays,
 # base64 float32 embeddings, and the where/where_document filter language), and `sse` (the AI
 # proxy's Server-Sent Events framer, read by read against the whole stream at once), and `etag`
-# (the documents' If-Match / If-None-Match lists), and `staticpath` (the static folder's path rules and
+# (the documents' If-Match / If-None-Match lists and the X-AIWriter-Read-After token), and `staticpath` (the static folder's path rules and
 # Range parser), and `multipart` (the file uploads' multipart/form-data parser, whole against split).
 # Usage: Fuzz/run.sh [SECONDS] [http|snapshot|json|forwarded|jsonbody|collections|sse|etag|staticpath|multipart|all]
 set -euo pipefail
@@ -125,9 +125,10 @@ fuzz_run sse Fuzz/bin/sse-framer Fuzz/corpus-sse 4096 0
 
 run_etag() {
 mkdir -p Fuzz/corpus-etag
-fuzz_build Gateway Fuzz/bin/etag Sources/Gateway/HTTP/EntityTag.swift Fuzz/EntityTagFuzzer.swift
+fuzz_build Gateway Fuzz/bin/etag Sources/Gateway/HTTP/EntityTag.swift Sources/Storage/Postgres/WALPosition.swift Fuzz/EntityTagFuzzer.swift
 printf '%s' '"12-3", W/"x", "y"' > Fuzz/corpus-etag/list
 printf '%s' ' * ' > Fuzz/corpus-etag/any
+printf '%s' '16/B374D848' > Fuzz/corpus-etag/wal
 fuzz_run etag Fuzz/bin/etag Fuzz/corpus-etag 512 0
 }
 

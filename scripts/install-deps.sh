@@ -2,7 +2,7 @@
 # Installs what a fresh Debian 12 machine lacks to build, run and test the gateway.
 # Idempotent: it asks apt only for packages that are missing.
 set -euo pipefail
-packages=(libuv1-dev libhttp-parser-dev libjemalloc-dev libssl-dev libpq-dev libsqlite3-dev libhiredis-dev zlib1g-dev libcurl4-openssl-dev postgresql postgresql-client redis-server
+packages=(libuv1-dev libhttp-parser-dev libjemalloc-dev libssl-dev libpq-dev libsqlite3-dev libhiredis-dev zlib1g-dev libcurl4-openssl-dev postgresql postgresql-client redis-server haproxy
           pkg-config python3-prometheus-client python3-venv openssl curl docker.io debootstrap prometheus chromium)
 if [ "${1:-}" = "--bench" ]; then
   packages+=(nginx-light wrk testssl.sh)

@@ -45,3 +45,8 @@ BIN=.build/debug/aiwriter deploy/docker/smoke.sh
 # Redis) up, used through HAProxy (documents, collections, an AI call, loadtest), a replica
 # stopped, and down with every drain exiting 0.
 BIN=.build/debug/aiwriter LOADTEST=.build/debug/loadtest deploy/compose/smoke.sh
+# The scale-out proof in its short mode (deploy/scale/README.md): three replicas, a worker,
+# HAProxy, a PostgreSQL primary and streaming standby and Redis on test hosts in network
+# namespaces, through rolling restart, kill -9, partition, standby lag, primary restart, Redis
+# down, shared limits and TLS resumption across replicas; every acknowledged write checked.
+BIN=.build/debug/aiwriter LOADTEST=.build/debug/loadtest deploy/scale/run.sh --short

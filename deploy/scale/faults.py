@@ -10,6 +10,8 @@ import json
 import os
 import random
 import signal
+import socket
+import ssl
 import statistics
 import threading
 import time
@@ -352,6 +354,49 @@ def replica_lag(c):
     return r
 
 
+def tls_across_replicas(c):
+    """Reconnect after reconnect through HAProxy in TCP mode (round robin: each one reaches the
+    next replica), offering the session from the last one; the ticket keys rotate halfway."""
+    s = c.stack
+    r = Result("tls-across-replicas", "TLS passed through to the replicas (round robin); each reconnect offers the last session; keys rotated halfway")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    before = {name: int(row["stot"]) for name, row in s.server_stats("gateways_tls").items()}
+    total = max(200, int(300 * c.scale))
+    session, resumed, versions = None, 0, set()
+    for i in range(total):
+        if i == total // 2:
+            s.rotate_ticket_keys()
+            time.sleep(1.5)
+        r.sent += 1
+        try:
+            with socket.create_connection((s.lb.ip, 8443), timeout=REQUEST_TIMEOUT) as raw:
+                with context.wrap_socket(raw, server_hostname="aiwriter.test", session=session) as t:
+                    t.sendall(b"GET /healthz HTTP/1.1\r\nHost: aiwriter.test\r\nConnection: close\r\n\r\n")
+                    data = b""
+                    while chunk := t.recv(65536):
+                        data += chunk
+                    if not data.startswith(b"HTTP/1.1 200"):
+                        r.failed += 1
+                    if session is not None and t.session_reused:
+                        resumed += 1
+                    versions.add(t.version())
+                    session = t.session
+        except (OSError, ssl.SSLError):
+            r.failed += 1
+            session = None
+    after = {name: int(row["stot"]) for name, row in s.server_stats("gateways_tls").items()}
+    reconnects = total - 1
+    ratio = resumed / reconnects
+    r.figures["resumed"] = f"{resumed}/{reconnects} ({100 * ratio:.1f} %)"
+    r.figures["per_replica"] = ",".join(f"{n}:{after[n] - before.get(n, 0)}" for n in sorted(after))
+    r.figures["versions"] = ",".join(sorted(versions))
+    r.expect(r.failed == 0, f"{r.failed} TLS requests failed")
+    r.expect(ratio >= 0.99, f"only {100 * ratio:.1f} % of reconnects resumed (must be at least 99 %)")
+    return r
+
+
 def metric(host, name):
     connection = http.client.HTTPConnection(host, 8080, timeout=5)
     try:
@@ -370,4 +415,5 @@ FAULTS = {
     "postgres-primary-restart": primary_restart,
     "redis-down": redis_down,
     "shared-limits": shared_limits,
+    "tls-across-replicas": tls_across_replicas,
 }

@@ -1,6 +1,7 @@
 """The scale-out proof: faults under load on replicas behind HAProxy (see README.md here).
 
     scale.py [--short] [--replicas N] [--only a,b] [--keep] BINARY LOADTEST
+    scale.py --capacity [--short] BINARY LOADTEST    # capacity for 1..N replicas and CPU per request
 
 Builds its hosts, runs, prints a summary line per fault, cleans up everything it made, and exits
 non-zero when any fault did not show what it must.
@@ -16,6 +17,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lab import Lab  # noqa: E402
 from stack import Stack  # noqa: E402
+import capacity  # noqa: E402
 import faults  # noqa: E402
 from traffic import DIMENSION, call, call_full, etag_parts  # noqa: E402
 
@@ -123,6 +125,15 @@ def run_faults(args):
     return with_stack(args, body)
 
 
+def run_capacity(args):
+    def body(stack, keys, scenario, work):
+        context = faults.Context(stack, os.path.abspath(args.loadtest), keys, scenario, work, 1.0)
+        capacity.plan(context, args.replicas, args.short)
+        return True
+
+    return with_stack(args, body)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("binary")
@@ -131,10 +142,11 @@ def main():
     parser.add_argument("--replicas", type=int, default=3)
     parser.add_argument("--only", help="comma-separated faults to run")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) even when it passes")
+    parser.add_argument("--capacity", action="store_true", help="measure capacity for 1..N replicas instead of faults")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("deploy/scale needs root: it makes network namespaces, a bridge and veth pairs")
-    sys.exit(0 if run_faults(args) else 1)
+    sys.exit(0 if (run_capacity(args) if args.capacity else run_faults(args)) else 1)
 
 
 if __name__ == "__main__":

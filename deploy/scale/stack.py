@@ -126,9 +126,35 @@ class Stack:
 
     # -- gateways, worker, balancer ---------------------------------------------------------------
 
+    def write_tls_material(self):
+        """A self-signed certificate and the ticket key file every replica reads (three keys:
+        the middle one seals, the newest is accepted before it seals, the oldest still resumes)."""
+        self.tls_cert = os.path.join(self.lab.work, "tls.pem")
+        self.tls_key = os.path.join(self.lab.work, "tls.key")
+        sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+           "-subj", "/CN=aiwriter.test", "-keyout", self.tls_key, "-out", self.tls_cert)
+        self.ticket_keys = os.path.join(self.lab.work, "tickets.keys")
+        with open(self.ticket_keys, "w") as f:
+            f.write("".join(os.urandom(80).hex() + "\n" for _ in range(3)))
+
+    def rotate_ticket_keys(self):
+        """One-step rotation, as an operator does it: a fresh key appended, the oldest dropped,
+        the file replaced atomically (replicas notice within a second, each at its own time)."""
+        with open(self.ticket_keys) as f:
+            keys = [line for line in f.read().splitlines() if line.strip()]
+        keys = keys[1:] + [os.urandom(80).hex()]
+        temporary = self.ticket_keys + ".new"
+        with open(temporary, "w") as f:
+            f.write("".join(k + "\n" for k in keys))
+        os.replace(temporary, self.ticket_keys)
+
     def write_config(self):
         with open(self.config, "w") as f:
             f.write(f"""database-url: "{self.database_url}"
+tls-cert: "{self.tls_cert}"
+tls-key: "{self.tls_key}"
+tls-port: 8443
+tls-ticket-key-file: "{self.ticket_keys}"
 database-replica-url: "{self.replica_url}"
 redis-url: "{self.redis_url}"
 rate-limit-store: redis
@@ -171,6 +197,7 @@ jobs-poll-interval: 100ms
     def start_balancer(self):
         self.haproxy_socket = os.path.join(self.lab.work, "haproxy.sock")
         servers = "\n".join(f"    server {h.name} {h.ip}:8080 check" for h in self.gateway_hosts)
+        tls_servers = "\n".join(f"    server {h.name} {h.ip}:8443 check" for h in self.gateway_hosts)
         config = os.path.join(self.lab.work, "haproxy.cfg")
         with open(config, "w") as f:
             f.write(f"""global
@@ -191,6 +218,19 @@ defaults
     timeout server 30s
     timeout check 1s
 
+# TLS passes through (TCP mode): each replica terminates it, so a client's reconnect may
+# reach any of them and resumes only if they share ticket keys.
+frontend tls
+    mode tcp
+    bind {self.lb.ip}:8443
+    default_backend gateways_tls
+
+backend gateways_tls
+    mode tcp
+    balance roundrobin
+    default-server inter {INTER_MS}ms fall {FALL} rise {RISE}
+{tls_servers}
+
 frontend http
     bind {self.lb.ip}:8080
     option forwardfor
@@ -206,8 +246,8 @@ backend gateways
         self.haproxy = self.lb.start(["haproxy", "-W", "-db", "-f", config], "haproxy.log")
         wait_until(lambda: all(s == "UP" for s in self.server_states().values()), 30, "HAProxy sees every replica up")
 
-    def server_states(self):
-        """HAProxy's view of each replica (UP, DOWN, MAINT, …) from its stats socket."""
+    def server_stats(self, backend="gateways"):
+        """HAProxy's stats row of each replica in `backend`, from its stats socket."""
         with socket.socket(socket.AF_UNIX) as s:
             s.connect(self.haproxy_socket)
             s.sendall(b"show stat\n")
@@ -219,14 +259,19 @@ backend gateways
         states = {}
         for line in lines[1:]:
             row = dict(zip(header, line.split(",")))
-            if row.get("pxname") == "gateways" and row.get("svname") not in ("BACKEND", "FRONTEND"):
-                states[row["svname"]] = row["status"].split(" ")[0]
+            if row.get("pxname") == backend and row.get("svname") not in ("BACKEND", "FRONTEND"):
+                states[row["svname"]] = row
         return states
+
+    def server_states(self):
+        """HAProxy's view of each replica (UP, DOWN, MAINT, …)."""
+        return {name: row["status"].split(" ")[0] for name, row in self.server_stats().items()}
 
     def start(self):
         self.start_database()
         self.start_redis()
         self.start_upstream()
+        self.write_tls_material()
         self.write_config()
         sh(self.binary, "migrate", "--config", self.config, "--data-dir", os.path.join(self.lab.work, "cli"))
         for host in self.gateway_hosts:
